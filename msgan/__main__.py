@@ -1,0 +1,5 @@
+import sys
+
+from msgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,356 @@
+"""Run configuration: nested dataclasses loaded from YAML plus dotted ``key=value`` overrides.
+
+Every YAML key is a dataclass field and a CLI override path (``train.total_kimg=1``). Unknown keys
+and wrong types are errors naming the key, so a typo never silently trains the wrong model.
+This module is a leaf: it imports nothing from msgan except the error type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import List, Optional, Union
+
+import yaml
+
+from msgan.errors import MsganError
+
+
+# ----------------------------------------------------------------------------------------------
+# Model sections. `model.name` picks one of these; its other keys are checked against it.
+
+@dataclass
+class MLPGANConfig:
+    """Classic fully connected GAN (Goodfellow et al. 2014, with BatchNorm in G)."""
+    name: str = "gan"
+    z_dim: int = 100
+    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
+    d_hidden: List[int] = field(default_factory=lambda: [512, 256])
+    label_smoothing: float = 1.0     # target for real labels in D's loss; 0.9 = one-sided smoothing
+    instance_noise: float = 0.0      # std of noise added to D's inputs, decays linearly to 0
+    d_dropout: float = 0.3
+    z_dist: str = "gaussian"         # gaussian | uniform
+    embed_dim: int = 32              # label embedding size when the data has classes
+
+
+@dataclass
+class DCGANConfig:
+    """Radford et al. 2016 DCGAN with the usual stability options, each off by default."""
+    name: str = "dcgan"
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    label_smoothing: float = 1.0     # 0.9 = one-sided label smoothing (Salimans et al. 2016)
+    instance_noise: float = 0.0      # initial std of Gaussian noise on D's inputs, linear decay to 0
+    minibatch_discrimination: bool = False
+    mbd_kernels: int = 32
+    mbd_kernel_dim: int = 8
+    d_dropout: float = 0.0
+    upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
+    z_dist: str = "gaussian"         # gaussian | uniform
+    embed_dim: int = 32              # label embedding size when the data has classes
+
+
+@dataclass
+class StyleGAN2Config:
+    """StyleGAN2-ADA (Karras et al. 2020). ``None`` means SG2A's ``auto`` value."""
+    name: str = "stylegan2"
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 2
+    channel_base: int = 16384
+    channel_max: int = 512
+    mbstd_group: int = 4
+    r1_gamma: Optional[float] = None  # auto: 0.0002 * resolution**2 / batch_size
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    style_mixing: float = 0.9
+    augment: str = "ada"             # ada | fixed | noaug
+    augment_p: float = 0.0           # initial p for ada, the constant p for fixed
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    ada_p_max: float = 1.0           # p is clamped to [0, ada_p_max] (SG2A lets it run above 1)
+
+
+MODEL_CONFIGS = {"gan": MLPGANConfig, "dcgan": DCGANConfig, "stylegan2": StyleGAN2Config}
+ModelConfig = Union[MLPGANConfig, DCGANConfig, StyleGAN2Config]
+
+# Resolutions each model can be built at (powers of two).
+RESOLUTION_RANGE = {"gan": (4, 256), "dcgan": (32, 256), "stylegan2": (8, 1024)}
+
+
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class DataConfig:
+    path: str = "builtin:digits"     # a folder, or builtin:digits (embedded demo data)
+    resolution: int = 32
+    channels: int = 3                # 1 (greyscale) or 3 (RGB); every image is converted
+    do_validation: bool = True
+    resize: str = "crop"             # crop | pad | stretch, for non-square images
+    mirror: bool = True              # random horizontal flips of the reals
+    min_size: int = 8                # images whose shorter side is below this are skipped
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 0.0002
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    total_kimg: float = 10.0         # images shown to D = total_kimg * 1000
+    seed: int = 0
+    tick_kimg: Optional[float] = None       # stats line every tick; auto: total_kimg / 50
+    snapshot_kimg: Optional[float] = None   # samples + checkpoint + exports; auto: total_kimg / 5
+    resume: str = ""                 # "" | auto | PATH of a checkpoint
+    G_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
+    D_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
+    ema_kimg: Optional[float] = None        # G_ema half-life; auto: batch_size * 10 / 32
+    ema_rampup: Optional[float] = None      # half-life <= kimg * ema_rampup early on (SG2A: 0.05)
+    export: List[str] = field(default_factory=lambda: ["mindir", "onnx"])
+    jit_level: str = "O0"
+    progress: bool = True
+
+
+@dataclass
+class GenerateConfig:
+    generate_num: int = 300          # per class when the input has class folders
+    predict: bool = False            # skip training, generate from `resume`
+    resume: str = ""                 # model for predict mode: checkpoint, .mindir or .onnx
+    truncation: float = 1.0
+    seed: int = 0
+    batch_size: int = 32
+    format: str = "png"              # png | jpg
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=DCGANConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    output_dir: str = "runs/msgan"
+    device_target: str = "auto"      # auto | Ascend | GPU | CPU
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = None) -> Config:
+    """Read YAML at ``path`` (or start from defaults), apply ``key=value`` overrides, validate."""
+    raw: dict = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = yaml.safe_load(f)
+        except FileNotFoundError:
+            raise MsganError(f"config file {path} does not exist — pass the path of a YAML file "
+                             "such as configs/dcgan_digits.yaml") from None
+        except IsADirectoryError:
+            raise MsganError(f"config path {path} is a folder — pass a YAML file") from None
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            raise MsganError(f"config {path} is not valid YAML{at} — fix the syntax "
+                             f"({getattr(e, 'problem', None) or 'parse error'})") from None
+        except UnicodeDecodeError:
+            raise MsganError(f"config {path} is not a UTF-8 text file — pass a YAML file") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise MsganError(f"config {path} must be a mapping of sections (model:, data:, "
+                             f"train:, ...), not a {type(raw).__name__}")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    cfg = _build(Config, raw, "")
+    validate(cfg)
+    return cfg
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise MsganError(f"override {item!r} is not KEY=VALUE — write e.g. train.total_kimg=1")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    parts = key.strip().split(".")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise MsganError(f"override {key}: {p} is not a section")
+        node = nxt
+    node[parts[-1]] = parsed
+
+
+def _build(cls, raw, where: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise MsganError(f"config key {where.rstrip('.') or 'top level'} must be a mapping, "
+                         f"got {raw!r}")
+    if cls is Config and "model" in raw:
+        model_raw = raw["model"] or {}
+        if not isinstance(model_raw, dict):
+            raise MsganError(f"config key model must be a mapping with a name, got {model_raw!r}")
+        name = model_raw.get("name", "dcgan")
+        if name not in MODEL_CONFIGS:
+            raise MsganError(f"config key model.name: unknown model {name!r} — use one of "
+                             f"{', '.join(MODEL_CONFIGS)}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise MsganError(f"unknown config key {where}{unknown[0]} — valid keys here: "
+                         f"{', '.join(sorted(names))}")
+    kwargs = {}
+    for key, value in raw.items():
+        path = where + key
+        tp = hints[key]
+        if cls is Config and key == "model":
+            tp = MODEL_CONFIGS[(value or {}).get("name", "dcgan")]
+        kwargs[key] = _convert(tp, value, path)
+    return cls(**kwargs)
+
+
+def _convert(tp, value, path: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path + ".")
+    if origin is Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, path)
+    if origin in (list, List):
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise MsganError(f"config key {path} must be a list, got {value!r}")
+        return [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise MsganError(f"config key {path} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MsganError(f"config key {path} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MsganError(f"config key {path} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise MsganError(f"config key {path} must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise MsganError(f"config key {path} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} at {path}")
+
+
+def _choice(path: str, value, choices) -> None:
+    if value not in choices:
+        raise MsganError(f"config key {path} is {value!r} — use one of {', '.join(choices)}")
+
+
+def _positive(path: str, value, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise MsganError(f"config key {path} must be {'>= 0' if allow_zero else '> 0'}, "
+                         f"got {value}")
+
+
+def validate(cfg: Config) -> None:
+    """Range and consistency checks that types alone cannot express."""
+    d, t, g, m = cfg.data, cfg.train, cfg.generate, cfg.model
+    lo, hi = RESOLUTION_RANGE[m.name]
+    r = d.resolution
+    if r <= 0 or r & (r - 1) or not lo <= r <= hi:
+        raise MsganError(f"config key data.resolution is {r} — {m.name} needs a power of two "
+                         f"from {lo} to {hi}")
+    _choice("data.channels", d.channels, (1, 3))
+    _choice("data.resize", d.resize, ("crop", "pad", "stretch"))
+    _positive("data.min_size", d.min_size)
+    _choice("device_target", cfg.device_target, ("auto", "Ascend", "GPU", "CPU"))
+    _positive("train.batch_size", t.batch_size)
+    if t.batch_size > 4096:
+        raise MsganError(f"config key train.batch_size is {t.batch_size} — use at most 4096")
+    _positive("train.total_kimg", t.total_kimg)
+    _positive("train.tick_kimg", t.tick_kimg)
+    _positive("train.snapshot_kimg", t.snapshot_kimg)
+    _positive("train.ema_kimg", t.ema_kimg, allow_zero=True)
+    _positive("train.ema_rampup", t.ema_rampup, allow_zero=True)
+    _choice("train.jit_level", t.jit_level, ("O0", "O1"))
+    for fmt in t.export:
+        _choice("train.export[]", fmt, ("mindir", "onnx"))
+    for which, opt in (("G_opt", t.G_opt), ("D_opt", t.D_opt)):
+        _positive(f"train.{which}.lr", opt.lr)
+        if len(opt.betas) != 2 or not all(0.0 <= b < 1.0 for b in opt.betas):
+            raise MsganError(f"config key train.{which}.betas must be two numbers in [0, 1), "
+                             f"got {opt.betas}")
+        _positive(f"train.{which}.eps", opt.eps)
+    _positive("generate.generate_num", g.generate_num, allow_zero=True)
+    _positive("generate.batch_size", g.batch_size)
+    _choice("generate.format", g.format, ("png", "jpg"))
+    if not 0.0 <= g.truncation <= 2.0:
+        raise MsganError(f"config key generate.truncation is {g.truncation} — use 0..2 (1 = off)")
+    if g.predict and not g.resume:
+        raise MsganError("generate.predict is true but generate.resume is empty — set "
+                         "generate.resume to a checkpoint, .mindir or .onnx file")
+    if not cfg.output_dir:
+        raise MsganError("config key output_dir is empty — set a folder for the results")
+    if m.name in ("gan", "dcgan"):
+        _choice("model.z_dist", m.z_dist, ("gaussian", "uniform"))
+        _positive("model.z_dim", m.z_dim)
+        _positive("model.embed_dim", m.embed_dim)
+        if not 0.5 <= m.label_smoothing <= 1.0:
+            raise MsganError(f"config key model.label_smoothing is {m.label_smoothing} — use a "
+                             "target in [0.5, 1] (1 = off, 0.9 is typical)")
+        _positive("model.instance_noise", m.instance_noise, allow_zero=True)
+        if not 0.0 <= m.d_dropout < 1.0:
+            raise MsganError(f"config key model.d_dropout is {m.d_dropout} — use 0 <= p < 1")
+    if m.name == "gan":
+        for key in ("g_hidden", "d_hidden"):
+            if not getattr(m, key) or min(getattr(m, key)) <= 0:
+                raise MsganError(f"config key model.{key} must be a non-empty list of positive "
+                                 "layer widths")
+    if m.name == "dcgan":
+        _positive("model.ngf", m.ngf)
+        _positive("model.ndf", m.ndf)
+        _choice("model.upsample", m.upsample, ("deconv", "resize_conv"))
+        _positive("model.mbd_kernels", m.mbd_kernels)
+        _positive("model.mbd_kernel_dim", m.mbd_kernel_dim)
+    if m.name == "stylegan2":
+        _choice("model.augment", m.augment, ("ada", "fixed", "noaug"))
+        for key in ("z_dim", "w_dim", "channel_base", "channel_max", "r1_interval",
+                    "pl_interval", "ada_interval", "ada_kimg"):
+            _positive(f"model.{key}", getattr(m, key))
+        _positive("model.mapping_layers", m.mapping_layers)
+        _positive("model.r1_gamma", m.r1_gamma, allow_zero=True)
+        _positive("model.pl_weight", m.pl_weight, allow_zero=True)
+        if not 0.0 <= m.augment_p <= 1.0 or not 0.0 < m.ada_p_max <= 1.0:
+            raise MsganError("config keys model.augment_p and model.ada_p_max must lie in [0, 1]")
+        if not 0.0 < m.ada_target < 1.0:
+            raise MsganError(f"config key model.ada_target is {m.ada_target} — use 0 < t < 1")
+        if not 0.0 <= m.style_mixing <= 1.0:
+            raise MsganError(f"config key model.style_mixing is {m.style_mixing} — use 0..1")
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)

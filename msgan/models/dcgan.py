@@ -1,0 +1,104 @@
+"""DCGAN (Radford et al. 2016) for resolutions 32..256, optionally class-conditional.
+
+G: z (+ label embedding) → 4×4 by a transposed conv, then ×2 blocks of (transposed conv or
+nearest-upsample + conv) / BatchNorm / ReLU, Tanh at the end. D mirrors it with strided convs,
+BatchNorm (not on the first layer) and LeakyReLU(0.2); class conditioning by projection.
+"""
+import math
+
+from mindspore import nn, ops
+from mindspore.common.initializer import Normal
+
+from msgan.config import DCGANConfig
+from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
+                                 classic_export_net)
+
+def _weights():
+    """N(0, 0.02), the DCGAN paper's init (MindSpore's "normal" string means sigma 0.01)."""
+    return Normal(0.02)
+
+
+def _width(base: int, level: int) -> int:
+    """Channel width `level` steps away from the image, capped at 8x like the paper's 64² nets."""
+    return base * min(8, 2 ** level)
+
+
+def _up_block(cin: int, cout: int, mode: str):
+    if mode == "deconv":
+        conv = nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
+                                  weight_init=_weights(), has_bias=False)
+        return [conv]
+    return [UpsampleNearest2x(),
+            nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
+                      has_bias=False)]
+
+
+class Generator(nn.Cell):
+    def __init__(self, cfg: DCGANConfig, resolution: int, channels: int, num_classes: int):
+        super().__init__()
+        self.z_dim, self.num_classes = cfg.z_dim, num_classes
+        self.resolution, self.channels = resolution, channels
+        n_up = int(math.log2(resolution)) - 2          # 4x4 → resolution
+        in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
+        self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
+        width = _width(cfg.ngf, n_up - 1)
+        layers = [nn.Conv2dTranspose(in_dim, width, 4, 1, pad_mode="valid",
+                                     weight_init=_weights(), has_bias=False),
+                  nn.BatchNorm2d(width), nn.ReLU()]
+        for level in range(n_up - 2, -1, -1):
+            nxt = _width(cfg.ngf, level)
+            layers += _up_block(width, nxt, cfg.upsample) + [nn.BatchNorm2d(nxt), nn.ReLU()]
+            width = nxt
+        layers += _up_block(width, channels, cfg.upsample) + [nn.Tanh()]
+        self.net = nn.SequentialCell(layers)
+
+    def construct(self, z, c):
+        if self.num_classes > 0:
+            z = ops.concat((z, self.embed(c)), axis=1)
+        return self.net(z.reshape(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Cell):
+    def __init__(self, cfg: DCGANConfig, resolution: int, channels: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        n_down = int(math.log2(resolution)) - 2        # resolution → 4x4
+        layers = []
+        cin = channels
+        for level in range(n_down):
+            cout = _width(cfg.ndf, level)
+            layers.append(nn.Conv2d(cin, cout, 4, 2, pad_mode="pad", padding=1,
+                                    weight_init=_weights(), has_bias=level == 0))
+            if level > 0:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2))
+            if cfg.d_dropout > 0:
+                layers.append(nn.Dropout(p=cfg.d_dropout))
+            cin = cout
+        self.features = nn.SequentialCell(layers)
+        feat = cin * 16
+        self.use_mbd = cfg.minibatch_discrimination
+        self.mbd = MinibatchDiscrimination(feat, cfg.mbd_kernels, cfg.mbd_kernel_dim)
+        self.out = nn.Dense(feat + (cfg.mbd_kernels if self.use_mbd else 0), 1,
+                            weight_init=_weights())
+        # Projection conditioning (Miyato & Koyama 2018) on spatially summed features.
+        self.embed = ClassEmbedding(num_classes, cin)
+
+    def construct(self, x, c):
+        h = self.features(x)
+        flat = h.reshape(h.shape[0], -1)
+        if self.use_mbd:
+            flat = self.mbd(flat)
+        logit = self.out(flat).squeeze(1)
+        if self.num_classes > 0:
+            logit = logit + (self.embed(c) * h.sum(axis=(2, 3))).sum(axis=1)
+        return logit
+
+
+def build(cfg: DCGANConfig, resolution: int, channels: int, num_classes: int):
+    return (Generator(cfg, resolution, channels, num_classes),
+            Discriminator(cfg, resolution, channels, num_classes))
+
+
+def export_net(G):
+    return classic_export_net(G)

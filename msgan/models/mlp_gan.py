@@ -1,0 +1,59 @@
+"""The classic fully connected GAN: Dense/BatchNorm/ReLU generator, LeakyReLU discriminator."""
+from mindspore import nn, ops
+
+from msgan.config import MLPGANConfig
+from msgan.models.layers import ClassEmbedding, classic_export_net
+
+
+class Generator(nn.Cell):
+    def __init__(self, cfg: MLPGANConfig, resolution: int, channels: int, num_classes: int):
+        super().__init__()
+        self.z_dim, self.num_classes = cfg.z_dim, num_classes
+        self.resolution, self.channels = resolution, channels
+        in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
+        self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
+        layers = []
+        for width in cfg.g_hidden:
+            layers += [nn.Dense(in_dim, width), nn.BatchNorm1d(width), nn.ReLU()]
+            in_dim = width
+        layers += [nn.Dense(in_dim, channels * resolution * resolution), nn.Tanh()]
+        self.net = nn.SequentialCell(layers)
+
+    def construct(self, z, c):
+        if self.num_classes > 0:
+            z = ops.concat((z, self.embed(c)), axis=1)
+        x = self.net(z)
+        return x.reshape(-1, self.channels, self.resolution, self.resolution)
+
+
+class Discriminator(nn.Cell):
+    def __init__(self, cfg: MLPGANConfig, resolution: int, channels: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        in_dim = channels * resolution * resolution
+        layers = []
+        for width in cfg.d_hidden:
+            layers += [nn.Dense(in_dim, width), nn.LeakyReLU(0.2)]
+            if cfg.d_dropout > 0:
+                layers.append(nn.Dropout(p=cfg.d_dropout))
+            in_dim = width
+        self.features = nn.SequentialCell(layers)
+        self.out = nn.Dense(in_dim, 1)
+        # Projection conditioning (Miyato & Koyama 2018): logit += <embed(c), features>.
+        self.embed = ClassEmbedding(num_classes, in_dim)
+
+    def construct(self, x, c):
+        h = self.features(x.reshape(x.shape[0], -1))
+        logit = self.out(h).squeeze(1)
+        if self.num_classes > 0:
+            logit = logit + (self.embed(c) * h).sum(axis=1)
+        return logit
+
+
+def build(cfg: MLPGANConfig, resolution: int, channels: int, num_classes: int):
+    return (Generator(cfg, resolution, channels, num_classes),
+            Discriminator(cfg, resolution, channels, num_classes))
+
+
+def export_net(G):
+    return classic_export_net(G)

@@ -1,0 +1,58 @@
+"""Device selection, graph mode and seeds: everything that touches MindSpore's global context."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+
+from msgan.errors import MsganError
+
+log = logging.getLogger("msgan")
+
+_ORDER = ("Ascend", "GPU", "CPU")
+
+
+def _usable(target: str) -> tuple[bool, str]:
+    import mindspore as ms
+    try:
+        ok = ms.hal.is_available(target)
+    except Exception as e:  # a backend plugin that fails to load means "not usable"
+        return False, f"{target} backend failed to load ({str(e).splitlines()[0][:120]})"
+    return bool(ok), f"{target} {'available' if ok else 'not available in this MindSpore build or machine'}"
+
+
+def select_device(device_target: str = "auto") -> str:
+    """Pick Ascend, then GPU, then CPU for ``auto``; check an explicit choice. Logs why."""
+    import mindspore as ms
+    if device_target == "auto":
+        reasons = []
+        for target in _ORDER:
+            ok, why = _usable(target)
+            reasons.append(why)
+            if ok:
+                break
+        log.info("device: %s (auto: %s)", target, "; ".join(reasons))
+    else:
+        target = device_target
+        ok, why = _usable(target)
+        if not ok:
+            raise MsganError(f"device_target {target} was asked for but {why} — use "
+                             "device_target=auto or install the MindSpore build for that device")
+        log.info("device: %s (from config)", target)
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device(target)
+    return target
+
+
+def set_seeds(seed: int) -> None:
+    import mindspore as ms
+    ms.set_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    random.seed(seed)
+
+
+def quiet_mindspore() -> None:
+    """MindSpore prints WARNING lines for things users cannot act on; keep errors only."""
+    os.environ.setdefault("GLOG_v", "3")

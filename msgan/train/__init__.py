@@ -1,0 +1,1 @@
+"""Training: compiled phases, the kimg loop, checkpoints."""

@@ -1,0 +1,153 @@
+"""Atomic snapshots of the full training state, and loading them back.
+
+A snapshot is a folder ``checkpoints/snapshot-<nimg>/`` with
+  state.ckpt   every parameter of every cell in ``state_cells()`` (G, D, G_ema, optimizers),
+               named ``<key>/<parameter name>`` because both optimizers use the same names;
+  G_ema.ckpt   G_ema alone with the names a freshly built generator has (for generate/export);
+  host.json    host-side state: kimg, tick, data sampler position, RNG states, ADA p;
+  meta.json    what is needed to rebuild the generator (model, its config, classes, ...).
+The folder is written under a temporary name, fsync'd, then renamed: a crash at any moment
+leaves either the previous snapshots or the new complete one, never a half-written one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import mindspore as ms
+
+from msgan.errors import MsganError
+
+_SNAPSHOT = re.compile(r"^snapshot-(\d{9})$")
+
+
+def _fsync_file(path: str) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: str, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+
+
+def _entries(cells: dict) -> list:
+    seen, out = set(), []
+    for key, cell in cells.items():
+        for p in cell.get_parameters():
+            if id(p) in seen:      # optimizers also list the network weights they update
+                continue
+            seen.add(id(p))
+            out.append({"name": f"{key}/{p.name}", "data": p})
+    return out
+
+
+def strip_prefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict,
+                  keep: int = 3, protect: tuple = ()) -> str:
+    """Write a snapshot atomically and delete all but the newest ``keep`` (and ``protect``)."""
+    os.makedirs(ckpt_root, exist_ok=True)
+    name = f"snapshot-{nimg:09d}"
+    final = os.path.join(ckpt_root, name)
+    tmp = os.path.join(ckpt_root, f".tmp-{name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    ms.save_checkpoint(_entries(cells), os.path.join(tmp, "state.ckpt"))
+    ema = [{"name": strip_prefix(p.name, "G_ema."), "data": p}
+           for p in cells["G_ema"].get_parameters()]
+    ms.save_checkpoint(ema, os.path.join(tmp, "G_ema.ckpt"))
+    _write_json(os.path.join(tmp, "host.json"), host)
+    _write_json(os.path.join(tmp, "meta.json"), meta)
+    for f in ("state.ckpt", "G_ema.ckpt", "host.json", "meta.json"):
+        _fsync_file(os.path.join(tmp, f))
+    _fsync_dir(tmp)
+    if os.path.exists(final):            # the same nimg again (e.g. the final snapshot)
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(ckpt_root)
+    _prune(ckpt_root, keep, {final, *protect})
+    return final
+
+
+def list_snapshots(ckpt_root: str) -> list:
+    if not os.path.isdir(ckpt_root):
+        return []
+    names = sorted(n for n in os.listdir(ckpt_root) if _SNAPSHOT.match(n))
+    return [os.path.join(ckpt_root, n) for n in names]
+
+
+def _prune(ckpt_root: str, keep: int, protect: set) -> None:
+    snaps = list_snapshots(ckpt_root)
+    for path in snaps[:-keep] if keep > 0 else []:
+        if path not in protect:
+            shutil.rmtree(path, ignore_errors=True)
+    for n in os.listdir(ckpt_root):      # leftovers of a run killed while writing
+        if n.startswith(".tmp-snapshot-") and not n.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(os.path.join(ckpt_root, n), ignore_errors=True)
+
+
+def resolve_resume(resume: str, output_dir: str) -> str | None:
+    """``auto`` → newest snapshot in this run's output folder (None if there is none)."""
+    if not resume:
+        return None
+    if resume == "auto":
+        snaps = list_snapshots(os.path.join(output_dir, "checkpoints"))
+        return snaps[-1] if snaps else None
+    path = resume
+    if os.path.isfile(path) and os.path.basename(path) in ("state.ckpt", "G_ema.ckpt"):
+        path = os.path.dirname(path)
+    if os.path.isdir(os.path.join(path, "checkpoints")):     # a run folder
+        snaps = list_snapshots(os.path.join(path, "checkpoints"))
+        if snaps:
+            return snaps[-1]
+    if not os.path.isfile(os.path.join(path, "state.ckpt")):
+        raise MsganError(f"train.resume={resume} is not a snapshot folder (no state.ckpt) — "
+                         "pass a checkpoints/snapshot-* folder, a run folder, or auto")
+    return path
+
+
+def read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise MsganError(f"cannot read {path} ({e}) — the snapshot is damaged; resume from an "
+                         "earlier one") from None
+
+
+def load_snapshot(path: str, cells: dict) -> dict:
+    """Copy a snapshot's values into ``cells`` in place and return its host state.
+
+    Values are copied with ``Parameter.copy_`` so graphs compiled before the load see them
+    (``set_data`` and ``load_param_into_net`` are invisible to an already compiled graph).
+    """
+    try:
+        saved = ms.load_checkpoint(os.path.join(path, "state.ckpt"))
+    except Exception as e:
+        raise MsganError(f"cannot load {path}/state.ckpt ({str(e).splitlines()[0][:120]}) — "
+                         "the snapshot is damaged; resume from an earlier one") from None
+    for entry in _entries(cells):
+        name, p = entry["name"], entry["data"]
+        if name not in saved:
+            raise MsganError(f"snapshot {path} has no value for {name} — it was written by a "
+                             "different model or config; resume with the config it was made with")
+        value = saved[name]
+        if tuple(value.shape) != tuple(p.shape):
+            raise MsganError(f"snapshot {path}: {name} has shape {tuple(value.shape)}, the model "
+                             f"needs {tuple(p.shape)} — resume with the config it was made with")
+        p.copy_(ms.Tensor(np.array(value.asnumpy()), p.dtype))   # own copy: no aliasing
+    return read_json(os.path.join(path, "host.json"))
