@@ -1,0 +1,189 @@
+"""MindIR / ONNX export of a generator, checked against the Cell it came from.
+
+An export only counts when the reloaded file reproduces the Cell's output on fixed inputs
+(MindIR through ``nn.GraphCell``, ONNX through onnxruntime). A failed conversion or parity check
+never raises: it is reported in the result so training carries on and the caller logs it.
+Files are written under a temporary name in the target folder and moved into place, so a crash
+never leaves a half-written model behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
+
+
+def example_inputs(meta: dict, seed: int = 0) -> list[np.ndarray]:
+    """Fixed inputs in the order of ``meta["inputs"]`` at the export batch size.
+
+    psi is 0.7 rather than 1 so the truncation path is part of the parity check.
+    """
+    batch = int(meta["batch"])
+    rng = np.random.RandomState(seed)
+    arrays = {
+        "z": sample_z(rng, (batch, int(meta["z_dim"])), meta.get("z_dist", "gaussian")),
+        "c": (np.arange(batch) % max(int(meta.get("num_classes", 0)), 1)).astype(np.int32),
+        "psi": np.full((batch,), 0.7, np.float32),
+    }
+    return [arrays[name] for name in meta["inputs"]]
+
+
+def sample_z(rng: np.random.RandomState, shape, z_dist: str) -> np.ndarray:
+    if z_dist == "uniform":
+        return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    return rng.standard_normal(size=shape).astype(np.float32)
+
+
+def fix_onnx_conv_transpose(model) -> int:
+    """Cut MindSpore's ConvTranspose ``output_shape`` [N, C, H, W] to the spatial [H, W].
+
+    onnxruntime refuses the 4-entry form ("Attribute output_shape has incorrect size").
+    Returns how many nodes were changed.
+    """
+    fixed = 0
+    for node in model.graph.node:
+        if node.op_type != "ConvTranspose":
+            continue
+        for attr in node.attribute:
+            if attr.name == "output_shape" and len(attr.ints) == 4:
+                del attr.ints[:2]
+                fixed += 1
+    return fixed
+
+
+def rename_onnx_io(model, input_names: list[str], output_name: str = "images") -> None:
+    """Give graph inputs the meta names and the output a readable name (MindSpore numbers it)."""
+    renames = {}
+    for value, name in zip(model.graph.input, input_names):
+        if value.name != name:
+            renames[value.name] = name
+    if len(model.graph.output) == 1 and model.graph.output[0].name != output_name:
+        renames[model.graph.output[0].name] = output_name
+    if not renames:
+        return
+    for value in list(model.graph.input) + list(model.graph.output):
+        value.name = renames.get(value.name, value.name)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renames.get(name, name)
+        for i, name in enumerate(node.output):
+            node.output[i] = renames.get(name, name)
+
+
+def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
+                     atol: float = 1e-4, seed: int = 0) -> dict:
+    """Export ``net`` (an ``export_net`` Cell) to ``<out_stem>.<fmt>`` plus ``<out_stem>.json``.
+
+    Returns ``{fmt: {"path", "max_abs_diff", "ok"[, "error"]}}``; never raises for a format that
+    fails to convert or to reproduce the Cell (``ok`` is False and ``error`` says why).
+    """
+    folder = os.path.dirname(os.path.abspath(out_stem))
+    os.makedirs(folder, exist_ok=True)
+    net.set_train(False)
+    inputs = example_inputs(meta, seed)
+    tensors = [ms.Tensor(a) for a in inputs]
+    reference, error = None, None
+    try:
+        reference = net(*tensors).asnumpy()
+    except Exception as e:  # report, never raise: a bad export must not stop training
+        error = f"the generator failed on the example inputs: {_one_line(e)}"
+
+    results = {}
+    for fmt in formats:
+        if error is None and fmt in SUFFIX:
+            results[fmt] = _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol)
+        else:
+            results[fmt] = {"path": None, "max_abs_diff": None, "ok": False,
+                            "error": error or f"unknown export format {fmt!r} (use mindir or onnx)"}
+
+    sidecar = dict(meta)
+    sidecar["parity"] = {fmt: {k: v for k, v in r.items() if k != "path"}
+                         for fmt, r in results.items()}
+    sidecar["parity_atol"] = atol
+    _write_json_atomic(out_stem + ".json", sidecar)
+    return results
+
+
+def _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol) -> dict:
+    final = out_stem + SUFFIX[fmt]
+    result = {"path": os.path.abspath(final), "max_abs_diff": None, "ok": False}
+    folder = os.path.dirname(os.path.abspath(out_stem))
+    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
+    tmp_stem = os.path.join(tmp_dir, "model")
+    tmp_file = tmp_stem + SUFFIX[fmt]
+    try:
+        # After one ONNX export of a Cell, later exports of it fail ("i: 4 out of range" on
+        # Gather): MindSpore reuses the graph it converted. A fresh wrapper per export avoids it.
+        ms.export(_Fresh(net), *tensors, file_name=tmp_stem, file_format=fmt.upper())
+        if fmt == "onnx":
+            result["conv_transpose_fixed"] = _patch_onnx_file(tmp_file, list(meta["inputs"]))
+            output = _run_onnx(tmp_file, list(meta["inputs"]), inputs)
+        else:
+            output = nn.GraphCell(ms.load(tmp_file))(*tensors).asnumpy()
+        if output.shape != reference.shape:
+            raise ValueError(f"output shape {output.shape} differs from the Cell's "
+                             f"{reference.shape}")
+        diff = float(np.abs(output.astype(np.float64) - reference).max())
+        result["max_abs_diff"] = diff
+        if not diff <= atol:  # also catches NaN
+            raise ValueError(f"reloaded {fmt} differs from the Cell by {diff:.3g} > {atol:g}")
+        os.replace(tmp_file, final)
+        result["ok"] = True
+    except Exception as e:  # report, never raise: a bad export must not stop training
+        result["error"] = f"{fmt} export failed: {_one_line(e)}"
+        # A stale file from an earlier export under this name would no longer match the sidecar.
+        if os.path.exists(final):
+            os.remove(final)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return result
+
+
+class _Fresh(nn.Cell):
+    """A new wrapper object per export, so MindSpore converts the graph anew."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, *inputs):
+        return self.net(*inputs)
+
+
+def _patch_onnx_file(path: str, input_names: list[str]) -> int:
+    import onnx
+
+    model = onnx.load(path)
+    fixed = fix_onnx_conv_transpose(model)
+    rename_onnx_io(model, input_names)
+    onnx.save(model, path)
+    return fixed
+
+
+def _run_onnx(path: str, input_names: list[str], inputs: list[np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feeds = {i.name: a for i, a in zip(session.get_inputs(), inputs)}
+    return session.run(None, feeds)[0]
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _one_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines()
+             if line.strip() and not line.startswith("--")]
+    text = lines[0] if lines else type(e).__name__
+    return f"{type(e).__name__}: {text[:300]}"

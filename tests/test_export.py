@@ -1,0 +1,213 @@
+"""MindIR / ONNX export of a tiny generator: parity recomputed here, ConvTranspose patch, failures."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from mindspore import nn, ops  # noqa: E402
+
+from msgan.export import example_inputs, export_generator, fix_onnx_conv_transpose  # noqa: E402
+
+BATCH, Z_DIM = 4, 8
+
+
+class TinyG(nn.Cell):
+    """Dense → 4×4 → Conv2dTranspose → 8×8 → BN → ReLU → Conv → Tanh, class by embedding."""
+
+    def __init__(self, num_classes=3, channels=3):
+        super().__init__()
+        self.num_classes = num_classes
+        embed = 4 if num_classes else 0
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, embed)
+        self.fc = nn.Dense(Z_DIM + embed, 8 * 4 * 4)
+        self.up = nn.Conv2dTranspose(8, 4, 4, 2, pad_mode="pad", padding=1, has_bias=True)
+        self.bn = nn.BatchNorm2d(4)
+        self.act = nn.ReLU()
+        self.conv = nn.Conv2d(4, channels, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.tanh = nn.Tanh()
+        # Non-trivial running stats, so an export in training mode would not match.
+        rng = np.random.RandomState(1)
+        self.bn.moving_mean.set_data(ms.Tensor(rng.randn(4).astype(np.float32) * 0.3))
+        self.bn.moving_variance.set_data(ms.Tensor(rng.uniform(0.5, 2, 4).astype(np.float32)))
+
+    def construct(self, z, c, psi):
+        if self.num_classes:
+            z = ops.concat((z, self.embed(c)), 1)
+        h = self.fc(z) * psi.reshape(-1, 1)   # stands in for truncation: psi changes the output
+        h = h.reshape(-1, 8, 4, 4)
+        return self.tanh(self.conv(self.act(self.bn(self.up(h)))) * 3.0)
+
+
+class ExportCZPsi(nn.Cell):
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def construct(self, z, c, psi):
+        return self.G(z, c, psi)
+
+
+class ExportZ(nn.Cell):
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+        self.one = ms.Tensor(np.ones(BATCH, np.float32))
+
+    def construct(self, z):
+        return self.G(z, ops.zeros(z.shape[0], ms.int32), self.one)
+
+
+def make_meta(conditional=True, channels=3):
+    classes = ["cat", "dog", "eel"] if conditional else []
+    return {"model": "tiny", "model_cfg": {}, "z_dim": Z_DIM, "z_dist": "gaussian",
+            "num_classes": len(classes), "classes": classes, "resolution": 8,
+            "channels": channels, "batch": BATCH,
+            "inputs": ["z", "c", "psi"] if conditional else ["z"], "kimg": 1.5}
+
+
+def make_net(conditional=True, channels=3, seed=0):
+    ms.set_seed(seed)
+    G = TinyG(3 if conditional else 0, channels)
+    net = ExportCZPsi(G) if conditional else ExportZ(G)
+    net.set_train(False)
+    return net
+
+
+@pytest.fixture(scope="module", autouse=True)
+def graph_mode():
+    ms.set_context(mode=ms.GRAPH_MODE)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    net, meta = make_net(), make_meta()
+    result = export_generator(net, meta, str(folder / "G_ema-000001"))
+    return net, meta, folder, result
+
+
+def test_export_reports_parity_for_both_formats(exported):
+    _, _, folder, result = exported
+    assert set(result) == {"mindir", "onnx"}
+    for fmt, r in result.items():
+        assert r["ok"], r
+        assert "error" not in r
+        assert 0.0 <= r["max_abs_diff"] <= 1e-4
+        assert r["path"] == str(folder / f"G_ema-000001.{fmt}")
+        assert os.path.isfile(r["path"])
+    # no temporary files or folders left behind
+    assert sorted(os.listdir(folder)) == ["G_ema-000001.json", "G_ema-000001.mindir",
+                                          "G_ema-000001.onnx"]
+
+
+def test_reloaded_exports_reproduce_the_cell(exported):
+    net, meta, folder, _ = exported
+    rng = np.random.RandomState(5)
+    for inputs in (example_inputs(meta, 0),
+                   [rng.randn(BATCH, Z_DIM).astype(np.float32),
+                    np.array([2, 1, 0, 2], np.int32), np.full(BATCH, 0.5, np.float32)]):
+        tensors = [ms.Tensor(a) for a in inputs]
+        ref = net(*tensors).asnumpy()
+        assert ref.shape == (BATCH, 3, 8, 8)
+        graph = nn.GraphCell(ms.load(str(folder / "G_ema-000001.mindir")))
+        mindir_out = graph(*tensors).asnumpy()
+        session = ort.InferenceSession(str(folder / "G_ema-000001.onnx"))
+        onnx_out = session.run(None, dict(zip(meta["inputs"], inputs)))[0]
+        assert np.abs(mindir_out - ref).max() <= 1e-4
+        assert np.abs(onnx_out - ref).max() <= 1e-4
+    # psi is a real input: changing it changes the output
+    other = [inputs[0], inputs[1], np.ones(BATCH, np.float32)]
+    assert np.abs(session.run(None, dict(zip(meta["inputs"], other)))[0] - onnx_out).max() > 1e-3
+
+
+def test_onnx_inputs_carry_meta_names(exported):
+    _, meta, folder, _ = exported
+    session = ort.InferenceSession(str(folder / "G_ema-000001.onnx"))
+    assert [i.name for i in session.get_inputs()] == meta["inputs"]
+    assert [o.name for o in session.get_outputs()] == ["images"]
+
+
+def test_sidecar_holds_meta_and_parity(exported):
+    _, meta, folder, result = exported
+    with open(folder / "G_ema-000001.json") as f:
+        sidecar = json.load(f)
+    for key, value in meta.items():
+        assert sidecar[key] == value
+    assert sidecar["parity"]["onnx"]["max_abs_diff"] == result["onnx"]["max_abs_diff"]
+    assert sidecar["parity"]["mindir"]["ok"] is True
+
+
+def test_conv_transpose_patch_is_needed_and_applied(exported, tmp_path):
+    net, meta, folder, result = exported
+    tensors = [ms.Tensor(a) for a in example_inputs(meta, 0)]
+    raw = str(tmp_path / "raw")
+    ms.export(net, *tensors, file_name=raw, file_format="ONNX")
+    with pytest.raises(Exception, match="output_shape"):
+        ort.InferenceSession(raw + ".onnx")
+    model = onnx.load(raw + ".onnx")
+    assert fix_onnx_conv_transpose(model) == 1
+    assert fix_onnx_conv_transpose(model) == 0   # already fixed: left alone
+    ort.InferenceSession(model.SerializeToString())
+    # the exported file carries the spatial output_shape only
+    assert result["onnx"]["conv_transpose_fixed"] == 1
+    shapes = [list(a.ints) for n in onnx.load(str(folder / "G_ema-000001.onnx")).graph.node
+              if n.op_type == "ConvTranspose" for a in n.attribute if a.name == "output_shape"]
+    assert shapes == [[8, 8]]
+
+
+def test_unconditional_export(tmp_path):
+    net, meta = make_net(conditional=False, channels=1), make_meta(conditional=False, channels=1)
+    result = export_generator(net, meta, str(tmp_path / "uncond"), formats=("onnx",))
+    assert result["onnx"]["ok"], result
+    assert set(result) == {"onnx"}
+    assert not (tmp_path / "uncond.mindir").exists()
+    session = ort.InferenceSession(str(tmp_path / "uncond.onnx"))
+    (z,) = example_inputs(meta, 0)
+    ref = net(ms.Tensor(z)).asnumpy()
+    assert ref.shape == (BATCH, 1, 8, 8)
+    assert np.abs(session.run(None, {"z": z})[0] - ref).max() <= 1e-4
+
+
+class NoisyExport(nn.Cell):
+    """Draws noise inside the graph: ONNX cannot convert it, MindIR does not reproduce it."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def construct(self, z, c, psi):
+        return self.G(z + ops.standard_normal(z.shape), c, psi)
+
+
+def test_failed_exports_are_reported_not_raised(tmp_path):
+    meta = make_meta()
+    stem = tmp_path / "noisy"
+    (tmp_path / "noisy.onnx").write_bytes(b"stale export from an earlier run")
+    result = export_generator(NoisyExport(make_net().G), meta, str(stem))
+    for fmt in ("mindir", "onnx"):
+        assert result[fmt]["ok"] is False
+        assert result[fmt]["error"].startswith(f"{fmt} export failed")
+        assert "\n" not in result[fmt]["error"]
+        assert not (tmp_path / f"noisy.{fmt}").exists()
+    assert result["mindir"]["max_abs_diff"] > 1e-4
+    with open(tmp_path / "noisy.json") as f:
+        assert json.load(f)["parity"]["onnx"]["ok"] is False
+    assert sorted(os.listdir(tmp_path)) == ["noisy.json"]
+
+
+def test_unknown_format_is_reported(tmp_path):
+    result = export_generator(make_net(), make_meta(), str(tmp_path / "g"), formats=("tflite",))
+    assert result["tflite"]["ok"] is False and "tflite" in result["tflite"]["error"]
+
+
+def test_same_net_exports_again(exported, tmp_path):
+    # Training exports G_ema at every snapshot; MindSpore refuses a second ONNX export of a Cell.
+    net, meta, _, _ = exported
+    for i in range(2):
+        result = export_generator(net, meta, str(tmp_path / f"again{i}"))
+        assert result["onnx"]["ok"] and result["mindir"]["ok"], result
