@@ -1,0 +1,1 @@
+"""Data: folder scanning, validation, image loading and batching, embedded demo data."""
