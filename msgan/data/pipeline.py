@@ -1,0 +1,304 @@
+"""Images in, batches out: decoding, mode conversion, resizing, and an endless resumable sampler.
+
+Conventions (fixed so that runs are reproducible and documented in one place):
+- Transparency is composited onto WHITE (what an image viewer shows), for LA, RGBA, PA and
+  palette images with a transparent colour.
+- ``resize="pad"`` letterboxes onto BLACK: the image is scaled so its longer side is R and
+  centred; the bars are 0.
+- 16-bit modes ('I;16*') are scaled by 255/65535. Mode 'I' (32-bit int) is taken as 8-bit when it
+  fits in 0..255, as 16-bit when it fits in 0..65535, and is min-max scaled otherwise. Mode 'F'
+  is taken as 0..1 when it fits there, as 0..255 when it fits there, else min-max scaled.
+- Downscaling uses Lanczos, upscaling bicubic (smooth for tiny 8×8 inputs).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from msgan.errors import MsganError
+
+MAX_PRELOAD_BYTES = 8 * 1024 ** 3
+RESIZE_MODES = ("crop", "pad", "stretch")
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding and conversion
+
+def _scale_to_uint8(a: np.ndarray, full_scale: Optional[float]) -> np.ndarray:
+    """Map ``a`` to 0..255: divide by ``full_scale``/255, or min-max scale when it is None."""
+    a = np.nan_to_num(a.astype(np.float64))
+    if full_scale is None:
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+    else:
+        a = a * (255.0 / full_scale)
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _high_depth_to_l(img: Image.Image) -> Image.Image:
+    """'I;16*', 'I' and 'F' images as 8-bit 'L', scaled (not clipped) into 0..255."""
+    a = np.asarray(img)
+    if img.mode.startswith("I;16"):
+        full = 65535.0
+    elif img.mode == "I":
+        lo, hi = int(a.min()), int(a.max())
+        full = 255.0 if lo >= 0 and hi <= 255 else 65535.0 if lo >= 0 and hi <= 65535 else None
+    else:  # 'F'
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        full = 1.0 if lo >= 0 and hi <= 1 else 255.0 if lo >= 0 and hi <= 255 else None
+    return Image.fromarray(_scale_to_uint8(a, full), "L")
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """Composite any transparency onto white; returns an 'L' or 'RGB' image (or img unchanged)."""
+    if img.mode == "P":
+        if "transparency" not in img.info:
+            return img.convert("RGB")
+        img = img.convert("RGBA")
+    if img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode in ("LA", "La", "RGBA", "RGBa"):
+        grey = img.mode in ("LA", "La")
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        out = Image.alpha_composite(white, rgba).convert("RGB")
+        return out.convert("L") if grey else out
+    return img
+
+
+def convert_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Any Pillow mode → 'L' (channels=1) or 'RGB' (channels=3)."""
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _high_depth_to_l(img)
+    else:
+        img = _flatten_alpha(img)
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("L" if img.mode == "1" else "RGB")   # '1', CMYK, YCbCr, HSV, ...
+    target = "L" if channels == 1 else "RGB"
+    if img.mode != target:
+        img = img.convert(target)   # RGB→L uses ITU-R 601-2 luma
+    return img
+
+
+def open_image(path: str, draft_size: Optional[int] = None) -> Image.Image:
+    """Decode ``path`` fully, upright (EXIF orientation applied), first frame only.
+
+    ``draft_size`` lets JPEG decode at a reduced scale that still keeps both sides >= draft_size,
+    which is all any resize mode needs and saves most of the time on big photos.
+    """
+    with Image.open(path) as img:
+        if draft_size and img.format == "JPEG":
+            img.draft(img.mode, (draft_size, draft_size))
+        img.load()
+        try:
+            upright = ImageOps.exif_transpose(img)
+        except Exception:   # malformed EXIF: the pixels are fine, keep them as stored
+            upright = img.copy()
+        if upright is img:
+            upright = img.copy()
+    return upright
+
+
+def _resample(src: float, dst: float) -> int:
+    return Image.Resampling.LANCZOS if dst < src else Image.Resampling.BICUBIC
+
+
+def resize_square(img: Image.Image, resolution: int, resize: str) -> Image.Image:
+    """Make ``img`` R×R using ``resize`` = crop | pad | stretch (see the module docstring)."""
+    if resize not in RESIZE_MODES:
+        raise MsganError(f"resize mode {resize!r} is not known — use one of "
+                         f"{', '.join(RESIZE_MODES)}")
+    w, h = img.size
+    R = resolution
+    if resize == "stretch":
+        return img.resize((R, R), _resample(min(w, h), R))
+    if resize == "crop":
+        # Resample straight from the centred square: one interpolation, exact centring.
+        s = min(w, h)
+        box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+        return img.resize((R, R), _resample(s, R), box=box)
+    scale = R / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    inner = img.resize((nw, nh), _resample(max(w, h), R))
+    canvas = Image.new(img.mode, (R, R), 0)
+    canvas.paste(inner, ((R - nw) // 2, (R - nh) // 2))
+    return canvas
+
+
+def load_image(path: str, resolution: int, channels: int, resize: str = "crop") -> np.ndarray:
+    """One image file as uint8 (C, R, R)."""
+    if channels not in (1, 3):
+        raise MsganError(f"channels is {channels} — use 1 (greyscale) or 3 (RGB)")
+    try:
+        img = open_image(path, draft_size=resolution)
+        img = convert_mode(img, channels)
+    except Exception as e:
+        raise MsganError(f"cannot read image {path} ({type(e).__name__}: {e}) — remove it or "
+                         "turn on data.do_validation to skip broken files") from None
+    img = resize_square(img, resolution, resize)
+    a = np.asarray(img, dtype=np.uint8)
+    if a.ndim == 2:
+        a = a[None]
+    else:
+        a = a.transpose(2, 0, 1)
+    return np.ascontiguousarray(a)
+
+
+def load_images(image_set, resolution: int, channels: int, resize: str = "crop",
+                progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Every image of ``image_set`` preloaded: uint8 (N, C, R, R) and int32 labels (N,)."""
+    n = len(image_set.files)
+    nbytes = n * channels * resolution * resolution
+    if nbytes > MAX_PRELOAD_BYTES:
+        raise MsganError(f"{n} images at {resolution}x{resolution}x{channels} need "
+                         f"{nbytes / 1024 ** 3:.1f} GiB in memory (limit 8 GiB) — use a lower "
+                         "data.resolution or fewer images")
+    out = np.empty((n, channels, resolution, resolution), np.uint8)
+    files = image_set.files
+    if progress:
+        from tqdm import tqdm
+        files = tqdm(files, desc="loading images", unit="img")
+    for i, path in enumerate(files):
+        out[i] = load_image(path, resolution, channels, resize)
+    return out, np.asarray(image_set.labels, dtype=np.int32).copy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches
+
+class BatchSampler:
+    """Endless shuffled batches of (float32 NCHW in [-1, 1], int32 labels).
+
+    Each epoch draws a permutation and a flip mask from the sampler's own generator. Batches run
+    across epoch ends, so every batch is full even when there are fewer images than batch_size.
+    ``state_dict`` keeps the generator state from the start of the current epoch, so a resumed
+    sampler re-draws the same epoch and continues at the same position: bit-identical batches.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 mirror: bool):
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, C, R, R), got {images.dtype} "
+                             f"{images.shape}")
+        if len(images) == 0:
+            raise MsganError("there are no images to train on — check data.path")
+        if batch_size <= 0:
+            raise MsganError(f"batch_size is {batch_size} — use a positive number")
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int32)
+        if self.labels.shape != (len(images),):
+            raise ValueError(f"labels shape {self.labels.shape} does not match {len(images)} "
+                             "images")
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.mirror = bool(mirror)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.epoch = -1
+        self._start_epoch()
+
+    def _start_epoch(self) -> None:
+        self._epoch_state = self.rng.bit_generator.state
+        n = len(self.images)
+        self.order = self.rng.permutation(n)
+        self.flips = (self.rng.random(n) < 0.5) if self.mirror else np.zeros(n, bool)
+        self.epoch += 1
+        self.position = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Tuple[np.ndarray, np.ndarray]:
+        idx, flip = [], []
+        need = self.batch_size
+        while need:
+            if self.position == len(self.order):
+                self._start_epoch()
+            take = min(need, len(self.order) - self.position)
+            sl = slice(self.position, self.position + take)
+            idx.append(self.order[sl])
+            flip.append(self.flips[sl])
+            self.position += take
+            need -= take
+        idx, flip = np.concatenate(idx), np.concatenate(flip)
+        batch = self.images[idx]
+        if flip.any():
+            batch[flip] = batch[flip][..., ::-1]
+        x = batch.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
+        return x, self.labels[idx]
+
+    next_batch = __next__
+
+    def state_dict(self) -> Dict:
+        """JSON-serialisable state (Python ints, including the 128-bit PCG64 state)."""
+        return {"epoch": int(self.epoch), "position": int(self.position),
+                "num_images": int(len(self.images)), "batch_size": self.batch_size,
+                "seed": self.seed, "mirror": self.mirror,
+                "bit_generator": _plain(self._epoch_state)}
+
+    def load_state_dict(self, d: Dict) -> None:
+        if int(d["num_images"]) != len(self.images):
+            raise MsganError(f"the checkpoint was trained on {d['num_images']} images but the "
+                             f"data now has {len(self.images)} — resume with the same data "
+                             "(and data.do_validation settings)")
+        if bool(d["mirror"]) != self.mirror:
+            raise MsganError("the checkpoint was trained with data.mirror="
+                             f"{str(bool(d['mirror'])).lower()} — resume with the same setting")
+        self.rng.bit_generator.state = d["bit_generator"]
+        self.epoch = int(d["epoch"]) - 1
+        self._start_epoch()
+        self.position = int(d["position"])
+
+
+def _plain(obj):
+    """numpy scalars/dicts → plain Python so json.dumps accepts them."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------
+# Output images
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [-1, 1] (any shape) → uint8 0..255, rounded; NaN → 0, out of range clipped."""
+    a = np.nan_to_num(np.asarray(images, dtype=np.float32), nan=-1.0)
+    return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, nrow: int) -> np.ndarray:
+    """uint8 (N, C, R, R) → one (rows*R, nrow*R, C) array; empty cells are black."""
+    n, c, h, w = images.shape
+    nrow = max(1, min(int(nrow), n))
+    rows = -(-n // nrow)
+    grid = np.zeros((rows * h, nrow * w, c), np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i].transpose(1, 2, 0)
+    return grid
+
+
+def save_grid(images: np.ndarray, path: str, nrow: int) -> None:
+    """Write uint8 (N, C, R, R) as a PNG grid with ``nrow`` images per row (written atomically)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"save_grid needs uint8 (N, 1|3, R, R), got {images.dtype} "
+                         f"{images.shape}")
+    grid = make_grid(images, nrow)
+    img = Image.fromarray(grid[..., 0], "L") if grid.shape[2] == 1 else Image.fromarray(grid, "RGB")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,190 @@
+"""Decode every image once before training and keep only the ones that can be used.
+
+A broken file should cost the user one line in ``validation.json``, not a crash an hour into
+training. Each problem is one of: zero_bytes, not_an_image, corrupt, too_small, too_large,
+unreadable. The report also carries the per-class counts and advice (the ModelArts operator
+recommends at least 70 images per class).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections import Counter
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from msgan.data.folder import ImageSet
+from msgan.data.pipeline import convert_mode
+from msgan.errors import MsganError
+
+# 100 megapixels (≈10000×10000): larger images would need gigabytes just to decode. Pillow's own
+# bomb check (warning at ~89 MP) is silenced while validating; this limit decides instead.
+MAX_PIXELS = 100_000_000
+RECOMMENDED_PER_CLASS = 70
+MIN_PER_CLASS = 2
+
+
+def _problem(path: str, kind: str, detail: str) -> Dict[str, str]:
+    return {"file": path, "problem": kind, "detail": detail}
+
+
+def check_image(path: str, channels: int, min_size: int) -> Tuple[Optional[Dict], int]:
+    """Decode ``path`` fully. Returns (problem or None, shorter side in pixels)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return _problem(path, "zero_bytes", "file is empty"), 0
+    except OSError as e:
+        return _problem(path, "unreadable", e.strerror or str(e)), 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    return _problem(path, "too_large", f"{w}x{h} pixels is over the "
+                                    f"{MAX_PIXELS // 1_000_000} megapixel limit"), min(w, h)
+                fmt = img.format
+                img.load()
+                try:
+                    img = ImageOps.exif_transpose(img)
+                except Exception:   # bad EXIF only loses the orientation, as in load_image
+                    pass
+                try:
+                    convert_mode(img, channels)
+                except Exception as e:
+                    return _problem(path, "corrupt", f"cannot convert {fmt} mode {img.mode} "
+                                    f"to {'greyscale' if channels == 1 else 'RGB'}: {e}"), 0
+    except Image.DecompressionBombError as e:
+        return _problem(path, "too_large", str(e)), 0
+    except Image.UnidentifiedImageError:
+        return _problem(path, "not_an_image", "not a format Pillow can read"), 0
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as e:
+        return _problem(path, "unreadable", e.strerror or str(e)), 0
+    except Exception as e:   # truncated data, bad chunks/CRCs, decoder errors of every kind
+        return _problem(path, "corrupt", f"{type(e).__name__}: {e}"), 0
+    if min(w, h) < min_size:
+        return _problem(path, "too_small", f"{w}x{h}; the shorter side must be at least "
+                        f"{min_size} px (data.min_size)"), min(w, h)
+    return None, min(w, h)
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _write_json(report: Dict, path: str) -> None:
+    """Atomic write; odd (undecodable) file names are kept as backslash escapes, not a crash."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _warnings(image_set: ImageSet, kept: Dict[str, int], short_sides: List[int],
+              resolution: int) -> List[str]:
+    out = []
+    for name, n in kept.items():
+        if n < RECOMMENDED_PER_CLASS:
+            if image_set.conditional:
+                out.append(f"class '{name}' has {n} usable images; at least "
+                           f"{RECOMMENDED_PER_CLASS} per class are recommended")
+            else:
+                out.append(f"the folder has {n} usable images; at least "
+                           f"{RECOMMENDED_PER_CLASS} are recommended")
+    if short_sides:
+        median = float(np.median(short_sides))
+        if median < resolution / 2:
+            out.append(f"median shorter side is {median:g} px, so most images are upscaled more "
+                       f"than 2x to {resolution} px and will look blurry; consider a lower "
+                       "data.resolution")
+    return out
+
+
+def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size: int = 8,
+                  report_path: Optional[str] = None, progress: bool = False) -> ImageSet:
+    """Decode every file, write ``report_path`` (JSON) and return the usable subset."""
+    if report_path is not None and _inside(report_path, image_set.root):
+        raise MsganError(f"validation report {report_path} would be written inside the input "
+                         f"folder {image_set.root} — msgan never writes there; choose an "
+                         "output folder outside it")
+    files = image_set.files
+    if progress:
+        from tqdm import tqdm
+        files = tqdm(files, desc="validating images", unit="img")
+    problems, keep, short_sides = [], [], []
+    for i, path in enumerate(files):
+        problem, short = check_image(path, channels, min_size)
+        if problem is None:
+            keep.append(i)
+            short_sides.append(short)
+        else:
+            problems.append(problem)
+
+    usable = image_set.subset(keep)
+    found, kept = image_set.counts(), usable.counts()
+    report = {
+        "root": image_set.root,
+        "layout": image_set.layout,
+        "resolution": resolution,
+        "channels": channels,
+        "min_size": min_size,
+        "counts": {name: {"found": found[name], "kept": kept[name]} for name in found},
+        "problems": problems,
+        "skipped": [{"path": p, "reason": r} for p, r in image_set.skipped],
+        "warnings": _warnings(image_set, kept, short_sides, resolution),
+        "summary": {"found": len(image_set), "kept": len(usable), "problems": len(problems),
+                    "skipped": len(image_set.skipped)},
+    }
+    if report_path is not None:
+        _write_json(report, report_path)
+    see = f" (details in {report_path})" if report_path is not None else ""
+
+    if len(usable) == 0:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(
+            p["problem"] for p in problems).items()))
+        raise MsganError(f"no usable images in {image_set.root}: all {len(image_set)} files "
+                         f"have problems ({kinds}){see} — fix or replace the files")
+    if image_set.conditional:
+        for name, n in kept.items():
+            if n < MIN_PER_CLASS:
+                folder = os.path.join(image_set.root, name)
+                raise MsganError(f"class '{name}' has {n} usable image{'s' * (n != 1)}; at "
+                                 f"least {MIN_PER_CLASS} are needed{see} — add images to "
+                                 f"{folder} or move that folder out of the data folder")
+    return usable
+
+
+def validation_summary(report: Dict) -> str:
+    """One to three human lines for the CLI."""
+    s = report["summary"]
+    classes = [c for c in report["counts"] if c]
+    where = f" in {len(classes)} classes" if classes else ""
+    lines = [f"validation: {s['kept']} of {s['found']} images usable{where} "
+             f"({report['layout']}, {report['resolution']}px, {report['channels']} channels)"]
+    if report["problems"] or report["skipped"]:
+        kinds = Counter(p["problem"] for p in report["problems"])
+        detail = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
+        parts = []
+        if report["problems"]:
+            parts.append(f"{len(report['problems'])} files left out ({detail})")
+        if report["skipped"]:
+            parts.append(f"{len(report['skipped'])} other entries ignored")
+        lines.append("; ".join(parts))
+    if report["warnings"]:
+        more = len(report["warnings"]) - 1
+        lines.append("warning: " + report["warnings"][0]
+                     + (f" (+{more} more in the report)" if more else ""))
+    return "\n".join(lines)
