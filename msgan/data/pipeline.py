@@ -247,6 +247,7 @@ class BatchSampler:
         if bool(d["mirror"]) != self.mirror:
             raise MsganError("the checkpoint was trained with data.mirror="
                              f"{str(bool(d['mirror'])).lower()} — resume with the same setting")
+        self.seed = int(d["seed"])
         self.rng.bit_generator.state = d["bit_generator"]
         self.epoch = int(d["epoch"]) - 1
         self._start_epoch()
