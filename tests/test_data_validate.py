@@ -190,6 +190,23 @@ def test_nothing_usable_is_an_error(tmp_path):
     assert json.loads(open(report).read())["summary"]["kept"] == 0
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs byte file names")
+def test_undecodable_file_names(tmp_path):
+    root = os.path.join(os.fsencode(str(tmp_path)), b"in")
+    os.makedirs(root)
+    Image.new("RGB", (10, 10)).save(os.path.join(root, b"caf\xe9 1.png"), format="PNG")
+    Image.new("RGB", (10, 10)).save(os.path.join(root, b"ok.png"), format="PNG")
+    open(os.path.join(root, b"zero\xff.png"), "wb").close()
+    report = str(tmp_path / "v.json")
+    usable = do_validation(scan_folder(os.fsdecode(root)), 8, 3, report_path=report)
+    assert len(usable) == 2
+    r = json.loads(open(report, encoding="utf-8").read())   # still valid UTF-8 JSON
+    assert r["problems"][0]["problem"] == "zero_bytes"
+    assert load_images(usable, 8, 3)[0].shape == (2, 3, 8, 8)
+    text = validation_summary(r)
+    assert "2 of 3" in text and "1 file left out" in text
+
+
 def test_report_inside_input_is_refused(tmp_path):
     _save(_noise((16, 16)), str(tmp_path / "a.png"))
     _save(_noise((16, 16)), str(tmp_path / "b.png"))

@@ -172,16 +172,19 @@ def validation_summary(report: Dict) -> str:
     s = report["summary"]
     classes = [c for c in report["counts"] if c]
     where = f" in {len(classes)} classes" if classes else ""
+    colour = "greyscale" if report["channels"] == 1 else "RGB"
     lines = [f"validation: {s['kept']} of {s['found']} images usable{where} "
-             f"({report['layout']}, {report['resolution']}px, {report['channels']} channels)"]
+             f"({report['layout']}, {report['resolution']}px {colour})"]
     if report["problems"] or report["skipped"]:
         kinds = Counter(p["problem"] for p in report["problems"])
         detail = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
         parts = []
         if report["problems"]:
-            parts.append(f"{len(report['problems'])} files left out ({detail})")
+            n = len(report["problems"])
+            parts.append(f"{n} file{'s' * (n != 1)} left out ({detail})")
         if report["skipped"]:
-            parts.append(f"{len(report['skipped'])} other entries ignored")
+            n = len(report["skipped"])
+            parts.append(f"{n} other entr{'ies' if n != 1 else 'y'} ignored")
         lines.append("; ".join(parts))
     if report["warnings"]:
         more = len(report["warnings"]) - 1
