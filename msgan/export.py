@@ -78,11 +78,15 @@ def rename_onnx_io(model, input_names: list[str], output_name: str = "images") -
 
 
 def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
-                     atol: float = 1e-4, seed: int = 0) -> dict:
+                     atol: float = 1e-3, seed: int = 0) -> dict:
     """Export ``net`` (an ``export_net`` Cell) to ``<out_stem>.<fmt>`` plus ``<out_stem>.json``.
 
     Returns ``{fmt: {"path", "max_abs_diff", "ok"[, "error"]}}``; never raises for a format that
     fails to convert or to reproduce the Cell (``ok`` is False and ``error`` says why).
+
+    ``atol`` is 1e-3, an eighth of one 8-bit level: MindSpore's CPU Tanh is off by up to 1.0e-4
+    (it returns 1.0000097 for large inputs), so a trained generator's saturated pixels alone
+    differ from onnxruntime by ~1e-4 and a 1e-4 tolerance would reject good exports.
     """
     folder = os.path.dirname(os.path.abspath(out_stem))
     os.makedirs(folder, exist_ok=True)
@@ -113,7 +117,10 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
 
 def _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol) -> dict:
     final = out_stem + SUFFIX[fmt]
-    result = {"path": os.path.abspath(final), "max_abs_diff": None, "ok": False}
+    # The output's own size shows whether an absolute tolerance meant anything (an untrained
+    # DCGAN outputs ~1e-4, so any export would pass atol=1e-4).
+    result = {"path": os.path.abspath(final), "max_abs_diff": None, "ok": False,
+              "reference_abs_max": float(np.abs(reference).max())}
     folder = os.path.dirname(os.path.abspath(out_stem))
     tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
     tmp_stem = os.path.join(tmp_dir, "model")

@@ -1,4 +1,4 @@
-"""MindIR / ONNX export of a tiny generator: parity recomputed here, ConvTranspose patch, failures."""
+"""Export of a tiny generator: parity recomputed here, the ConvTranspose patch, failures."""
 import json
 import os
 
@@ -16,7 +16,7 @@ BATCH, Z_DIM = 4, 8
 
 
 class TinyG(nn.Cell):
-    """Dense → 4×4 → Conv2dTranspose → 8×8 → BN → ReLU → Conv → Tanh, class by embedding."""
+    """Dense → 4×4 → ConvTranspose → 8×8 → BN → ReLU → Conv → Tanh; class embedding."""
 
     def __init__(self, num_classes=3, channels=3):
         super().__init__()
@@ -98,6 +98,7 @@ def test_export_reports_parity_for_both_formats(exported):
         assert r["ok"], r
         assert "error" not in r
         assert 0.0 <= r["max_abs_diff"] <= 1e-4
+        assert r["reference_abs_max"] > 0.3   # outputs big enough for the check to mean something
         assert r["path"] == str(folder / f"G_ema-000001.{fmt}")
         assert os.path.isfile(r["path"])
     # no temporary files or folders left behind
@@ -194,7 +195,7 @@ def test_failed_exports_are_reported_not_raised(tmp_path):
         assert result[fmt]["error"].startswith(f"{fmt} export failed")
         assert "\n" not in result[fmt]["error"]
         assert not (tmp_path / f"noisy.{fmt}").exists()
-    assert result["mindir"]["max_abs_diff"] > 1e-4
+    assert result["mindir"]["max_abs_diff"] > 1e-3
     with open(tmp_path / "noisy.json") as f:
         assert json.load(f)["parity"]["onnx"]["ok"] is False
     assert sorted(os.listdir(tmp_path)) == ["noisy.json"]
@@ -211,3 +212,31 @@ def test_same_net_exports_again(exported, tmp_path):
     for i in range(2):
         result = export_generator(net, meta, str(tmp_path / f"again{i}"))
         assert result["onnx"]["ok"] and result["mindir"]["ok"], result
+
+
+def test_real_dcgan_exports(tmp_path):
+    models = pytest.importorskip("msgan.models")
+    from msgan.config import DCGANConfig
+
+    ms.set_seed(0)
+    G, _ = models.MODELS["dcgan"].build(DCGANConfig(z_dim=Z_DIM, ngf=8, ndf=8), 32, 3, 2)
+    # At init DCGAN outputs are ~1e-4, which would make the parity check vacuous; large weights
+    # saturate the Tanh, where MindSpore's CPU Tanh is ~1e-4 off (the reason atol is 1e-3).
+    rng = np.random.RandomState(0)
+    for p in G.trainable_params():
+        if p.name.endswith(("weight", "embedding_table")):
+            p.set_data(ms.Tensor(rng.normal(0, 0.3, p.shape).astype(np.float32)))
+    meta = {"model": "dcgan", "z_dim": Z_DIM, "num_classes": 2, "classes": ["a", "b"],
+            "resolution": 32, "channels": 3, "batch": BATCH, "inputs": ["z", "c"]}
+    net = models.MODELS["dcgan"].export_net(G)
+    result = export_generator(net, meta, str(tmp_path / "dcgan"))
+    assert result["mindir"]["ok"] and result["onnx"]["ok"], result
+    assert result["onnx"]["conv_transpose_fixed"] >= 1
+    inputs = example_inputs(meta, 0)
+    ref = net(*[ms.Tensor(a) for a in inputs]).asnumpy()
+    out = ort.InferenceSession(result["onnx"]["path"]).run(None, dict(zip(meta["inputs"], inputs)))
+    assert out[0].shape == (BATCH, 3, 32, 32)
+    assert ref.std() > 0.5
+    assert result["onnx"]["reference_abs_max"] == pytest.approx(float(np.abs(ref).max()))
+    assert np.abs(out[0] - ref).max() <= 1e-3
+    assert np.abs(np.clip(out[0], -1, 1) - np.clip(ref, -1, 1)).max() <= 1e-3
