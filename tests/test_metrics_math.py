@@ -75,6 +75,16 @@ def test_kid_single_full_subset_equals_unbiased_mmd():
     assert std == 0.0
 
 
+def test_kid_of_a_set_against_itself_is_the_small_negative_closed_form():
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(30, 6))
+    k = (a @ a.T / 6 + 1) ** 3
+    off = (k.sum() - np.trace(k)) / (30 * 29)
+    # x and y are permutations of one set: MMD²_u = 2/m (mean off-diagonal - mean diagonal).
+    expected = 2 / 30 * (off - np.trace(k) / 30)
+    assert stats.kid(a, a, num_subsets=3)[0] == pytest.approx(expected, rel=1e-9)
+
+
 def test_kid_is_unbiased_on_same_distribution_and_positive_when_shifted():
     rng = np.random.default_rng(5)
     same, biased = [], []

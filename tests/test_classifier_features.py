@@ -1,0 +1,115 @@
+"""Small CNN classifier (features, accuracy, seeding) and folder-vs-folder evaluation."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from msgan.errors import MsganError
+from msgan.metrics import classifier as clf
+from msgan.metrics import evaluate
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
+
+
+def _shape_image(rng, colour, size=16):
+    """A coloured square at a random place on a noisy dark background."""
+    img = rng.integers(0, 40, size=(size, size, 3))
+    s = rng.integers(size // 3, size // 2 + 1)
+    y, x = rng.integers(0, size - s, size=2)
+    img[y:y + s, x:x + s] = np.array(colour) + rng.integers(-20, 20, size=3)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _write_folder(root, colours, n, seed):
+    rng = np.random.default_rng(seed)
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(_shape_image(rng, colour)).save(root / name / f"{i:03d}.png")
+    return str(root)
+
+
+def _arrays(n_per_class, seed):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n_per_class).astype(np.int32)
+    images = np.stack([_shape_image(rng, list(COLOURS.values())[c]) for c in labels])
+    return images.transpose(0, 3, 1, 2).copy(), labels
+
+
+def test_classifier_learns_colours_and_is_seeded():
+    images, labels = _arrays(10, 0)
+    test_images, test_labels = _arrays(5, 1)
+    model = clf.train_classifier(images, labels, 3, epochs=6, seed=0, width=16)
+    assert clf.accuracy(model, test_images, test_labels) >= 0.8
+    feats = clf.extract_features(model, test_images)
+    assert feats.shape == (15, 64) and np.isfinite(feats).all()
+    again = clf.train_classifier(images, labels, 3, epochs=6, seed=0, width=16)
+    np.testing.assert_array_equal(clf.extract_features(again, test_images), feats)
+    other = clf.train_classifier(images, labels, 3, epochs=6, seed=1, width=16)
+    assert not np.allclose(clf.extract_features(other, test_images), feats)
+
+
+def test_balanced_accuracy_against_hand_count():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    preds = np.array([0, 0, 0, 1, 1, 0, 0])
+    bal, per = clf.balanced_accuracy(labels, preds, 4)
+    assert per[:3].tolist() == [0.75, 0.5, 0.0] and np.isnan(per[3])
+    assert bal == pytest.approx((0.75 + 0.5 + 0.0) / 3)
+
+
+def test_classifier_rejects_bad_input():
+    images, labels = _arrays(2, 0)
+    with pytest.raises(MsganError, match="uint8"):
+        clf.train_classifier(images.astype(np.float32), labels, 3)
+    with pytest.raises(MsganError, match="labels in"):
+        clf.train_classifier(images, labels + 5, 3)
+    with pytest.raises(MsganError, match="2 classes"):
+        clf.train_classifier(images, np.zeros_like(labels), 1)
+
+
+def test_evaluate_folders_ranks_a_wrong_class_worst(tmp_path):
+    real = _write_folder(tmp_path / "real", COLOURS, 10, seed=0)
+    # Generated "blue" images are really green: that class must score worst.
+    fake = _write_folder(tmp_path / "fake", {"red": COLOURS["red"], "green": COLOURS["green"],
+                                             "blue": COLOURS["green"]}, 8, seed=1)
+    out = evaluate.evaluate_folders(real, fake, resolution=16, epochs=6, num_subsets=20)
+    assert out["extractor"] == "classifier" and "comparable only" in out["note"]
+    assert set(out["per_class"]) == {"red", "green", "blue"}
+    kid = {c: s["kid"] for c, s in out["per_class"].items()}
+    assert kid["blue"] > 3 * max(kid["red"], kid["green"], 1e-6)
+    assert out["per_class"]["blue"]["precision"] < 0.5
+    overall = out["overall"]
+    assert (overall["n_real"], overall["n_fake"]) == (30, 24)
+    assert all(overall[k] is not None for k in ("fid", "kid", "kid_std", "precision", "recall"))
+    assert evaluate.pick_best(out["per_class"]) in ("red", "green")
+
+
+def test_score_images_identical_sets_and_tiny_sets():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(40, 8))
+    s = evaluate.score_images(feats, feats, num_subsets=10)
+    assert abs(s["fid"]) < 1e-6 and s["precision"] == 1.0 and s["recall"] == 1.0
+    # Unbiased KID of a set against itself is slightly negative (the cross term keeps the
+    # diagonal); a shifted set is far above it.
+    shifted = evaluate.score_images(feats, feats + 1.0, num_subsets=10)
+    assert s["kid"] < 0 < shifted["kid"] and abs(s["kid"]) < 0.2 * shifted["kid"]
+    tiny = evaluate.score_images(feats[:3], feats[:1])
+    assert tiny["fid"] is None and tiny["kid"] is None and tiny["precision"] is None
+    assert evaluate.pick_best({"a": {"kid": 0.2}, "b": {"kid": -0.01}, "c": {"kid": None}}) == "b"
+
+
+def test_evaluate_folders_bad_input(tmp_path):
+    real = _write_folder(tmp_path / "real", {"red": COLOURS["red"], "blue": COLOURS["blue"]}, 3, 0)
+    other = _write_folder(tmp_path / "other", {"cat": COLOURS["red"]}, 3, 0)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.fromarray(_shape_image(np.random.default_rng(0), COLOURS["red"])).save(flat / "a.png")
+    with pytest.raises(MsganError, match="generated folder .* does not exist"):
+        evaluate.evaluate_folders(real, str(tmp_path / "missing"), resolution=16)
+    with pytest.raises(MsganError, match="no class folder names are shared"):
+        evaluate.evaluate_folders(real, other, resolution=16)
+    with pytest.raises(MsganError, match="no class folders"):
+        evaluate.evaluate_folders(str(flat), real, resolution=16)
+    with pytest.raises(MsganError, match="metrics.inception_checkpoint"):
+        evaluate.evaluate_folders(real, real, extractor="inception", resolution=16)
+    with pytest.raises(MsganError, match="extractor 'vgg'"):
+        evaluate.evaluate_folders(real, real, extractor="vgg")
