@@ -1,0 +1,179 @@
+"""Command line: ``msgan train | generate | export | validate | evaluate``.
+
+The only module that parses arguments or decides exit codes. Bad input (MsganError) → one line
+``msgan: error: ...`` on stderr and exit 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from msgan.errors import MsganError
+
+EPILOG = "Docs: README.md. Example: msgan train configs/dcgan_digits.yaml train.total_kimg=1"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # argparse's own errors follow the same one-line contract
+        raise MsganError(f"{message} — run '{self.prog} --help' for usage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="msgan", description="Train GANs on image folders with MindSpore and "
+                "generate new images per class.", epilog=EPILOG)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model (or only generate with generate.predict=true)")
+    t.add_argument("config", help="YAML config, e.g. configs/dcgan_digits.yaml")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. data.path=/imgs train.total_kimg=1")
+    t.add_argument("--force", action="store_true",
+                   help="overwrite the results of an earlier run in output_dir")
+
+    g = sub.add_parser("generate", help="write images and a manifest from a trained model")
+    g.add_argument("--model", required=True,
+                   help="checkpoint snapshot folder, run folder, .mindir or .onnx")
+    g.add_argument("--num", type=int, default=100, help="images per class (default 100)")
+    g.add_argument("--out", required=True, help="output folder (Data/ and output_0.manifest)")
+    g.add_argument("--class", dest="class_name", default=None, help="only this class")
+    g.add_argument("--seed", type=int, default=0, help="first seed; image j uses seed+j")
+    g.add_argument("--truncation", type=float, default=1.0, help="psi for StyleGAN2 (1 = off)")
+    g.add_argument("--format", choices=("png", "jpg"), default="png")
+
+    e = sub.add_parser("export", help="export G_ema of a checkpoint to MindIR / ONNX")
+    e.add_argument("--checkpoint", required=True, help="snapshot folder or run folder")
+    e.add_argument("--format", choices=("mindir", "onnx", "both"), default="both")
+    e.add_argument("--out", required=True, help="output folder")
+
+    v = sub.add_parser("validate", help="check an image folder without training")
+    v.add_argument("data_dir")
+    v.add_argument("--resolution", type=int, default=256)
+    v.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    v.add_argument("--min-size", type=int, default=8)
+    v.add_argument("--report", default=None, help="write the JSON report here")
+
+    ev = sub.add_parser("evaluate", help="FID/KID/precision/recall, or the augmentation report")
+    ev.add_argument("real_dir")
+    ev.add_argument("fake_dir", help="generated images (e.g. a run's Data/ folder)")
+    ev.add_argument("--extractor", choices=("classifier", "inception"), default="classifier")
+    ev.add_argument("--inception-checkpoint", default=None,
+                    help="MindSpore .ckpt of the FID InceptionV3 (see README)")
+    ev.add_argument("--resolution", type=int, default=32)
+    ev.add_argument("--augmentation-benefit", action="store_true",
+                    help="train a classifier with and without the generated images")
+    ev.add_argument("--out", default=None, help="folder for report/ (default: fake_dir/..)")
+    ev.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _cmd_train(args) -> None:
+    from msgan.config import load_config
+    cfg = load_config(args.config, args.overrides)
+    from msgan.train import loop
+    if cfg.generate.predict:
+        loop.predict(cfg)
+    else:
+        loop.train(cfg, force=args.force)
+
+
+def _cmd_generate(args) -> None:
+    if args.num < 0:
+        raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
+    from msgan import generate, runtime
+    from msgan.train.loop import setup_logging
+    setup_logging(None)
+    runtime.select_device("auto")
+    sampler = generate.load_sampler(args.model)
+    paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
+                              truncation=args.truncation, class_name=args.class_name,
+                              fmt=args.format)
+    print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
+          "and output_0.manifest")
+
+
+def _cmd_export(args) -> None:
+    from msgan import export, generate, runtime
+    from msgan.models import MODELS
+    from msgan.train.loop import setup_logging
+    setup_logging(None)
+    runtime.select_device("auto")
+    G, meta = generate.load_checkpoint_generator(args.checkpoint)
+    os.makedirs(args.out, exist_ok=True)
+    formats = ("mindir", "onnx") if args.format == "both" else (args.format,)
+    result = export.export_generator(MODELS[meta["model"]].export_net(G), meta,
+                                     os.path.join(args.out, "G_ema"), formats=formats)
+    failed = [f for f, r in result.items() if not r.get("ok")]
+    for fmt, r in result.items():
+        print(f"{fmt}: {r.get('path')} max_abs_diff={r.get('max_abs_diff')} "
+              f"{'ok' if r.get('ok') else 'FAILED ' + str(r.get('error', ''))}")
+    if failed:
+        raise MsganError(f"export to {', '.join(failed)} did not reproduce the checkpoint — "
+                         "see the lines above; the MindIR export is usable if it passed")
+
+
+def _cmd_validate(args) -> None:
+    from msgan.data import folder, validate
+    r = args.resolution
+    if r <= 0 or r & (r - 1):
+        raise MsganError(f"--resolution {r} is not a power of two — use e.g. 64 or 256")
+    report = args.report or os.path.join(os.getcwd(), "validation.json")
+    image_set = folder.scan_folder(args.data_dir)
+    validate.do_validation(image_set, r, args.channels, args.min_size, report_path=report,
+                           progress=True)
+    with open(report, encoding="utf-8") as f:
+        print(validate.validation_summary(json.load(f)))
+    print(f"report: {report}")
+
+
+def _cmd_evaluate(args) -> None:
+    from msgan import runtime
+    runtime.select_device("auto")
+    out = args.out or os.path.dirname(os.path.abspath(args.fake_dir.rstrip("/")))
+    if args.augmentation_benefit:
+        from msgan.metrics.augmentation_benefit import augmentation_benefit
+        result = augmentation_benefit(args.real_dir, args.fake_dir, out,
+                                      resolution=args.resolution)
+    else:
+        from msgan.metrics.evaluate import evaluate_folders
+        result = evaluate_folders(args.real_dir, args.fake_dir, extractor=args.extractor,
+                                  inception_checkpoint=args.inception_checkpoint,
+                                  resolution=args.resolution, seed=args.seed)
+        os.makedirs(os.path.join(out, "report"), exist_ok=True)
+        with open(os.path.join(out, "report", "metrics.json"), "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+    print(json.dumps(result, indent=1))
+
+
+COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_export,
+            "validate": _cmd_validate, "evaluate": _cmd_evaluate}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(argv)
+        if not args.command:
+            _parser().print_help()
+            return 2
+        COMMANDS[args.command](args)
+        return 0
+    except MsganError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"msgan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("msgan: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        print(f"msgan: error: internal error {type(e).__name__}: {first} — rerun with --debug "
+              "and report it", file=sys.stderr)
+        return 1

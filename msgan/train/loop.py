@@ -1,0 +1,358 @@
+"""The training run: data in, snapshots, exports and generated images out.
+
+Schedule in kimg (thousands of real images shown to D). Stats are kept as Tensors and turned
+into floats once per tick, so the device is not synchronised every step.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor
+
+from msgan import runtime
+from msgan.config import Config, dump_config, to_dict
+from msgan.data import builtin, folder, pipeline, validate
+from msgan.errors import MsganError
+from msgan.models import MODELS
+from msgan.train import checkpoint, plots
+from msgan.train.phases import ClassicPhases, ema_beta
+
+log = logging.getLogger("msgan")
+
+# Everything msgan writes into an output folder; --force removes only these.
+OUTPUT_ENTRIES = ("config.yaml", "validation.json", "stats.jsonl", "log.txt", "checkpoints",
+                  "model", "samples", "Data", "output_0.manifest", "builtin_data")
+
+
+# ----------------------------------------------------------------------------------------------
+# Output folder and logging
+
+def prepare_output_dir(cfg: Config, force: bool = False) -> str:
+    out = os.path.abspath(cfg.output_dir)
+    data_path = cfg.data.path
+    if not data_path.startswith("builtin:"):
+        data_real = os.path.realpath(data_path)
+        out_real = os.path.realpath(out)
+        if out_real == data_real or out_real.startswith(data_real + os.sep):
+            raise MsganError(f"output_dir {out} is inside the input folder {data_path} — msgan "
+                             "never writes into the input; choose an output_dir outside it")
+    if os.path.isfile(out):
+        raise MsganError(f"output_dir {out} is a file — choose a folder path")
+    existing = [e for e in OUTPUT_ENTRIES if os.path.exists(os.path.join(out, e))]
+    if existing and not cfg.train.resume and not cfg.generate.predict:
+        if not force:
+            raise MsganError(f"output_dir {out} already holds a run — continue it with "
+                             "train.resume=auto, overwrite it with --force, or set another "
+                             "output_dir=")
+        for e in existing:
+            p = os.path.join(out, e)
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".msgan-write-test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise MsganError(f"cannot write to output_dir {out} ({e.strerror}) — choose a folder "
+                         "you can write to") from None
+    return out
+
+
+def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.addHandler(console)
+    if out_dir:
+        fh = logging.FileHandler(os.path.join(out_dir, "log.txt"), encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(fh)
+    log.propagate = False
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+def load_data(cfg: Config, out_dir: str):
+    d = cfg.data
+    path = builtin.resolve_data_path(d.path, os.path.join(out_dir, "builtin_data"))
+    image_set = folder.scan_folder(path)
+    report_path = os.path.join(out_dir, "validation.json")
+    if d.do_validation:
+        image_set = validate.do_validation(image_set, d.resolution, d.channels, d.min_size,
+                                           report_path=report_path, progress=cfg.train.progress)
+        with open(report_path, encoding="utf-8") as f:
+            log.info(validate.validation_summary(json.load(f)))
+    try:
+        images, labels = pipeline.load_images(image_set, d.resolution, d.channels, d.resize,
+                                              progress=cfg.train.progress)
+    except MsganError:
+        raise
+    except Exception as e:   # only reachable with do_validation=false
+        raise MsganError(f"could not decode an input image ({str(e).splitlines()[0][:120]}) — "
+                         "set data.do_validation=true to find and skip broken files") from None
+    return image_set, images, labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Building
+
+def build_meta(cfg: Config, image_set, export_batch: int) -> dict:
+    m = cfg.model
+    conditional = bool(image_set.classes)
+    inputs = ["z"] + (["c"] if conditional else []) + (["psi"] if m.name == "stylegan2" else [])
+    return {"model": m.name, "model_cfg": to_dict(m), "z_dim": m.z_dim,
+            "z_dist": getattr(m, "z_dist", "gaussian"),
+            "num_classes": len(image_set.classes), "classes": list(image_set.classes),
+            "resolution": cfg.data.resolution, "channels": cfg.data.channels,
+            "batch": export_batch, "inputs": inputs, "kimg": 0.0}
+
+
+def build_phases(cfg: Config, num_classes: int):
+    module = MODELS[cfg.model.name]
+    G, D = module.build(cfg.model, cfg.data.resolution, cfg.data.channels, num_classes)
+    G_ema, _ = module.build(cfg.model, cfg.data.resolution, cfg.data.channels, num_classes)
+    for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
+        pe.set_data(p.data.copy())     # before any graph is compiled, so set_data is fine
+    if cfg.model.name == "stylegan2":
+        from msgan.train.sg2_phases import StyleGAN2Phases
+        return StyleGAN2Phases(cfg, G, D, G_ema, num_classes)
+    return ClassicPhases(cfg, G, D, G_ema, num_classes)
+
+
+# ----------------------------------------------------------------------------------------------
+
+class Run:
+    """One training run; ``train(cfg)`` is the entry point."""
+
+    def __init__(self, cfg: Config, out_dir: str):
+        self.cfg, self.out = cfg, out_dir
+        t = cfg.train
+        self.total_nimg = int(round(t.total_kimg * 1000))
+        self.tick_nimg = int((t.tick_kimg or max(t.total_kimg / 50, 0.001)) * 1000)
+        self.snap_nimg = int((t.snapshot_kimg or t.total_kimg / 5) * 1000)
+        self.tick_nimg = max(self.tick_nimg, 1)
+        self.snap_nimg = max(self.snap_nimg, 1)
+        for sub in ("checkpoints", "model", "samples"):
+            os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+        self.stats_path = os.path.join(out_dir, "stats.jsonl")
+
+    def setup(self):
+        cfg = self.cfg
+        self.image_set, images, labels = load_data(cfg, self.out)
+        self.meta = build_meta(cfg, self.image_set, export_batch=min(cfg.generate.batch_size, 32))
+        self.phases = build_phases(cfg, len(self.image_set.classes))
+        self.sampler = pipeline.BatchSampler(images, labels, cfg.train.batch_size,
+                                             seed=cfg.train.seed, mirror=cfg.data.mirror)
+        self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
+        resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
+        if resume:
+            host = checkpoint.load_snapshot(resume, self.phases.state_cells())
+            self.cur_nimg, self.it, self.tick = host["cur_nimg"], host["it"], host["tick"]
+            self.elapsed = host.get("elapsed", 0.0)
+            self.sampler.load_state_dict(host["sampler"])
+            self.phases.load_host_state(host["phases"])
+            self._truncate_stats(self.cur_nimg / 1000)
+            log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
+        elif cfg.train.resume == "auto":
+            log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
+        self._grid_inputs(images, labels)
+
+    def _truncate_stats(self, kimg: float) -> None:
+        """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
+        rows = [r for r in plots.read_stats(self.stats_path) if r["kimg"] <= kimg + 1e-9]
+        tmp = self.stats_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        os.replace(tmp, self.stats_path)
+
+    def _grid_inputs(self, images, labels):
+        """Fixed latents (and classes) for the sample grids, so snapshots are comparable."""
+        rng = np.random.default_rng(123)
+        classes = self.image_set.classes
+        cols = 8
+        if classes:
+            rows = min(len(classes), 16)
+            c = np.repeat(np.arange(rows, dtype=np.int32), cols)
+        else:
+            rows = 8
+            c = np.zeros(rows * cols, np.int32)
+        self.grid_cols = cols
+        z_dim = self.meta["z_dim"]
+        if self.meta["z_dist"] == "uniform":
+            self.grid_z = rng.uniform(-1, 1, (rows * cols, z_dim)).astype(np.float32)
+        else:
+            self.grid_z = rng.standard_normal((rows * cols, z_dim)).astype(np.float32)
+        self.grid_c = c
+        # reals grid in the same class order
+        picks = []
+        for k in range(rows):
+            idx = np.flatnonzero(labels == k) if classes else np.arange(len(labels))
+            picks += list(rng.choice(idx, cols, replace=len(idx) < cols))
+        pipeline.save_grid(images[np.array(picks)], os.path.join(self.out, "samples", "reals.png"),
+                           nrow=cols)
+
+    # -- main loop -------------------------------------------------------------------------------
+    def run(self):
+        cfg, phases = self.cfg, self.phases
+        batch = cfg.train.batch_size
+        bar = None
+        if cfg.train.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
+                       bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]",
+                       dynamic_ncols=True)
+        pending = []
+        tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
+        next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
+        last_snap_nimg = self.cur_nimg if cfg.train.resume else -1
+        while self.cur_nimg < self.total_nimg:
+            reals, labels = next(self.sampler)
+            phases.progress = self.cur_nimg / self.total_nimg
+            stats = phases.step(Tensor(reals), Tensor(labels), self.it)
+            beta = ema_beta(batch, self.cur_nimg, cfg.train.ema_kimg, cfg.train.ema_rampup)
+            phases.update_ema(Tensor(beta, ms.float32))
+            pending.append(stats)
+            self.cur_nimg += batch
+            self.it += 1
+            if bar is not None:
+                bar.update((min(self.cur_nimg, self.total_nimg) - bar.n * 1000) / 1000)
+            done = self.cur_nimg >= self.total_nimg
+            if self.cur_nimg >= next_tick or done:
+                now = time.time()
+                self.elapsed += now - tick_start_time
+                row = self._tick_row(pending, self.cur_nimg - tick_start_nimg,
+                                     now - tick_start_time)
+                pending = []
+                if bar is not None:
+                    bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}")
+                tick_start_nimg, tick_start_time = self.cur_nimg, now
+                next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
+            if self.cur_nimg >= next_snap or done:
+                self.snapshot()
+                last_snap_nimg = self.cur_nimg
+                next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
+                tick_start_time = time.time()   # snapshot time is not training time
+        if bar is not None:
+            bar.close()
+        if last_snap_nimg != self.cur_nimg:
+            self.snapshot()
+        self.finish()
+
+    def _tick_row(self, pending: list, nimg: int, seconds: float) -> dict:
+        self.tick += 1
+        row = {"tick": self.tick, "kimg": round(self.cur_nimg / 1000, 4)}
+        if pending:
+            for key in pending[0]:
+                vals = [float(s[key].asnumpy()) for s in pending if key in s]
+                if vals:
+                    row[key] = float(np.mean(vals))
+        row["sec_per_kimg"] = round(seconds / max(nimg / 1000, 1e-9), 3)
+        row["sec_per_tick"] = round(seconds, 3)
+        row["total_sec"] = round(self.elapsed, 1)
+        bad = [k for k in ("loss_G", "loss_D") if k in row and not np.isfinite(row[k])]
+        if bad:
+            log.warning("non-finite %s at %.2f kimg: training diverged; lower the learning "
+                        "rates or resume from an earlier snapshot", ", ".join(bad), row["kimg"])
+        with open(self.stats_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        log.debug("tick %s", row)
+        return row
+
+    # -- snapshots and the end -------------------------------------------------------------------
+    def _sampler(self):
+        from msgan.generate import CellSampler
+        module = MODELS[self.cfg.model.name]
+        return CellSampler(module.export_net(self.phases.G_ema), self.meta)
+
+    def snapshot(self):
+        kimg = self.cur_nimg / 1000
+        self.meta["kimg"] = kimg
+        tag = f"{kimg:08.3f}"          # kimg, sortable as text: fakes0012.288.png
+        psi = float(self.cfg.generate.truncation)
+        images = self._grid_sampler()(self.grid_z, self.grid_c, psi)
+        pipeline.save_grid(images, os.path.join(self.out, "samples", f"fakes{tag}.png"),
+                           nrow=self.grid_cols)
+        host = {"cur_nimg": self.cur_nimg, "it": self.it, "tick": self.tick,
+                "elapsed": self.elapsed, "sampler": self.sampler.state_dict(),
+                "phases": self.phases.host_state(), "seed": self.cfg.train.seed}
+        path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
+                                        self.phases.state_cells(), host, dict(self.meta),
+                                        keep=3)
+        self._export(os.path.join(self.out, "model", f"G_ema-{tag}"))
+        log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
+
+    def _grid_sampler(self):
+        if not hasattr(self, "_grid_cell_sampler"):
+            self._grid_cell_sampler = self._sampler()
+        return self._grid_cell_sampler
+
+    def _export(self, stem: str) -> dict:
+        if not self.cfg.train.export:
+            return {}
+        from msgan.export import export_generator
+        module = MODELS[self.cfg.model.name]
+        result = export_generator(module.export_net(self.phases.G_ema), dict(self.meta), stem,
+                                  formats=tuple(self.cfg.train.export))
+        for fmt, r in result.items():
+            if not r.get("ok"):
+                log.warning("export %s of %s did not reproduce the checkpoint (%s)", fmt,
+                            os.path.basename(stem),
+                            r.get("error") or f"max abs diff {r.get('max_abs_diff')}")
+        return result
+
+    def finish(self):
+        out = self.out
+        plots.plot_losses(self.stats_path, os.path.join(out, "samples", "losses.png"))
+        plots.make_progress_gif(os.path.join(out, "samples"),
+                                os.path.join(out, "samples", "progress.gif"))
+        self._export(os.path.join(out, "model", "G_ema"))
+        g = self.cfg.generate
+        if g.generate_num > 0:
+            from msgan.generate import generate
+            paths = generate(self._grid_sampler(), out, g.generate_num, seed=g.seed,
+                             truncation=g.truncation, fmt=g.format, progress=self.cfg.train.progress)
+            log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
+                     os.path.join(out, "Data"))
+
+
+def train(cfg: Config, force: bool = False) -> str:
+    out = prepare_output_dir(cfg, force)
+    setup_logging(out)
+    runtime.select_device(cfg.device_target)
+    runtime.set_seeds(cfg.train.seed)
+    dump_config(cfg, os.path.join(out, "config.yaml"))
+    run = Run(cfg, out)
+    run.setup()
+    run.run()
+    log.info("done: %s", out)
+    return out
+
+
+def predict(cfg: Config) -> str:
+    """The ModelArts operator's predict mode: no training, only generation from a model."""
+    from msgan.generate import generate, load_sampler
+    out = os.path.abspath(cfg.output_dir)
+    os.makedirs(out, exist_ok=True)
+    setup_logging(out)
+    runtime.select_device(cfg.device_target)
+    dump_config(cfg, os.path.join(out, "config.yaml"))
+    g = cfg.generate
+    sampler = load_sampler(g.resume)
+    paths = generate(sampler, out, g.generate_num, seed=g.seed, truncation=g.truncation,
+                     fmt=g.format, progress=cfg.train.progress)
+    log.info("generated %d images in %s", len(paths), os.path.join(out, "Data"))
+    return out
