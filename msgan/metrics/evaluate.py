@@ -13,7 +13,7 @@ import numpy as np
 from msgan.errors import MsganError
 from msgan.metrics import classifier as clf
 from msgan.metrics import stats
-from msgan.metrics.features import FolderImages, load_folder, match_classes
+from msgan.metrics.features import FolderImages, generated_root, load_folder, match_classes
 
 EXTRACTORS = ("classifier", "inception")
 
@@ -84,7 +84,7 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
         from msgan.metrics.inception import load_inception
         load_inception(inception_checkpoint)
     real = load_folder(real_dir, resolution, channels, "real")
-    fake = load_folder(fake_dir, resolution, channels, "generated")
+    fake = load_folder(generated_root(fake_dir), resolution, channels, "generated")
     classes = match_classes(real, fake)
     if per_class and real.conditional and fake.conditional and not classes["common"]:
         raise MsganError(f"no class folder names are shared by {real.root} "

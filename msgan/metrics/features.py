@@ -41,6 +41,12 @@ def load_folder(path: str, resolution: int, channels: int = 3, what: str = "imag
     return FolderImages(image_set.root, images, labels, tuple(image_set.classes))
 
 
+def generated_root(path: str) -> str:
+    """A generated-images folder; an msgan output folder is read from its ``Data/`` part."""
+    data = os.path.join(path, "Data") if path else ""
+    return data if data and os.path.isdir(data) else path
+
+
 def match_classes(real: FolderImages, fake: FolderImages) -> dict:
     """Class names shared by both folders (real's order) and those found on one side only."""
     if not (real.conditional and fake.conditional):

@@ -1,0 +1,89 @@
+"""Augmentation-benefit report end to end on tiny synthetic class folders."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from msgan.errors import MsganError
+from msgan.metrics import augmentation_benefit as ab
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
+
+
+def _shape_image(rng, colour, size=16):
+    img = rng.integers(0, 40, size=(size, size, 3))
+    s = rng.integers(size // 3, size // 2 + 1)
+    y, x = rng.integers(0, size - s, size=2)
+    img[y:y + s, x:x + s] = np.array(colour) + rng.integers(-20, 20, size=3)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _write_folder(root, colours, n, seed):
+    rng = np.random.default_rng(seed)
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(_shape_image(rng, colour)).save(root / name / f"{i:03d}.png")
+    return str(root)
+
+
+def test_stratified_split_keeps_every_class_on_both_sides():
+    labels = np.array([0] * 10 + [1] * 2 + [2] * 5)
+    train, held = ab.stratified_split(labels, 3, 0.3, seed=0)
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == len(labels)
+    assert np.bincount(labels[held]).tolist() == [3, 1, 2]
+    assert np.array_equal(held, ab.stratified_split(labels, 3, 0.3, seed=0)[1])
+    assert not np.array_equal(held, ab.stratified_split(labels, 3, 0.3, seed=1)[1])
+
+
+def test_verdict_compares_mean_difference_with_spread():
+    assert ab.verdict([0.9, 0.92, 0.91], [0.6, 0.62, 0.61], 30)[0] == "generated images helped"
+    assert ab.verdict([0.5, 0.52, 0.51], [0.8, 0.82, 0.81], 30)[0] == "generated images hurt"
+    # A 1-point gain with 10-point run-to-run noise is not a benefit.
+    assert ab.verdict([0.7, 0.9, 0.8], [0.8, 0.6, 0.7], 30)[0] == "no measurable benefit"
+    # Nor is a gain smaller than one held-out image.
+    assert ab.verdict([0.81], [0.8], 10)[0] == "no measurable benefit"
+
+
+def test_report_end_to_end_is_reproducible(tmp_path):
+    real = _write_folder(tmp_path / "real", COLOURS, 12, seed=0)
+    # Generated "blue" images are really red: a generator that mixed up its classes.
+    gen = _write_folder(tmp_path / "run" / "Data", {"red": COLOURS["red"], "blue": COLOURS["red"],
+                                                    "purple": (160, 30, 160)}, 6, seed=1)
+    kwargs = dict(seeds=(0, 1), holdout=0.3, epochs=4, resolution=16, width=16, batch_size=16)
+    first = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out1"), **kwargs)
+    second = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out2"), **kwargs)
+
+    saved = json.loads((tmp_path / "out1" / "report" / "augmentation.json").read_text())
+    assert saved == json.loads(json.dumps(first))
+    for key in ("real_only", "real_plus_generated", "balanced_accuracy_difference", "verdict"):
+        assert first[key] == second[key]
+    assert first["verdict"] in ("generated images helped", "no measurable benefit",
+                                "generated images hurt")
+    assert first["n_heldout"] == {"blue": 4, "green": 4, "red": 4}
+    assert first["n_train_real"] == {"blue": 8, "green": 8, "red": 8}
+    assert first["n_generated"] == {"blue": 6, "green": 0, "red": 6}
+    assert first["generated_classes_ignored"] == ["purple"]
+    arm = first["real_only"]
+    assert len(arm["accuracy"]["per_seed"]) == 2
+    assert 0.0 <= arm["balanced_accuracy"]["mean"] <= 1.0
+    assert set(arm["per_class_accuracy"]) == {"red", "green", "blue"}
+    diff = first["balanced_accuracy_difference"]
+    expected = np.mean(np.subtract(first["real_plus_generated"]["balanced_accuracy"]["per_seed"],
+                                   arm["balanced_accuracy"]["per_seed"]))
+    assert diff["mean"] == pytest.approx(expected)
+    png = tmp_path / "out1" / "report" / "augmentation.png"
+    with Image.open(png) as im:
+        assert im.size[0] > 100 and im.size[1] > 100
+
+
+def test_bad_input_raises_msgan_error(tmp_path):
+    real = _write_folder(tmp_path / "real", COLOURS, 3, seed=0)
+    other = _write_folder(tmp_path / "other", {"cat": COLOURS["red"]}, 3, seed=0)
+    with pytest.raises(MsganError, match="no class folder names are shared"):
+        ab.augmentation_benefit(real, other, str(tmp_path / "o"), resolution=16)
+    with pytest.raises(MsganError, match="holdout"):
+        ab.augmentation_benefit(real, real, str(tmp_path / "o"), holdout=1.0)
+    with pytest.raises(MsganError, match="generated folder .* does not exist"):
+        ab.augmentation_benefit(real, str(tmp_path / "nope"), str(tmp_path / "o"), resolution=16)
