@@ -1,0 +1,219 @@
+"""Shared Cells for the style-based models: equalised-LR layers, modulated conv, FIR resampling.
+
+Everything here follows NVlabs stylegan2-ada-pytorch (SG2A) and is written so that graph mode,
+second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10:
+zero padding is the ``ops.Pad`` primitive (functional constant pad has a wrong backward from the
+second jit call on), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no Rsqrt converter) and FIR
+filtering (SG2A's upfirdn2d) is a padded depthwise convolution.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+LRELU_GAIN = math.sqrt(2.0)    # keeps the activation variance of lrelu(0.2) layers at ~1
+
+
+def rsqrt(x):
+    return ops.pow(x, -0.5)
+
+
+def normalize_2nd_moment(x, eps: float = 1e-8):
+    return x * rsqrt(ops.mean(x * x, axis=1, keep_dims=True) + eps)
+
+
+def randn(shape, seed_rng=None) -> np.ndarray:
+    """Initial values drawn from numpy's global RNG (seeded by runtime.set_seeds)."""
+    rng = seed_rng if seed_rng is not None else np.random
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def bias_act(x, bias, activation: str, gain: float, channel_axis: int = 1):
+    """SG2A bias_act: add bias, activate, multiply by the activation's gain times ``gain``."""
+    if bias is not None:
+        shape = [1] * x.ndim
+        shape[channel_axis] = -1
+        x = x + bias.reshape(tuple(shape))
+    if activation == "lrelu":
+        return ops.leaky_relu(x, 0.2) * (LRELU_GAIN * gain)
+    if gain != 1.0:
+        return x * gain
+    return x
+
+
+class EqualLinear(nn.Cell):
+    """SG2A FullyConnectedLayer: weights ~ N(0, 1/lr_mul²), scaled by lr_mul/sqrt(fan_in) at run time."""
+
+    def __init__(self, cin: int, cout: int, bias: bool = True, bias_init: float = 0.0,
+                 lr_mul: float = 1.0, activation: str = "linear"):
+        super().__init__()
+        self.weight = Parameter(Tensor(randn((cout, cin)) / lr_mul), name="weight")
+        self.has_bias = bias
+        self.bias = Parameter(Tensor(np.full((cout,), bias_init, np.float32)), name="bias",
+                              requires_grad=bias)
+        self.weight_gain = lr_mul / math.sqrt(cin)
+        self.bias_gain = lr_mul
+        self.activation = activation
+
+    def construct(self, x):
+        y = ops.matmul(x, (self.weight * self.weight_gain).T)
+        b = self.bias * self.bias_gain if self.has_bias else None
+        return bias_act(y, b, self.activation, 1.0)
+
+
+def fir_1d(taps) -> np.ndarray:
+    k = np.asarray(taps, np.float64)
+    return (k / k.sum()).astype(np.float32)
+
+
+def fir_2d(taps=(1, 3, 3, 1), gain: float = 1.0) -> np.ndarray:
+    k = np.asarray(taps, np.float64)
+    k = np.outer(k, k)
+    return (k / k.sum() * gain).astype(np.float32)
+
+
+class Blur(nn.Cell):
+    """upfirdn2d(up=1, down, pad=(p0, p1)) with a 2-D FIR: zero pad + depthwise conv (stride down).
+
+    The kernel is flipped so the convolution is a true convolution as in SG2A (flip_filter=False);
+    the binomial filters used here are symmetric, so this only matters for clarity.
+    """
+
+    def __init__(self, channels: int, pad, taps=(1, 3, 3, 1), gain: float = 1.0, down: int = 1):
+        super().__init__()
+        k = fir_2d(taps, gain)[::-1, ::-1].copy()
+        self.kernel = Tensor(np.tile(k[None, None], (channels, 1, 1, 1)))
+        self.channels = channels
+        self.down = down
+        self.pad = ops.Pad(((0, 0), (0, 0), (pad[0], pad[1]), (pad[0], pad[1])))
+
+    def construct(self, x):
+        return ops.conv2d(self.pad(x), self.kernel, stride=self.down, groups=self.channels)
+
+
+def zero_insert_2x(x):
+    """(N, C, H, W) → (N, C, 2H, 2W) with the samples at even positions and zeros between."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h, 1, w, 1)
+    x = ops.concat((x, ops.zeros((n, c, h, 1, w, 1), x.dtype)), 5)
+    x = ops.concat((x, ops.zeros((n, c, h, 1, w, 2), x.dtype)), 3)
+    return x.reshape(n, c, 2 * h, 2 * w)
+
+
+class Upsample2d(nn.Cell):
+    """SG2A upfirdn2d.upsample2d(x, [1,3,3,1]): zero insertion + FIR with gain 4, pad (2, 1)."""
+
+    def __init__(self, channels: int, taps=(1, 3, 3, 1)):
+        super().__init__()
+        fw = len(taps)
+        self.blur = Blur(channels, ((fw + 1) // 2, (fw - 2) // 2), taps, gain=4.0)
+
+    def construct(self, x):
+        return self.blur(zero_insert_2x(x))
+
+
+class EqualConv2d(nn.Cell):
+    """SG2A Conv2dLayer (equalised LR, optional FIR downsampling by 2, bias + activation).
+
+    down=2 follows conv2d_resample: for k > 1 blur with pad k//2 + 1 then a stride-2 conv; for
+    1x1 convs blur-and-subsample first (cheaper, same result).
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True,
+                 activation: str = "linear", down: int = 1, taps=(1, 3, 3, 1)):
+        super().__init__()
+        self.weight = Parameter(Tensor(randn((cout, cin, kernel, kernel))), name="weight")
+        self.has_bias = bias
+        self.bias = Parameter(Tensor(np.zeros((cout,), np.float32)), name="bias", requires_grad=bias)
+        self.weight_gain = 1.0 / math.sqrt(cin * kernel * kernel)
+        self.activation = activation
+        self.kernel, self.down = kernel, down
+        fw = len(taps)
+        if down == 1:
+            self.pre = None
+            self.stride, self.padding = 1, kernel // 2
+        elif kernel == 1:
+            p = ((fw - down + 1) // 2, (fw - down) // 2)
+            self.pre = Blur(cin, p, taps, down=down)
+            self.stride, self.padding = 1, 0
+        else:
+            p = kernel // 2
+            self.pre = Blur(cin, (p + (fw - down + 1) // 2, p + (fw - down) // 2), taps)
+            self.stride, self.padding = down, 0
+
+    def construct(self, x, gain: float = 1.0):
+        if self.pre is not None:
+            x = self.pre(x)
+        w = self.weight * self.weight_gain
+        if self.padding > 0:
+            x = ops.conv2d(x, w, stride=self.stride, pad_mode="pad", padding=self.padding)
+        else:
+            x = ops.conv2d(x, w, stride=self.stride)
+        return bias_act(x, self.bias if self.has_bias else None, self.activation, gain)
+
+
+class ModulatedConv2d(nn.Cell):
+    """Weight modulation/demodulation (StyleGAN2 eq. 1-3) as input scaling + one shared conv.
+
+    Scaling the input by the styles and the output by the demodulation coefficients equals the
+    per-sample weight (SG2A's fused_modconv=False path) and is faster on CPU than a grouped conv.
+    up=2 is a stride-2 transposed conv followed by a [1,3,3,1] FIR (conv2d_resample).
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, demodulate: bool = True, up: int = 1):
+        super().__init__()
+        self.weight = Parameter(Tensor(randn((cout, cin, kernel, kernel))), name="weight")
+        self.cin, self.cout, self.kernel = cin, cout, kernel
+        self.demodulate, self.up = demodulate, up
+        if up == 2:
+            # Conv2DTranspose's out_channel is the forward conv's output, i.e. our input width.
+            self.tconv = ops.Conv2DTranspose(out_channel=cin, kernel_size=kernel,
+                                             pad_mode="valid", stride=2)
+            self.blur = Blur(cout, (1, 1), gain=4.0)
+
+    def construct(self, x, styles):
+        n, _, h, w = x.shape
+        x = x * styles.reshape(n, self.cin, 1, 1)
+        if self.up == 2:
+            wt = self.weight.transpose(1, 0, 2, 3)
+            oh, ow = (h - 1) * 2 + self.kernel, (w - 1) * 2 + self.kernel
+            x = self.blur(self.tconv(x, wt, (n, self.cout, oh, ow)))
+        else:
+            x = ops.conv2d(x, self.weight, pad_mode="pad", padding=self.kernel // 2)
+        if self.demodulate:
+            w2 = (self.weight * self.weight).sum(axis=(2, 3))              # (cout, cin)
+            d = rsqrt(ops.matmul(styles * styles, w2.T) + 1e-8)             # (n, cout)
+            x = x * d.reshape(n, self.cout, 1, 1)
+        return x
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    g = max(1, min(n, at_most))
+    while n % g:
+        g -= 1
+    return g
+
+
+class MinibatchStd(nn.Cell):
+    """SG2A MinibatchStdLayer: one extra feature map with the stddev across groups of samples.
+
+    The group is the largest divisor of the batch not above ``group_size``, so any batch works.
+    """
+
+    def __init__(self, group_size: int, num_channels: int = 1):
+        super().__init__()
+        self.group_size, self.num_channels = group_size, num_channels
+
+    def construct(self, x):
+        n, c, h, w = x.shape
+        g = _largest_divisor(n, self.group_size)
+        f = self.num_channels
+        y = x.reshape(g, n // g, f, c // f, h, w)
+        y = y - y.mean(axis=0)
+        y = ops.sqrt((y * y).mean(axis=0) + 1e-8)
+        y = y.mean(axis=(2, 3, 4)).reshape(n // g, f, 1, 1)
+        y = ops.tile(y, (g, 1, h, w))
+        return ops.concat((x, y), 1)
