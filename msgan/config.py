@@ -262,7 +262,7 @@ def _convert(tp, value, path: str):
 
 def _choice(path: str, value, choices) -> None:
     if value not in choices:
-        raise MsganError(f"config key {path} is {value!r} — use one of {', '.join(choices)}")
+        raise MsganError(f"config key {path} is {value!r} — use one of {', '.join(map(str, choices))}")
 
 
 def _positive(path: str, value, allow_zero: bool = False) -> None:

@@ -154,10 +154,14 @@ def _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol) -> d
 
 
 class _Fresh(nn.Cell):
-    """A new wrapper object per export, so MindSpore converts the graph anew."""
+    """A new wrapper object per export, so MindSpore converts the graph anew.
+
+    ``auto_prefix=False``: a prefixing parent would rename the wrapped generator's parameters
+    (MindSpore renames them in place), and the next checkpoint would no longer load.
+    """
 
     def __init__(self, net):
-        super().__init__()
+        super().__init__(auto_prefix=False)
         self.net = net
 
     def construct(self, *inputs):

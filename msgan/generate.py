@@ -146,12 +146,26 @@ class CheckpointSampler(CellSampler):
     """Rebuilds G from a snapshot folder's meta.json and loads G_ema.ckpt into it."""
 
     def __init__(self, ckpt_dir: str):
-        meta = _read_json(os.path.join(ckpt_dir, "meta.json"), "meta.json of the checkpoint")
-        G = build_generator(meta)
-        load_generator_weights(G, os.path.join(ckpt_dir, "G_ema.ckpt"))
+        G, meta = load_checkpoint_generator(ckpt_dir)
         from msgan.models import MODELS
 
         super().__init__(MODELS[meta["model"]].export_net(G), meta)
+
+
+def load_checkpoint_generator(path: str):
+    """(G_ema as a freshly built generator, meta) from a snapshot folder or a run folder."""
+    if not os.path.isdir(path):
+        raise MsganError(f"{path} is not a folder — pass a checkpoints/snapshot-* folder or a "
+                         "run output folder")
+    folder = path if _is_snapshot(path) else (
+        newest_snapshot(os.path.join(path, "checkpoints")) or newest_snapshot(path))
+    if folder is None:
+        raise MsganError(f"{path} holds no snapshot (meta.json + G_ema.ckpt) — pass a "
+                         "checkpoints/snapshot-* folder or a run output folder")
+    meta = _read_json(os.path.join(folder, "meta.json"), "meta.json of the checkpoint")
+    G = build_generator(meta)
+    load_generator_weights(G, os.path.join(folder, "G_ema.ckpt"))
+    return G, meta
 
 
 def build_generator(meta: dict):

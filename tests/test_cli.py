@@ -1,0 +1,110 @@
+"""CLI error paths: one 'msgan: error:' line, exit 2, never a traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_msgan(*args, cwd=ROOT):
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=cwd)
+
+
+def assert_clean_error(r, fragment):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    errors = [line for line in r.stderr.splitlines() if line.startswith("msgan: error:")]
+    assert len(errors) == 1, r.stderr
+    assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture
+def bad_yaml(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("model:\n  name: dcgan\n   ngf: 3\n")
+    return str(p)
+
+
+def test_bad_yaml(bad_yaml):
+    assert_clean_error(run_msgan("train", bad_yaml), "not valid YAML")
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("model.colour=3", "unknown config key model.colour"),
+    ("train.batch_size=big", "train.batch_size must be an integer"),
+    ("data.resolution=100", "power of two"),
+    ("device_target=NPU", "device_target"),
+])
+def test_bad_config_values(override, fragment):
+    assert_clean_error(run_msgan("train", "configs/dcgan_cpu.yaml", override), fragment)
+
+
+def test_missing_config_file():
+    assert_clean_error(run_msgan("train", "configs/nope.yaml"), "does not exist")
+
+
+def test_missing_data_folder(tmp_path):
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", f"data.path={tmp_path}/missing",
+                  f"output_dir={tmp_path}/out")
+    assert_clean_error(r, "does not exist")
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("hello")
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", f"data.path={tmp_path}/data",
+                  f"output_dir={tmp_path}/out")
+    assert_clean_error(r, "no images")
+
+
+def test_output_inside_input_is_refused(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", f"data.path={data}",
+                  f"output_dir={data}/out")
+    assert_clean_error(r, "inside the input folder")
+    assert sorted(os.listdir(data)) == []
+
+
+def test_bad_model_paths(tmp_path):
+    assert_clean_error(run_msgan("generate", "--model", str(tmp_path / "x.onnx"), "--out",
+                                 str(tmp_path / "o")), "does not exist")
+    junk = tmp_path / "junk.pt"
+    junk.write_text("x")
+    assert_clean_error(run_msgan("generate", "--model", str(junk), "--out", str(tmp_path / "o")),
+                       "unknown model type")
+    assert_clean_error(run_msgan("export", "--checkpoint", str(tmp_path), "--out",
+                                 str(tmp_path / "o")), "no snapshot")
+
+
+def test_predict_without_resume():
+    assert_clean_error(run_msgan("train", "configs/dcgan_cpu.yaml", "generate.predict=true"),
+                       "generate.resume is empty")
+
+
+def test_usage_errors():
+    assert_clean_error(run_msgan("train"), "--help")
+    assert_clean_error(run_msgan("frobnicate"), "--help")
+
+
+def test_validate_command(tmp_path):
+    from PIL import Image
+    data = tmp_path / "d"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    for cls in ("a", "b"):
+        for i in range(3):
+            Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(data / cls / f"{i}.png")
+    (data / "b" / "broken.png").write_bytes(b"")
+    report = tmp_path / "report.json"
+    r = run_msgan("validate", str(data), "--resolution", "16", "--report", str(report))
+    assert r.returncode == 0, r.stderr
+    assert report.is_file() and "6 of 7" in r.stdout
+    (data / "c").mkdir()
+    Image.new("RGB", (16, 16)).save(data / "c" / "only.png")
+    r = run_msgan("validate", str(data), "--resolution", "16", "--report", str(report))
+    assert_clean_error(r, "'c'")

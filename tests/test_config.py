@@ -1,0 +1,70 @@
+"""Config strictness: every key checked, every bad value named, every shipped YAML loads."""
+import glob
+import os
+
+import pytest
+
+from msgan.config import Config, dump_config, load_config
+from msgan.errors import MsganError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_defaults_and_overrides():
+    cfg = load_config(None, ["model.name=stylegan2", "data.resolution=64",
+                             "train.G_opt.betas=[0, 0.99]", "train.total_kimg=1"])
+    assert isinstance(cfg, Config)
+    assert cfg.model.name == "stylegan2" and cfg.model.w_dim == 512
+    assert cfg.data.resolution == 64 and cfg.train.total_kimg == 1.0
+    assert cfg.train.G_opt.betas == [0.0, 0.99]
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["foo=1"], "unknown config key foo"),
+    (["data.colour=3"], "unknown config key data.colour"),
+    (["model.ngf=8", "model.name=gan"], "unknown config key model.ngf"),
+    (["train.batch_size=x"], "train.batch_size must be an integer"),
+    (["train.batch_size=1.5"], "train.batch_size must be an integer"),
+    (["data.mirror=3"], "data.mirror must be true or false"),
+    (["data.resolution=48"], "power of two"),
+    (["data.resolution=16"], "dcgan needs a power of two from 32 to 256"),
+    (["data.resolution=-32"], "power of two"),
+    (["train.batch_size=0"], "train.batch_size must be > 0"),
+    (["train.total_kimg=-1"], "train.total_kimg must be > 0"),
+    (["data.channels=2"], "data.channels"),
+    (["data.resize=zoom"], "data.resize"),
+    (["model.name=biggan"], "unknown model 'biggan'"),
+    (["device_target=TPU"], "device_target"),
+    (["train.G_opt.betas=[0.5]"], "train.G_opt.betas"),
+    (["generate.predict=true"], "generate.resume is empty"),
+    (["train.total_kimg=.inf"], "finite"),
+    (["justtext"], "not KEY=VALUE"),
+])
+def test_bad_values_are_named(overrides, fragment):
+    with pytest.raises(MsganError) as e:
+        load_config(None, overrides)
+    assert fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_yaml_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: dcgan\ndata: [\n")
+    with pytest.raises(MsganError, match="not valid YAML at line"):
+        load_config(str(bad))
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- a\n- b\n")
+    with pytest.raises(MsganError, match="must be a mapping"):
+        load_config(str(lst))
+    with pytest.raises(MsganError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+    with pytest.raises(MsganError, match="is a folder"):
+        load_config(str(tmp_path))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))))
+def test_shipped_configs_load_and_round_trip(path, tmp_path):
+    cfg = load_config(path)
+    out = tmp_path / "config.yaml"
+    dump_config(cfg, str(out))
+    assert load_config(str(out)) == cfg

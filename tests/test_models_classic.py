@@ -1,0 +1,90 @@
+"""Shapes and options of the MLP GAN and DCGAN Cells."""
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+from mindspore import Tensor  # noqa: E402
+
+from msgan.config import DCGANConfig, MLPGANConfig  # noqa: E402
+from msgan.models import MODELS  # noqa: E402
+
+
+def _inputs(z_dim, n=3, num_classes=4):
+    rng = np.random.default_rng(0)
+    return (Tensor(rng.standard_normal((n, z_dim)).astype(np.float32)),
+            Tensor(rng.integers(0, max(num_classes, 1), n).astype(np.int32)))
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128])
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_dcgan_shapes(resolution, num_classes):
+    cfg = DCGANConfig(z_dim=16, ngf=4, ndf=4)
+    G, D = MODELS["dcgan"].build(cfg, resolution, 3, num_classes)
+    z, c = _inputs(16, num_classes=num_classes)
+    x = G(z, c)
+    assert x.shape == (3, 3, resolution, resolution)
+    assert float(ops_abs_max(x)) <= 1.0
+    assert D(x, c).shape == (3,)
+
+
+def ops_abs_max(x):
+    return np.abs(x.asnumpy()).max()
+
+
+@pytest.mark.parametrize("options", [
+    dict(upsample="resize_conv"), dict(minibatch_discrimination=True, mbd_kernels=5),
+    dict(d_dropout=0.3), dict(z_dist="uniform"),
+])
+def test_dcgan_options_keep_shapes(options):
+    cfg = DCGANConfig(z_dim=8, ngf=4, ndf=4, **options)
+    G, D = MODELS["dcgan"].build(cfg, 32, 1, 3)
+    z, c = _inputs(8, num_classes=3)
+    x = G(z, c)
+    assert x.shape == (3, 1, 32, 32)
+    assert D(x, c).shape == (3,)
+
+
+def test_minibatch_discrimination_changes_d():
+    """With MBD on, D's output for one sample depends on the rest of the batch."""
+    cfg = DCGANConfig(z_dim=8, ngf=4, ndf=4, minibatch_discrimination=True, mbd_kernels=4)
+    ms.set_seed(0)
+    _, D = MODELS["dcgan"].build(cfg, 32, 1, 0)
+    D.set_train(False)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (4, 1, 32, 32)).astype(np.float32)
+    c = Tensor(np.zeros(4, np.int32))
+    a = D(Tensor(x), c).asnumpy()[0]
+    x2 = x.copy()
+    x2[1:] = x[0]               # everyone else identical to sample 0
+    b = D(Tensor(x2), c).asnumpy()[0]
+    assert abs(a - b) > 1e-6
+
+
+@pytest.mark.parametrize("resolution", [8, 16, 32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_mlp_gan_shapes(resolution, channels):
+    cfg = MLPGANConfig(z_dim=8, g_hidden=[16, 32], d_hidden=[32, 16])
+    G, D = MODELS["gan"].build(cfg, resolution, channels, 2)
+    z, c = _inputs(8, num_classes=2)
+    x = G(z, c)
+    assert x.shape == (3, channels, resolution, resolution)
+    assert D(x, c).shape == (3,)
+
+
+def test_conditional_generator_uses_the_class():
+    ms.set_seed(0)
+    G, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4), 32, 1, 3)
+    G.set_train(False)
+    z = Tensor(np.ones((2, 8), np.float32))
+    out = G(z, Tensor(np.array([0, 2], np.int32))).asnumpy()
+    assert np.abs(out[0] - out[1]).max() > 1e-6
+
+
+def test_export_net_inputs():
+    G, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4), 32, 1, 0)
+    net = MODELS["dcgan"].export_net(G)
+    z = Tensor(np.zeros((2, 8), np.float32))
+    assert net(z).shape == (2, 1, 32, 32)
+    Gc, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4), 32, 1, 3)
+    netc = MODELS["dcgan"].export_net(Gc)
+    assert netc(z, Tensor(np.array([0, 1], np.int32))).shape == (2, 1, 32, 32)

@@ -1,0 +1,175 @@
+"""End to end through the CLI, as a user runs it: folder in → every output, resume, predict."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+pytest.importorskip("mindspore")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_msgan(*args, timeout=600):
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def make_class_folder(root, classes=("circle", "square", "bar"), per_class=6, size=(40, 28)):
+    """Small non-square RGB drawings, one shape per class."""
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(per_class):
+            img = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 60, 3)))
+            d = ImageDraw.Draw(img)
+            x, y = rng.integers(4, 12, 2)
+            color = tuple(int(v) for v in rng.integers(150, 255, 3))
+            [d.ellipse, d.rectangle, lambda b, fill: d.rectangle((b[0], 2, b[0] + 4, 26), fill)][k](
+                (int(x), int(y), int(x) + 14, int(y) + 14), fill=color)
+            img.save(root / name / f"{i:02d} img.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+def tree_hash(root):
+    h = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            h[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return h
+
+
+def read_manifest(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+TINY = ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
+        "data.resolution=32", "data.channels=3", "train.batch_size=8",
+        "train.tick_kimg=0.016", "train.progress=false", "generate.batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    data = make_class_folder(base / "input images")
+    before = tree_hash(data)
+    out = base / "run"
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={out}", "train.total_kimg=0.048", "train.snapshot_kimg=0.024",
+                  "generate.generate_num=3")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return data, before, out
+
+
+def test_outputs_of_a_conditional_run(conditional_run):
+    data, before, out = conditional_run
+    for rel in ("config.yaml", "validation.json", "stats.jsonl", "log.txt", "samples/reals.png",
+                "samples/losses.png", "samples/progress.gif", "model/G_ema.mindir",
+                "model/G_ema.onnx", "model/G_ema.json", "output_0.manifest"):
+        assert (out / rel).is_file(), rel
+    fakes = sorted(p.name for p in (out / "samples").glob("fakes*.png"))
+    assert len(fakes) == 2
+    snaps = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert snaps == ["snapshot-000000024", "snapshot-000000048"]
+    parity = json.loads((out / "model" / "G_ema.json").read_text())["parity"]
+    assert parity["mindir"]["ok"] and parity["onnx"]["ok"]
+    # generated images: 3 per class, right size, manifest lines point at them
+    for cls in ("bar", "circle", "square"):
+        files = sorted((out / "Data" / cls).glob("*.png"))
+        assert len(files) == 3
+        assert Image.open(files[0]).size == (32, 32)
+    lines = read_manifest(out / "output_0.manifest")
+    assert len(lines) == 9
+    for line in lines:
+        assert set(line) == {"id", "source", "usage", "annotation"}
+        assert os.path.isabs(line["source"]) and os.path.isfile(line["source"])
+        assert line["annotation"][0]["type"] == "modelarts/image_classification"
+        assert line["annotation"][0]["name"] == os.path.basename(os.path.dirname(line["source"]))
+    assert len({line["id"] for line in lines}) == 9
+    stats = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
+    assert {"kimg", "loss_G", "loss_D", "D_real", "D_fake", "sec_per_kimg"} <= set(stats[0])
+    report = json.loads((out / "validation.json").read_text())
+    assert report["summary"]["kept"] == 18
+    # msgan never modifies the input folder
+    assert tree_hash(data) == before
+
+
+def test_rerun_into_existing_output_needs_force_or_resume(conditional_run):
+    data, _, out = conditional_run
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={out}")
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("msgan: error: output_dir")
+    assert "Traceback" not in r.stderr
+
+
+def test_resume_auto_continues_the_run(conditional_run, tmp_path):
+    data, _, out = conditional_run
+    import shutil
+    run2 = tmp_path / "run2"
+    shutil.copytree(out, run2)
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={run2}", "train.total_kimg=0.064", "train.snapshot_kimg=0.024",
+                  "train.resume=auto", "generate.generate_num=1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed from" in (run2 / "log.txt").read_text()
+    kimgs = [json.loads(s)["kimg"] for s in (run2 / "stats.jsonl").read_text().splitlines()]
+    assert kimgs == sorted(set(kimgs)) and kimgs[-1] == pytest.approx(0.064)
+    assert (run2 / "checkpoints" / "snapshot-000000064").is_dir()
+
+
+@pytest.mark.parametrize("model", ["model/G_ema.mindir", "model/G_ema.onnx", "checkpoints"])
+def test_predict_mode_from_each_export(conditional_run, tmp_path, model):
+    data, _, out = conditional_run
+    path = out / model
+    if model == "checkpoints":
+        path = sorted(path.iterdir())[-1]
+    pred = tmp_path / "pred"
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={pred}", "generate.predict=true", f"generate.resume={path}",
+                  "generate.generate_num=4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = read_manifest(pred / "output_0.manifest")
+    assert len(lines) == 12
+    for cls in ("bar", "circle", "square"):
+        assert len(list((pred / "Data" / cls).glob("*.png"))) == 4
+    assert all(os.path.isfile(line["source"]) for line in lines)
+    assert not (pred / "checkpoints").exists()          # predict mode trains nothing
+
+
+def test_generate_command_is_reproducible(conditional_run, tmp_path):
+    _, _, out = conditional_run
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        r = run_msgan("generate", "--model", str(out / "model" / "G_ema.onnx"), "--num", "2",
+                      "--out", str(d), "--seed", "7", "--class", "circle")
+        assert r.returncode == 0, r.stderr[-2000:]
+    files = sorted(p.name for p in (a / "Data" / "circle").iterdir())
+    assert len(files) == 2
+    assert tree_hash(a / "Data") == tree_hash(b / "Data")
+
+
+def test_unconditional_mlp_gan_on_single_level_folder(tmp_path):
+    data = tmp_path / "flat"
+    data.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 255, (12, 20), dtype=np.uint8), "L").save(
+            data / f"{i}.bmp")
+    out = tmp_path / "run"
+    r = run_msgan("train", "configs/gan_digits.yaml", f"data.path={data}", f"output_dir={out}",
+                  "data.resolution=8", "model.g_hidden=[16]", "model.d_hidden=[16]",
+                  "train.batch_size=4", "train.total_kimg=0.012", "train.progress=false",
+                  "generate.generate_num=5", "generate.batch_size=4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    images = sorted((out / "Data").glob("*.png"))
+    assert len(images) == 5
+    lines = read_manifest(out / "output_0.manifest")
+    assert len(lines) == 5 and all(line["annotation"] == [] for line in lines)
+    assert Image.open(images[0]).mode == "L"
