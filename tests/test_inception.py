@@ -60,11 +60,24 @@ def test_parameter_shapes_match_torchvision_inception_without_aux_and_fc(random_
     assert shapes["Mixed_7c.branch_pool.bn.moving_variance"] == (192,)
 
 
-def test_full_size_forward_gives_pool3_features(random_net, images):
+# pytorch-fid's network in torch (torchvision 0.28 Inception3 classes with pytorch-fid's
+# FIDInceptionA/C/E_1/E_2 patches), given these same random weights through the torch names of
+# _as_pytorch_fid_state and the same 299×299 input, gave these pool3 features (torch 2.13 CPU;
+# the full vectors agreed with MindSpore to 3.5e-6). Torch is not needed to run this test.
+TORCH_REFERENCE_PROJECTIONS = [29.073922, -38.23861, 58.466536, 18.048054, 76.175828, -74.270964]
+TORCH_REFERENCE_FIRST = [0.952163, 0.36478, 1.798457, 0.027772]
+TORCH_REFERENCE_MEAN = 0.5557023125918743
+
+
+def test_full_size_forward_matches_pytorch_fid_reference(random_net, images):
     net, _ = random_net
     feats = inc.inception_features(net, images[:1])        # resized to 299×299
     assert feats.shape == (1, inc.FEATURE_DIM)
     assert np.isfinite(feats).all() and (feats >= 0).all()  # mean of ReLU outputs
+    projections = feats[0] @ np.random.default_rng(123).normal(size=(2048, 6))
+    np.testing.assert_allclose(projections, TORCH_REFERENCE_PROJECTIONS, rtol=1e-5, atol=2e-3)
+    np.testing.assert_allclose(feats[0, :4], TORCH_REFERENCE_FIRST, atol=1e-5)
+    assert feats.mean() == pytest.approx(TORCH_REFERENCE_MEAN, rel=1e-5)
 
 
 def test_prepare_images_resizes_and_scales_to_minus_one_one():
