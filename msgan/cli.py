@@ -156,7 +156,15 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        # KEY=VALUE overrides may come after options (train cfg --force a=1): argparse stops
+        # collecting the positional list at the first option, so gather the rest here.
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "train":
+            args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
+            extra = [e for e in extra if not ("=" in e and not e.startswith("-"))]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if not args.command:
             _parser().print_help()
             return 2
