@@ -1,0 +1,114 @@
+"""Per-layer timing: MindSpore's built-in conv Cells vs msgan.models.fastconv, DCGAN layer shapes.
+
+    python -m benchmarks.bench_conv --resolution 32 --batch 64 --width 64 --channels 3 --repeats 5
+
+Prints, per layer, milliseconds for forward and forward+backward (grads for input and weight) of
+both implementations, measured alternately in the same process, and built-in / fast (>1 means the
+fast Cell is faster). Medians of ``--repeats`` calls after one warm-up (compile) call.
+"""
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor, nn
+
+from msgan.models import fastconv
+
+
+def dcgan_layers(resolution, width, channels, z_dim=100):
+    """(name, kind, cin, cout, k, stride, padding, input HW) of msgan's DCGAN at ``resolution``."""
+    n = int(math.log2(resolution)) - 2
+    w = lambda level: width * min(8, 2 ** level)
+    layers = [("G0 z->4", "T", z_dim, w(n - 1), 4, 1, 0, 1)]
+    hw, cin = 4, w(n - 1)
+    for level in range(n - 2, -1, -1):
+        layers.append((f"G up {hw}->{hw * 2}", "T", cin, w(level), 4, 2, 1, hw))
+        hw, cin = hw * 2, w(level)
+    layers.append((f"G out {hw}->{hw * 2}", "T", cin, channels, 4, 2, 1, hw))
+    hw, cin = resolution, channels
+    for level in range(n):
+        layers.append((f"D {hw}->{hw // 2}", "C", cin, w(level), 4, 2, 1, hw))
+        hw, cin = hw // 2, w(level)
+    return layers
+
+
+def make_pair(kind, cin, cout, k, s, p):
+    if kind == "T":
+        ref = nn.Conv2dTranspose(cin, cout, k, s, pad_mode="pad" if p else "valid", padding=p,
+                                 has_bias=False)
+        fast = fastconv.ConvTranspose2d(cin, cout, k, s, p, has_bias=False)
+    else:
+        ref = nn.Conv2d(cin, cout, k, s, pad_mode="pad", padding=p, has_bias=False)
+        fast = fastconv.Conv2d(cin, cout, k, s, p, has_bias=False)
+    return ref, fast
+
+
+def compiled(net, backward):
+    def forward(x):
+        return net(x)
+
+    def loss(x):
+        return net(x).sum()
+
+    if not backward:
+        return ms.jit(forward)
+    return ms.jit(ms.value_and_grad(loss, 0, net.trainable_params()))
+
+
+def time_calls(fns, x, repeats):
+    """Median seconds per call for each fn, alternating between them so load hits both alike."""
+    for f in fns:
+        _sync(f(x))
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            t = time.perf_counter()
+            _sync(f(x))
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
+
+
+def _sync(out):
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    out.asnumpy()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--width", type=int, default=64, help="ngf = ndf")
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--forward-only", action="store_true")
+    a = ap.parse_args(argv)
+    ms.set_context(mode=ms.GRAPH_MODE)
+    print(f"resolution={a.resolution} batch={a.batch} width={a.width} channels={a.channels} "
+          f"repeats={a.repeats} (median ms; ratio = built-in / fast)")
+    print(f"{'layer':18s} {'shape':28s} {'fwd builtin':>11s} {'fwd fast':>9s} {'ratio':>6s} "
+          f"{'f+b builtin':>11s} {'f+b fast':>9s} {'ratio':>6s}")
+    totals = np.zeros(4)
+    for name, kind, cin, cout, k, s, p, hw in dcgan_layers(a.resolution, a.width, a.channels):
+        ref, fast = make_pair(kind, cin, cout, k, s, p)
+        x = Tensor(np.random.randn(a.batch, cin, hw, hw).astype(np.float32))
+        row = time_calls([compiled(ref, False), compiled(fast, False)], x, a.repeats)
+        if not a.forward_only:
+            row += time_calls([compiled(ref, True), compiled(fast, True)], x, a.repeats)
+        else:
+            row += [float("nan")] * 2
+        totals += row
+        shape = f"{kind} {cin}->{cout} k{k}s{s}p{p} @{hw}"
+        ms_ = [t * 1e3 for t in row]
+        print(f"{name:18s} {shape:28s} {ms_[0]:11.1f} {ms_[1]:9.1f} {row[0] / row[1]:6.1f} "
+              f"{ms_[2]:11.1f} {ms_[3]:9.1f} {row[2] / row[3]:6.1f}", flush=True)
+    t = totals * 1e3
+    print(f"{'total':18s} {'':28s} {t[0]:11.1f} {t[1]:9.1f} {totals[0] / totals[1]:6.1f} "
+          f"{t[2]:11.1f} {t[3]:9.1f} {totals[2] / totals[3]:6.1f}")
+
+
+if __name__ == "__main__":
+    main()
