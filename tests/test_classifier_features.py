@@ -97,6 +97,19 @@ def test_score_images_identical_sets_and_tiny_sets():
     assert evaluate.pick_best({"a": {"kid": 0.2}, "b": {"kid": -0.01}, "c": {"kid": None}}) == "b"
 
 
+def test_evaluate_single_level_generated_folder_gives_overall_only(tmp_path):
+    real = _write_folder(tmp_path / "real", {"red": COLOURS["red"], "blue": COLOURS["blue"]}, 6, 0)
+    flat = tmp_path / "run" / "Data"          # an msgan output folder is read from Data/
+    flat.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        Image.fromarray(_shape_image(rng, COLOURS["red"])).save(flat / f"{i}.png")
+    out = evaluate.evaluate_folders(real, str(tmp_path / "run"), resolution=16, epochs=2,
+                                    num_subsets=5)
+    assert out["per_class"] == {} and "single-level" in out["per_class_note"]
+    assert (out["overall"]["n_real"], out["overall"]["n_fake"]) == (12, 5)
+
+
 def test_evaluate_folders_bad_input(tmp_path):
     real = _write_folder(tmp_path / "real", {"red": COLOURS["red"], "blue": COLOURS["blue"]}, 3, 0)
     other = _write_folder(tmp_path / "other", {"cat": COLOURS["red"]}, 3, 0)
@@ -111,5 +124,8 @@ def test_evaluate_folders_bad_input(tmp_path):
         evaluate.evaluate_folders(str(flat), real, resolution=16)
     with pytest.raises(MsganError, match="metrics.inception_checkpoint"):
         evaluate.evaluate_folders(real, real, extractor="inception", resolution=16)
+    with pytest.raises(MsganError, match="inception_checkpoint .*nope.ckpt does not exist"):
+        evaluate.evaluate_folders(real, real, extractor="inception",
+                                  inception_checkpoint=str(tmp_path / "nope.ckpt"))
     with pytest.raises(MsganError, match="extractor 'vgg'"):
         evaluate.evaluate_folders(real, real, extractor="vgg")

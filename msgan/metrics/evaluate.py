@@ -79,10 +79,10 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
     if kid_subset_size < 2 or num_subsets < 1:
         raise MsganError(f"kid_subset_size must be >= 2 and num_subsets >= 1, got "
                          f"{kid_subset_size} and {num_subsets}")
-    if extractor == "inception" and not inception_checkpoint:
+    if extractor == "inception":
         # Fail before reading any image: the checkpoint is the likeliest thing to be missing.
-        from msgan.metrics.inception import load_inception
-        load_inception(inception_checkpoint)
+        from msgan.metrics.inception import check_checkpoint_path
+        check_checkpoint_path(inception_checkpoint)
     real = load_folder(real_dir, resolution, channels, "real")
     fake = load_folder(generated_root(fake_dir), resolution, channels, "generated")
     classes = match_classes(real, fake)

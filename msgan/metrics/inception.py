@@ -252,15 +252,21 @@ def save_inception_checkpoint(arrays: dict, path: str) -> None:
     os.replace(tmp, path)
 
 
-def load_inception(path) -> object:
-    """FID InceptionV3 with weights from a MindSpore .ckpt, in inference mode."""
-    ms, _, _ = _nn()
+def check_checkpoint_path(path) -> None:
+    """Fail early, before any image is read, when the Inception weights cannot be there."""
     if not path:
-        raise MsganError(f"metrics.inception_checkpoint is not set — {HOW_TO_GET}")
+        raise MsganError("metrics.inception_checkpoint (--inception-checkpoint) is not set — "
+                         f"{HOW_TO_GET}")
     if not os.path.isfile(path):
         raise MsganError(f"metrics.inception_checkpoint {path} does not exist — {HOW_TO_GET}")
     if not str(path).endswith(".ckpt"):
         raise MsganError(f"metrics.inception_checkpoint {path} is not a .ckpt file — {HOW_TO_GET}")
+
+
+def load_inception(path) -> object:
+    """FID InceptionV3 with weights from a MindSpore .ckpt, in inference mode."""
+    ms, _, _ = _nn()
+    check_checkpoint_path(path)
     try:
         loaded = ms.load_checkpoint(path)
     except Exception as e:  # MindSpore raises ValueError/RuntimeError for corrupt files
