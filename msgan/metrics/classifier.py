@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import mindspore as ms
 import numpy as np
+from mindspore import nn, ops
 
 from msgan.errors import MsganError
 
@@ -21,32 +23,29 @@ COMPARABILITY_NOTE = ("features come from a small CNN trained on this real datas
                       "resolution and seed, never with published FID/KID or other datasets")
 
 
-def build_net(channels: int, num_classes: int, width: int = 32):
+def _conv_bn_relu(cin, cout, stride):
+    return [nn.Conv2d(cin, cout, 3, stride=stride, pad_mode="pad", padding=1, has_bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+class SmallCNN(nn.Cell):
     """conv-BN-ReLU ×3 (strides 1, 2, 2) → global average pool (4·width features) → dense."""
-    from mindspore import nn
 
-    def block(cin, cout, stride):
-        return [nn.Conv2d(cin, cout, 3, stride=stride, pad_mode="pad", padding=1, has_bias=False),
-                nn.BatchNorm2d(cout), nn.ReLU()]
+    def __init__(self, channels: int, num_classes: int, width: int = 32):
+        super().__init__()
+        self.body = nn.SequentialCell(_conv_bn_relu(channels, width, 1)
+                                      + _conv_bn_relu(width, 2 * width, 2)
+                                      + _conv_bn_relu(2 * width, 4 * width, 2))
+        self.head = nn.Dense(4 * width, num_classes)
 
-    class SmallCNN(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.SequentialCell(block(channels, width, 1) + block(width, 2 * width, 2)
-                                          + block(2 * width, 4 * width, 2))
-            self.head = nn.Dense(4 * width, num_classes)
+    def embed(self, x):
+        return self.body(x).mean(axis=(2, 3))
 
-        def embed(self, x):
-            return self.body(x).mean(axis=(2, 3))
-
-        def construct(self, x):
-            return self.head(self.embed(x))
-
-    return SmallCNN()
+    def construct(self, x):
+        return self.head(self.embed(x))
 
 
 def _init_weights(net, rng: np.random.Generator) -> None:
-    import mindspore as ms
     for p in net.trainable_params():
         shape = tuple(p.shape)
         if len(shape) > 1:   # conv / dense weights: He normal
@@ -75,7 +74,6 @@ class Classifier:
 
     def infer(self, images: np.ndarray):
         """uint8 (N, C, R, R) → (features (N, F) float64, logits (N, K) float64)."""
-        import mindspore as ms
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1:] != (self.channels, self.resolution, self.resolution):
             raise MsganError(f"the classifier was trained on {self.channels}×{self.resolution}×"
@@ -111,8 +109,6 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     ``steps`` (optimizer steps) overrides ``epochs`` so two training sets of different size can
     get the same training budget. ``mirror`` adds random horizontal flips.
     """
-    import mindspore as ms
-    from mindspore import nn, ops
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int32)
     if images.ndim != 4 or images.dtype != np.uint8 or images.shape[2] != images.shape[3]:
@@ -127,7 +123,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     rng = np.random.default_rng(seed)
     n, channels, resolution = len(images), images.shape[1], images.shape[2]
     b = min(batch_size, n)
-    net = build_net(channels, num_classes, width)
+    net = SmallCNN(channels, num_classes, width)
     _init_weights(net, rng)
     opt = nn.Adam(net.trainable_params(), learning_rate=lr)
 
