@@ -56,7 +56,8 @@ def read_weights(path: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", help="pt_inception-2015-12-05-6726825d.pth (or a .npz of its arrays)")
+    parser.add_argument("src",
+                        help="pt_inception-2015-12-05-6726825d.pth (or a .npz of its arrays)")
     parser.add_argument("dst", help="MindSpore checkpoint to write, e.g. inception_fid.ckpt")
     args = parser.parse_args(argv)
     try:

@@ -95,7 +95,7 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
                          seeds: Sequence[int] = (0, 1, 2), holdout: float = 0.3,
                          epochs: int = 30, resolution: int = 32, channels: int = 3,
                          batch_size: int = 32, width: int = 32, split_seed: int = 0) -> dict:
-    """Run the comparison, write ``out_dir/report/augmentation.{json,png}``, return the JSON dict."""
+    """Run the comparison; write ``out_dir/report/augmentation.{json,png}``; return the dict."""
     if not 0.0 < holdout < 1.0:
         raise MsganError(f"holdout is {holdout} — use a fraction between 0 and 1, e.g. 0.3")
     if not seeds:

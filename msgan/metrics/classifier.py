@@ -75,7 +75,8 @@ class Classifier:
     def infer(self, images: np.ndarray):
         """uint8 (N, C, R, R) → (features (N, F) float64, logits (N, K) float64)."""
         images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != (self.channels, self.resolution, self.resolution):
+        expected = (self.channels, self.resolution, self.resolution)
+        if images.ndim != 4 or images.shape[1:] != expected:
             raise MsganError(f"the classifier was trained on {self.channels}×{self.resolution}×"
                              f"{self.resolution} images, got {images.shape[1:]} — load images at "
                              "the same resolution and channels")

@@ -50,8 +50,9 @@ def pick_best(scores: dict, metric: str = "kid") -> Optional[str]:
 
 def _classifier_features(real: FolderImages, fake: FolderImages, epochs: int, seed: int):
     if not real.conditional or len(real.classes) < 2:
+        has = "one class" if real.conditional else "no class folders"
         raise MsganError(f"the classifier extractor trains on the real folder's classes, but "
-                         f"{real.root} has {'no class folders' if not real.conditional else 'one class'} "
+                         f"{real.root} has {has} "
                          "— lay it out as folder/<class>/*.png with 2+ classes, or use "
                          "--extractor inception with metrics.inception_checkpoint")
     model = clf.train_classifier(real.images, real.labels, len(real.classes), epochs=epochs,
@@ -62,7 +63,8 @@ def _classifier_features(real: FolderImages, fake: FolderImages, epochs: int, se
 def _inception_features(real: FolderImages, fake: FolderImages, checkpoint):
     from msgan.metrics import inception
     net = inception.load_inception(checkpoint)
-    return inception.inception_features(net, real.images), inception.inception_features(net, fake.images)
+    return (inception.inception_features(net, real.images),
+            inception.inception_features(net, fake.images))
 
 
 def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier",
@@ -75,7 +77,8 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
     its own way (Inception: bilinear to 299). ``epochs`` trains the classifier extractor.
     """
     if extractor not in EXTRACTORS:
-        raise MsganError(f"extractor {extractor!r} is not known — use one of {', '.join(EXTRACTORS)}")
+        raise MsganError(f"extractor {extractor!r} is not known — use one of "
+                         f"{', '.join(EXTRACTORS)}")
     if kid_subset_size < 2 or num_subsets < 1:
         raise MsganError(f"kid_subset_size must be >= 2 and num_subsets >= 1, got "
                          f"{kid_subset_size} and {num_subsets}")
@@ -111,7 +114,8 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
             f = fake_f[fake.labels == fake.classes.index(name)]
             result["per_class"][name] = score(r, f)
     elif per_class:
+        layout = {True: "class folders", False: "single-level"}
         result["per_class_note"] = ("per-class figures need class folders on both sides; "
-                                    f"real is {'class folders' if real.conditional else 'single-level'}, "
-                                    f"generated is {'class folders' if fake.conditional else 'single-level'}")
+                                    f"real is {layout[real.conditional]}, "
+                                    f"generated is {layout[fake.conditional]}")
     return result

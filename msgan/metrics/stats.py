@@ -28,7 +28,8 @@ def _check_pair(real: np.ndarray, fake: np.ndarray, min_n: int, what: str) -> tu
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """||mu1 - mu2||² + Tr(S1 + S2 - 2 (S1 S2)^½) between two Gaussians."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    sigma1 = np.atleast_2d(sigma1).astype(np.float64)
+    sigma2 = np.atleast_2d(sigma2).astype(np.float64)
     diff = mu1 - mu2
     with warnings.catch_warnings():
         # A singular product (fewer images than dimensions) warns; the check below handles it.
