@@ -64,6 +64,23 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
     name = f"snapshot-{nimg:09d}"
     final = os.path.join(ckpt_root, name)
     tmp = os.path.join(ckpt_root, f".tmp-{name}-{os.getpid()}")
+    try:
+        _write_snapshot_files(tmp, cells, host, meta)
+    except (OSError, RuntimeError) as e:   # disk full, folder gone, ...: keep the old snapshots
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[0][:160]
+        raise MsganError(f"could not write snapshot {final} ({reason}) — free disk space or fix "
+                         "the output folder, then continue with train.resume=auto; the last "
+                         "complete snapshot was kept") from None
+    if os.path.exists(final):            # the same nimg again (e.g. the final snapshot)
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(ckpt_root)
+    _prune(ckpt_root, keep, {final, *protect})
+    return final
+
+
+def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     ms.save_checkpoint(_entries(cells), os.path.join(tmp, "state.ckpt"))
@@ -75,12 +92,6 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
     for f in ("state.ckpt", "G_ema.ckpt", "host.json", "meta.json"):
         _fsync_file(os.path.join(tmp, f))
     _fsync_dir(tmp)
-    if os.path.exists(final):            # the same nimg again (e.g. the final snapshot)
-        shutil.rmtree(final)
-    os.rename(tmp, final)
-    _fsync_dir(ckpt_root)
-    _prune(ckpt_root, keep, {final, *protect})
-    return final
 
 
 def list_snapshots(ckpt_root: str) -> list:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 
 import numpy as np
@@ -156,6 +157,7 @@ class Run:
         self.sampler = pipeline.BatchSampler(images, labels, cfg.train.batch_size,
                                              seed=cfg.train.seed, mirror=cfg.data.mirror)
         self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
+        self._last_snapshot_it = 0
         resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
         if resume:
             host = checkpoint.load_snapshot(resume, self.phases.state_cells())
@@ -164,6 +166,7 @@ class Run:
             self.sampler.load_state_dict(host["sampler"])
             self.phases.load_host_state(host["phases"])
             self._truncate_stats(self.cur_nimg / 1000)
+            self._last_snapshot_it = self.it
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
         elif cfg.train.resume == "auto":
             log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
@@ -206,6 +209,20 @@ class Run:
 
     # -- main loop -------------------------------------------------------------------------------
     def run(self):
+        try:
+            self._train()
+        except KeyboardInterrupt:
+            # Ctrl-C: keep what was trained. A second Ctrl-C while writing aborts the write, and
+            # the atomic snapshot then leaves the previous one in place.
+            if self.it > self._last_snapshot_it:
+                log.info("interrupted at %.2f kimg: writing a snapshot before exiting",
+                         self.cur_nimg / 1000)
+                self.snapshot()
+            log.info("interrupted; continue with train.resume=auto output_dir=%s", self.out)
+            raise
+        self.finish()
+
+    def _train(self):
         cfg, phases = self.cfg, self.phases
         batch = cfg.train.batch_size
         bar = None
@@ -218,7 +235,6 @@ class Run:
         tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
         next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
         next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
-        last_snap_nimg = self.cur_nimg if cfg.train.resume else -1
         while self.cur_nimg < self.total_nimg:
             reals, labels = next(self.sampler)
             phases.progress = self.cur_nimg / self.total_nimg
@@ -231,7 +247,8 @@ class Run:
             if bar is not None:
                 bar.update((min(self.cur_nimg, self.total_nimg) - bar.n * 1000) / 1000)
             done = self.cur_nimg >= self.total_nimg
-            if self.cur_nimg >= next_tick or done:
+            snap_due = self.cur_nimg >= next_snap or done
+            if self.cur_nimg >= next_tick or snap_due:   # a snapshot always closes a tick
                 now = time.time()
                 self.elapsed += now - tick_start_time
                 row = self._tick_row(pending, self.cur_nimg - tick_start_nimg,
@@ -241,16 +258,14 @@ class Run:
                     bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}")
                 tick_start_nimg, tick_start_time = self.cur_nimg, now
                 next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
-            if self.cur_nimg >= next_snap or done:
+            if snap_due:
                 self.snapshot()
-                last_snap_nimg = self.cur_nimg
                 next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
                 tick_start_time = time.time()   # snapshot time is not training time
         if bar is not None:
             bar.close()
-        if last_snap_nimg != self.cur_nimg:
+        if self._last_snapshot_it != self.it:
             self.snapshot()
-        self.finish()
 
     def _tick_row(self, pending: list, nimg: int, seconds: float) -> dict:
         self.tick += 1
@@ -292,6 +307,7 @@ class Run:
         path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
                                         self.phases.state_cells(), host, dict(self.meta),
                                         keep=3)
+        self._last_snapshot_it = self.it
         self._export(os.path.join(self.out, "model", f"G_ema-{tag}"))
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
 
@@ -329,6 +345,10 @@ class Run:
                      os.path.join(out, "Data"))
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def train(cfg: Config, force: bool = False) -> str:
     out = prepare_output_dir(cfg, force)
     setup_logging(out)
@@ -337,7 +357,12 @@ def train(cfg: Config, force: bool = False) -> str:
     dump_config(cfg, os.path.join(out, "config.yaml"))
     run = Run(cfg, out)
     run.setup()
-    run.run()
+    # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        run.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     log.info("done: %s", out)
     return out
 
