@@ -129,6 +129,17 @@ class GenerateConfig:
     seed: int = 0
     batch_size: int = 32
     format: str = "png"              # png | jpg
+    balance: bool = False            # per class, generate up to the largest class's count
+    target_per_class: Optional[int] = None   # with balance: fill every class up to this
+    use_snapshot: str = "best"       # best (lowest KID) | last: which snapshot the end uses
+
+
+@dataclass
+class MetricsConfig:
+    extractor: str = "classifier"    # classifier (trained on your reals) | inception | none
+    inception_checkpoint: str = ""   # MindSpore .ckpt of the FID InceptionV3 (see README)
+    kid_images: int = 500            # generated images scored per snapshot
+    classifier_epochs: int = 30
 
 
 @dataclass
@@ -137,6 +148,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output_dir: str = "runs/msgan"
     device_target: str = "auto"      # auto | Ascend | GPU | CPU
 
@@ -303,6 +315,16 @@ def validate(cfg: Config) -> None:
     _positive("generate.generate_num", g.generate_num, allow_zero=True)
     _positive("generate.batch_size", g.batch_size)
     _choice("generate.format", g.format, ("png", "jpg"))
+    _choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
+    _positive("generate.target_per_class", g.target_per_class)
+    mt = cfg.metrics
+    _choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
+    _positive("metrics.kid_images", mt.kid_images)
+    _positive("metrics.classifier_epochs", mt.classifier_epochs)
+    if mt.extractor == "inception" and not mt.inception_checkpoint:
+        raise MsganError("metrics.extractor is inception but metrics.inception_checkpoint is "
+                         "empty — give the path of the converted FID Inception .ckpt, or use "
+                         "metrics.extractor=classifier")
     if not 0.0 <= g.truncation <= 2.0:
         raise MsganError(f"config key generate.truncation is {g.truncation} — use 0..2 (1 = off)")
     if g.predict and not g.resume:
