@@ -62,10 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--extractor", choices=("classifier", "inception"), default="classifier")
     ev.add_argument("--inception-checkpoint", default=None,
                     help="MindSpore .ckpt of the FID InceptionV3 (see README)")
-    ev.add_argument("--resolution", type=int, default=32)
+    ev.add_argument("--resolution", type=int, default=64,
+                    help="both folders are read at this size; use the generator's resolution")
+    ev.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    ev.add_argument("--epochs", type=int, default=30, help="classifier training epochs")
+    ev.add_argument("--seeds", type=int, default=3,
+                    help="classifier runs per arm for --augmentation-benefit")
     ev.add_argument("--augmentation-benefit", action="store_true",
                     help="train a classifier with and without the generated images")
-    ev.add_argument("--out", default=None, help="folder for report/ (default: fake_dir/..)")
+    ev.add_argument("--out", default=None, help="folder for report/ (default: the run folder when FAKE_DIR is its Data/)")
     ev.add_argument("--seed", type=int, default=0)
     return p
 
@@ -132,16 +137,23 @@ def _cmd_validate(args) -> None:
 def _cmd_evaluate(args) -> None:
     from msgan import runtime
     runtime.select_device("auto")
-    out = args.out or os.path.dirname(os.path.abspath(args.fake_dir.rstrip("/")))
+    if args.resolution <= 0 or args.epochs <= 0 or args.seeds <= 0:
+        raise MsganError("--resolution, --epochs and --seeds must be positive")
+    fake = os.path.abspath(args.fake_dir.rstrip("/"))
+    # reports go next to Data/ (the run folder) when given a run's Data/, else into fake_dir
+    out = args.out or (os.path.dirname(fake) if os.path.basename(fake) == "Data" else fake)
     if args.augmentation_benefit:
         from msgan.metrics.augmentation_benefit import augmentation_benefit
         result = augmentation_benefit(args.real_dir, args.fake_dir, out,
-                                      resolution=args.resolution)
+                                      seeds=tuple(range(args.seed, args.seed + args.seeds)),
+                                      epochs=args.epochs, resolution=args.resolution,
+                                      channels=args.channels)
     else:
         from msgan.metrics.evaluate import evaluate_folders
         result = evaluate_folders(args.real_dir, args.fake_dir, extractor=args.extractor,
                                   inception_checkpoint=args.inception_checkpoint,
-                                  resolution=args.resolution, seed=args.seed)
+                                  resolution=args.resolution, channels=args.channels,
+                                  epochs=args.epochs, seed=args.seed)
         os.makedirs(os.path.join(out, "report"), exist_ok=True)
         with open(os.path.join(out, "report", "metrics.json"), "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)

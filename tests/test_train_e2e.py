@@ -173,3 +173,18 @@ def test_unconditional_mlp_gan_on_single_level_folder(tmp_path):
     lines = read_manifest(out / "output_0.manifest")
     assert len(lines) == 5 and all(line["annotation"] == [] for line in lines)
     assert Image.open(images[0]).mode == "L"
+
+
+def test_evaluate_and_augmentation_report(conditional_run):
+    data, _, out = conditional_run
+    r = run_msgan("evaluate", str(data), str(out / "Data"), "--resolution", "32", "--epochs", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert metrics["overall"]["kid"] is not None and set(metrics["per_class"]) == {
+        "bar", "circle", "square"}
+    r = run_msgan("evaluate", str(data), str(out / "Data"), "--resolution", "32", "--epochs", "2",
+                  "--seeds", "2", "--augmentation-benefit")
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((out / "report" / "augmentation.json").read_text())
+    assert "verdict" in report
+    assert (out / "report" / "augmentation.png").is_file()
