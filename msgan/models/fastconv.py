@@ -36,6 +36,13 @@ def _zero_pad(x, axis, before, after):
     return ops.concat(parts, axis)
 
 
+def _check_pad_mode(pad_mode, padding):
+    # "valid" is accepted so these Cells drop in where nn.Conv2d(..., pad_mode="valid") was used.
+    if pad_mode not in ("pad", "valid") or (pad_mode == "valid" and padding != 0):
+        raise ValueError(f"fastconv supports pad_mode 'pad' or 'valid' (padding 0), "
+                         f"got {pad_mode!r} with padding {padding}")
+
+
 def _fit(x, axis, before, size):
     """``x`` padded with ``before`` zeros along ``axis`` and then padded or cut to ``size``."""
     x = _zero_pad(x, axis, before, max(0, size - before - x.shape[axis]))
@@ -58,8 +65,9 @@ class Conv2d(nn.Cell):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 has_bias=False, weight_init=None, bias_init=None):
+                 has_bias=False, weight_init=None, bias_init=None, pad_mode="pad"):
         super().__init__()
+        _check_pad_mode(pad_mode, padding)
         ref = nn.Conv2d(in_channels, out_channels, kernel_size, stride, pad_mode="pad",
                         padding=padding, has_bias=has_bias, weight_init=weight_init,
                         bias_init=bias_init)
@@ -115,8 +123,11 @@ class ConvTranspose2d(nn.Cell):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=4, stride=2, padding=1,
-                 has_bias=False, weight_init=None, bias_init=None):
+                 has_bias=False, weight_init=None, bias_init=None, pad_mode="pad"):
         super().__init__()
+        if pad_mode == "valid":
+            padding = 0
+        _check_pad_mode(pad_mode, padding)
         ref = nn.Conv2dTranspose(in_channels, out_channels, kernel_size, stride, pad_mode="pad",
                                  padding=padding, has_bias=has_bias, weight_init=weight_init,
                                  bias_init=bias_init)
