@@ -56,3 +56,15 @@ def set_seeds(seed: int) -> None:
 def quiet_mindspore() -> None:
     """MindSpore prints WARNING lines for things users cannot act on; keep errors only."""
     os.environ.setdefault("GLOG_v", "3")
+
+
+def init_distributed() -> tuple:
+    """(rank, world size). Data parallel when started by msrun (it sets MS_ROLE), else (0, 1)."""
+    if os.environ.get("MS_ROLE") != "MS_WORKER" or int(os.environ.get("MS_WORKER_NUM", "1")) < 2:
+        return 0, 1
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+    init()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL,
+                                 gradients_mean=True)
+    return get_rank(), get_group_size()

@@ -42,7 +42,7 @@ def test_each_phase_lowers_its_own_loss(name, resolution):
     zero = Tensor(0.0, ms.float32)
     d_losses = [float(ph._d_step(reals, labels, z, zero)[0].asnumpy()) for _ in range(20)]
     assert d_losses[-1] < d_losses[0] - 0.03, d_losses
-    g_losses = [float(ph._g_step(labels, z, zero).asnumpy()) for _ in range(20)]
+    g_losses = [float(ph._g_step(labels, z, zero)[0].asnumpy()) for _ in range(20)]
     assert g_losses[-1] < g_losses[0] - 0.03, g_losses
 
 
@@ -52,8 +52,24 @@ def test_stats_are_finite_scalars_and_options_run():
     for i, (reals, labels) in enumerate(fixed_batches(3)):
         ph.progress = i / 3
         stats = ph.step(reals, labels, i)
-    assert set(stats) == {"loss_G", "loss_D", "D_real", "D_fake"}
+    assert set(stats) == {"loss_G", "loss_D", "D_real", "D_fake", "update_ok_D", "update_ok_G"}
     assert all(np.isfinite(float(v.asnumpy())) for v in stats.values())
+    assert bool(stats["update_ok_D"].asnumpy()) and bool(stats["update_ok_G"].asnumpy())  # applied
+
+
+def test_non_finite_gradients_skip_the_update():
+    ph = make_phases()
+    reals, labels = fixed_batches(1)[0]
+    bad = reals.asnumpy().copy()
+    bad[0, 0, 0, 0] = np.nan
+    before = {p.name: p.asnumpy().copy() for p in ph.D.trainable_params()}
+    stats = ph.step(Tensor(bad), labels, 0)
+    assert not bool(stats["update_ok_D"].asnumpy())           # D's update was not applied
+    for p in ph.D.trainable_params():
+        np.testing.assert_array_equal(p.asnumpy(), before[p.name])
+    stats = ph.step(reals, labels, 1)                          # and training carries on
+    assert bool(stats["update_ok_D"].asnumpy())
+    assert all(np.isfinite(p.asnumpy()).all() for p in ph.D.trainable_params())
 
 
 def test_ema_moves_toward_g():

@@ -272,16 +272,19 @@ class Run:
         row = {"tick": self.tick, "kimg": round(self.cur_nimg / 1000, 4)}
         if pending:
             for key in pending[0]:
-                vals = [float(s[key].asnumpy()) for s in pending if key in s]
-                if vals:
-                    row[key] = float(np.mean(vals))
+                vals = [s[key].asnumpy() for s in pending if key in s]
+                if key.startswith("update_ok_"):   # count the skipped (non-finite) updates
+                    row["skipped_" + key[len("update_ok_"):]] = int(sum(not bool(v) for v in vals))
+                elif vals:
+                    row[key] = float(np.mean([float(v) for v in vals]))
         row["sec_per_kimg"] = round(seconds / max(nimg / 1000, 1e-9), 3)
         row["sec_per_tick"] = round(seconds, 3)
         row["total_sec"] = round(self.elapsed, 1)
-        bad = [k for k in ("loss_G", "loss_D") if k in row and not np.isfinite(row[k])]
-        if bad:
-            log.warning("non-finite %s at %.2f kimg: training diverged; lower the learning "
-                        "rates or resume from an earlier snapshot", ", ".join(bad), row["kimg"])
+        skipped = row.get("skipped_D", 0) + row.get("skipped_G", 0)
+        if skipped:
+            log.warning("%d updates skipped for non-finite gradients before %.2f kimg; if this "
+                        "repeats, lower the learning rates or resume from an earlier snapshot",
+                        skipped, row["kimg"])
         with open(self.stats_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         log.debug("tick %s", row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import mindspore as ms
 from mindspore import Tensor, mint, nn, ops
+from mindspore.amp import all_finite
 
 from msgan import losses
 from msgan.config import Config, OptimizerConfig
@@ -37,6 +38,13 @@ def ema_beta(batch_size: int, cur_nimg: int, ema_kimg: float | None, ema_rampup:
     return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
 
 
+def grad_reducer(opt, world_size: int):
+    """Mean of the gradients over data-parallel ranks (identity for a single process)."""
+    if world_size > 1:
+        return nn.DistributedGradReducer(opt.parameters, mean=True, degree=world_size)
+    return None
+
+
 def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.ndarray:
     if z_dist == "uniform":
         return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
@@ -46,18 +54,22 @@ def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.nd
 class ClassicPhases:
     """D step then G step per iteration, BCE losses, with the DCGAN-era stability options."""
 
-    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int):
+    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int, rank: int = 0,
+                 world_size: int = 1):
         self.nets = Nets(G, D, G_ema)
         self.G, self.D, self.G_ema = G, D, G_ema
         m = cfg.model
         self.z_dim, self.z_dist = m.z_dim, m.z_dist
         self.num_classes = num_classes
-        self.rng = np.random.default_rng(cfg.train.seed + 1)
+        # every rank draws its own latents; weights stay identical through the reduced gradients
+        self.rng = np.random.default_rng([cfg.train.seed + 1, rank])
         self.real_target = float(m.label_smoothing)
         self.instance_noise = float(m.instance_noise)
         self.progress = 0.0                      # fraction of the schedule done; set by the loop
         self.opt_G = make_adam(G.trainable_params(), cfg.train.G_opt)
         self.opt_D = make_adam(D.trainable_params(), cfg.train.D_opt)
+        self.reduce_G = grad_reducer(self.opt_G, world_size)
+        self.reduce_D = grad_reducer(self.opt_D, world_size)
         G.set_train(True)
         D.set_train(True)
         G_ema.set_train(False)
@@ -84,17 +96,27 @@ class ClassicPhases:
 
         d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
         g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters)
-        opt_D, opt_G = self.opt_D, self.opt_G
+        opt_D, opt_G, reduce_D, reduce_G = self.opt_D, self.opt_G, self.reduce_D, self.reduce_G
 
+        # A non-finite gradient skips the update (and is counted) instead of poisoning the
+        # weights and Adam's moments for the rest of the run.
         def d_step(reals, labels, z, noise_std):
             (loss, real_mean, fake_mean), grads = d_grad(reals, labels, z, noise_std)
-            opt_D(grads)
-            return loss, real_mean, fake_mean
+            if reduce_D is not None:
+                grads = reduce_D(grads)
+            ok = all_finite(grads)
+            if ok:
+                opt_D(grads)
+            return loss, real_mean, fake_mean, ok
 
         def g_step(labels, z, noise_std):
             loss, grads = g_grad(labels, z, noise_std)
-            opt_G(grads)
-            return loss
+            if reduce_G is not None:
+                grads = reduce_G(grads)
+            ok = all_finite(grads)
+            if ok:
+                opt_G(grads)
+            return loss, ok
 
         g_params = tuple(G.get_parameters())         # BatchNorm moving stats included
         ema_params = tuple(G_ema.get_parameters())
@@ -113,10 +135,11 @@ class ClassicPhases:
         n = reals.shape[0]
         noise_std = Tensor(self.instance_noise * max(0.0, 1.0 - self.progress), ms.float32)
         z_d = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        loss_D, d_real, d_fake = self._d_step(reals, labels, z_d, noise_std)
+        loss_D, d_real, d_fake, ok_D = self._d_step(reals, labels, z_d, noise_std)
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        loss_G = self._g_step(labels, z_g, noise_std)
-        return {"loss_G": loss_G, "loss_D": loss_D, "D_real": d_real, "D_fake": d_fake}
+        loss_G, ok_G = self._g_step(labels, z_g, noise_std)
+        return {"loss_G": loss_G, "loss_D": loss_D, "D_real": d_real, "D_fake": d_fake,
+                "update_ok_D": ok_D, "update_ok_G": ok_G}
 
     def update_ema(self, beta: Tensor) -> None:
         self._ema_step(beta)
