@@ -8,6 +8,7 @@ from mindspore import Tensor  # noqa: E402
 from msgan.config import StyleGAN2Config, load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.models import stylegan2  # noqa: E402
+from msgan import nn  # noqa: E402
 from msgan.nn import MinibatchStd  # noqa: E402
 
 # Narrow enough to build at 256² in a second: widths 16, 16, 16, 16, 8, 4, 2 from 4² to 256².
@@ -119,3 +120,32 @@ def test_configs_load(path):
         assert (cfg.data.resolution, cfg.train.batch_size, cfg.train.total_kimg) == (256, 8, 300)
         assert cfg.generate.generate_num == 300 and cfg.generate.predict is False
         assert cfg.model.mapping_layers == 2 and cfg.train.ema_rampup == 0.05
+
+
+def _native(cell):
+    for _, c in cell.cells_and_names():
+        if "mm" in c.__dict__:
+            c.mm = False
+    return cell
+
+
+@pytest.mark.parametrize("make, with_styles", [
+    (lambda: nn.Blur(6, (2, 1), gain=4.0), False),
+    (lambda: nn.Blur(6, (1, 1), down=2), False),
+    (lambda: nn.Upsample2d(6), False),
+    (lambda: nn.EqualConv2d(6, 5, 3, activation="lrelu"), False),
+    (lambda: nn.EqualConv2d(6, 5, 3, down=2), False),
+    (lambda: nn.EqualConv2d(6, 5, 1, bias=False, down=2), False),
+    (lambda: nn.ModulatedConv2d(6, 5, 3), True),
+    (lambda: nn.ModulatedConv2d(6, 5, 3, up=2), True),
+])
+def test_cpu_matmul_lowering_matches_native_convolutions(make, with_styles):
+    """On CPU the convs/FIRs run as Gather + MatMul; they must equal MindSpore's conv kernels."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 6, 8, 8)).astype(np.float32))
+    args = (x, Tensor(rng.uniform(0.5, 1.5, (2, 6)).astype(np.float32))) if with_styles else (x,)
+    np.random.seed(1)
+    fast = make()
+    np.random.seed(1)
+    native = _native(make())
+    np.testing.assert_allclose(fast(*args).asnumpy(), native(*args).asnumpy(), atol=2e-6)
