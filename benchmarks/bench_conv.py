@@ -8,6 +8,7 @@ fast Cell is faster). Medians of ``--repeats`` calls after one warm-up (compile)
 """
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -77,6 +78,21 @@ def _sync(out):
     out.asnumpy()
 
 
+def torch_ms(kind, cin, cout, k, s, p, x, a):
+    """Median ms of forward+backward (input and weight grads) of the same layer in PyTorch."""
+    import torch
+    torch.set_num_threads(a.threads)
+    cls = torch.nn.ConvTranspose2d if kind == "T" else torch.nn.Conv2d
+    layer = cls(cin, cout, k, s, p, bias=False)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    times = []
+    for i in range(a.repeats + 1):
+        t = time.perf_counter()
+        layer(xt).sum().backward()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:]) * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", type=int, default=32)
@@ -85,12 +101,16 @@ def main(argv=None):
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forward-only", action="store_true")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--torch", action="store_true",
+                    help="add PyTorch's f+b time per layer (benchmark-only extra)")
     a = ap.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
+    ms.device_context.cpu.op_tuning.threads_num(a.threads)
     print(f"resolution={a.resolution} batch={a.batch} width={a.width} channels={a.channels} "
-          f"repeats={a.repeats} (median ms; ratio = built-in / fast)")
+          f"threads={a.threads} repeats={a.repeats} (median ms; ratio = built-in / fast)")
     print(f"{'layer':18s} {'shape':28s} {'fwd builtin':>11s} {'fwd fast':>9s} {'ratio':>6s} "
-          f"{'f+b builtin':>11s} {'f+b fast':>9s} {'ratio':>6s}")
+          f"{'f+b builtin':>11s} {'f+b fast':>9s} {'ratio':>6s}" + (" f+b torch" if a.torch else ""))
     totals = np.zeros(4)
     for name, kind, cin, cout, k, s, p, hw in dcgan_layers(a.resolution, a.width, a.channels):
         ref, fast = make_pair(kind, cin, cout, k, s, p)
@@ -103,8 +123,9 @@ def main(argv=None):
         totals += row
         shape = f"{kind} {cin}->{cout} k{k}s{s}p{p} @{hw}"
         ms_ = [t * 1e3 for t in row]
+        extra = f" {torch_ms(kind, cin, cout, k, s, p, x.asnumpy(), a):9.1f}" if a.torch else ""
         print(f"{name:18s} {shape:28s} {ms_[0]:11.1f} {ms_[1]:9.1f} {row[0] / row[1]:6.1f} "
-              f"{ms_[2]:11.1f} {ms_[3]:9.1f} {row[2] / row[3]:6.1f}", flush=True)
+              f"{ms_[2]:11.1f} {ms_[3]:9.1f} {row[2] / row[3]:6.1f}{extra}", flush=True)
     t = totals * 1e3
     print(f"{'total':18s} {'':28s} {t[0]:11.1f} {t[1]:9.1f} {totals[0] / totals[1]:6.1f} "
           f"{t[2]:11.1f} {t[3]:9.1f} {totals[2] / totals[3]:6.1f}")

@@ -36,6 +36,26 @@ def _zero_pad(x, axis, before, after):
     return ops.concat(parts, axis)
 
 
+class _MatMul(nn.Cell):
+    """``a @ b`` whose backward uses MatMul's transpose flags.
+
+    MindSpore 2.10's own MatMul gradient for the weight side is ~4x slower on CPU than a MatMul
+    with ``transpose_b=True`` (it materialises the transpose); for a (128, 1024) @ (1024, 4096)
+    product the forward+backward went from 176 ms to 47 ms with this bprop.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.matmul_ta = ops.MatMul(transpose_a=True)
+        self.matmul_tb = ops.MatMul(transpose_b=True)
+
+    def construct(self, a, b):
+        return ops.matmul(a, b)
+
+    def bprop(self, a, b, out, dout):
+        return self.matmul_tb(dout, b), self.matmul_ta(a, dout)
+
+
 def _check_pad_mode(pad_mode, padding):
     # "valid" is accepted so these Cells drop in where nn.Conv2d(..., pad_mode="valid") was used.
     if pad_mode not in ("pad", "valid") or (pad_mode == "valid" and padding != 0):
@@ -77,6 +97,7 @@ class Conv2d(nn.Cell):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.has_bias = has_bias
         self.q = -(-kernel_size // stride)          # taps per axis after space-to-depth
+        self.matmul = _MatMul()
 
     def _matrix(self):
         """Weight as (cout, q*q*cin*s*s), rows ordered like the columns built in construct."""
@@ -105,7 +126,7 @@ class Conv2d(nn.Cell):
                 for b in range(q):
                     taps.append(ops.slice(x, (0, 0, a, b), (c * s * s, n, ho, wo)))
             cols = ops.concat(taps, 0).reshape(q * q * c * s * s, n * ho * wo)
-        y = ops.matmul(self._matrix(), cols).reshape(cout, n, ho, wo)
+        y = self.matmul(self._matrix(), cols).reshape(cout, n, ho, wo)
         if self.has_bias:
             y = y + self.bias.reshape(-1, 1, 1, 1)
         return ops.transpose(y, (1, 0, 2, 3))
@@ -139,6 +160,7 @@ class ConvTranspose2d(nn.Cell):
         self.q = -(-kernel_size // stride)          # taps per phase along one axis
         # Kernels whose size is not a multiple of the stride get zero taps appended (exact).
         self.k_pad = self.q * stride - kernel_size
+        self.matmul = _MatMul()
 
     def construct(self, x):
         n, c, h, w = x.shape
@@ -153,12 +175,12 @@ class ConvTranspose2d(nn.Cell):
         wt = ops.transpose(wgt.reshape(c, cout * kk * kk), (1, 0))
         if h == 1 and w == 1:
             # 1×1 input (the z → 4×4 layer): the taps are the output pixels; no overlap to add.
-            a = ops.matmul(x.reshape(n, c), ops.transpose(wt, (1, 0)))   # (n, cout*kk*kk)
+            a = self.matmul(x.reshape(n, c), wgt.reshape(c, cout * kk * kk))
             y = a.reshape(n, cout, kk, kk)
             y = ops.slice(y, (0, 0, p, p), (n, cout, ho, wo))
         else:
             xc = ops.transpose(x, (1, 0, 2, 3)).reshape(c, n * h * w)
-            a = ops.matmul(wt, xc).reshape(cout * kk * kk, n, h, w)
+            a = self.matmul(wt, xc).reshape(cout * kk * kk, n, h, w)
             # room for shifts of 0..q-1 rows/cols
             a = _zero_pad(_zero_pad(a, 2, q - 1, q - 1), 3, q - 1, q - 1)
             a = a.reshape(cout, q, s, q, s, n, h + 2 * (q - 1), w + 2 * (q - 1))
