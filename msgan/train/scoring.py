@@ -1,0 +1,187 @@
+"""Score snapshots during training (KID, FID, precision/recall) so the end can use the best one.
+
+The feature extractor is prepared once, when training starts, and the real features are cached.
+Every snapshot is then scored on the same latents and the same class mix, so differences between
+snapshots come from the generator alone.
+
+Extractors:
+- ``classifier`` with 2+ classes: the small CNN of ``msgan.metrics.classifier`` trained to tell
+  the real classes apart.
+- ``classifier`` without classes (or with one): the same CNN trained on a self-supervised proxy,
+  predicting which of 0/90/180/270 degrees a real image was rotated by (Gidaris et al. 2018).
+  Telling upright from rotated needs features of shape and layout, which is what a bad
+  generator gets wrong; on data that looks the same at every rotation (textures) those features
+  are weak and KID separates snapshots less well.
+- ``inception``: FID InceptionV3 loaded from ``metrics.inception_checkpoint``.
+
+The classifier sees images average-pooled to at most ``CLASSIFIER_MAX_RES`` pixels and trains
+for at most ``max_steps`` steps, so it stays cheap inside a training run; it judges colour,
+shape and class, not fine texture. Its figures are comparable only within one run (same reals,
+resolution and seed), never with published FID/KID or between datasets.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from typing import Optional
+
+import numpy as np
+
+from msgan.errors import MsganError
+from msgan.metrics import classifier as clf
+from msgan.metrics import evaluate
+
+log = logging.getLogger("msgan")
+
+CLASSIFIER_MAX_RES = 32
+MAX_REAL = 2000          # real images whose features are cached (a seeded random subset)
+MAX_STEPS = 300          # classifier optimizer steps, whatever classifier_epochs asks for
+EXTRACTOR_FILE = "metrics_extractor.json"
+
+ROTATION_NOTE = ("features come from a small CNN trained on this run's reals to predict their "
+                 "rotation (the data has no classes to learn): figures are comparable only "
+                 "between snapshots of this run, never with published FID/KID or other datasets")
+
+
+def shrink(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, C, R, R) → (N, C, s, s), s = min(R, size), by averaging whole pixel blocks."""
+    r = images.shape[2]
+    if r <= size:
+        return images
+    if r % size:
+        raise MsganError(f"resolution {r} is not a multiple of {size} — use a power-of-two "
+                         "resolution")
+    f = r // size
+    n, c = images.shape[:2]
+    blocks = images.reshape(n, c, size, f, size, f).astype(np.float32).mean(axis=(3, 5))
+    return np.rint(blocks).astype(np.uint8)
+
+
+def rotations(images: np.ndarray) -> tuple:
+    """Every image at 0, 90, 180 and 270 degrees, with the quarter-turn count as its label."""
+    rotated = [np.rot90(images, k, axes=(2, 3)) for k in range(4)]
+    labels = np.repeat(np.arange(4, dtype=np.int32), len(images))
+    return np.ascontiguousarray(np.concatenate(rotated)), labels
+
+
+def class_mix(n: int, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """``n`` int32 labels in the proportion of ``labels`` (largest remainders), class order.
+
+    Deterministic, so every snapshot gets exactly the same mix.
+    """
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)[:num_classes]
+    share = n * counts / max(counts.sum(), 1)
+    alloc = np.floor(share).astype(np.int64)
+    # Ties go to the lower class index (stable sort), so the result never depends on round-off.
+    order = np.argsort(-(share - alloc), kind="stable")
+    alloc[order[:n - alloc.sum()]] += 1
+    return np.repeat(np.arange(num_classes, dtype=np.int32), alloc)
+
+
+class SnapshotScorer:
+    """Real features prepared once; ``score(sampler)`` rates one generator against them."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int, metrics_cfg,
+                 seed: int, out_dir: Optional[str] = None, max_real: int = MAX_REAL,
+                 max_steps: int = MAX_STEPS, width: int = 32):
+        start = time.time()
+        images = np.asarray(images)
+        labels = np.asarray(labels, dtype=np.int32).reshape(-1)
+        if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
+            raise MsganError(f"snapshot scoring needs uint8 images (N, C, R, R) with one label "
+                             f"each, got {images.dtype} {images.shape} and {len(labels)} labels")
+        if len(images) < 4:
+            raise MsganError(f"snapshot scoring needs at least 4 real images, got {len(images)} "
+                             "— add images or set metrics.extractor=none")
+        self.cfg = metrics_cfg
+        self.num_classes = int(num_classes)
+        self.extractor = metrics_cfg.extractor
+        # Class proportions come from every real image, not only the cached subset.
+        self.class_labels = labels if self.num_classes > 0 else np.zeros(0, np.int32)
+        rng = np.random.default_rng(seed)
+        if len(images) > max_real:
+            keep = np.sort(rng.choice(len(images), max_real, replace=False))
+            images, labels = images[keep], labels[keep]
+        self.info = {"extractor": self.extractor, "n_real": int(len(images)), "seed": int(seed)}
+
+        if self.extractor == "classifier":
+            self._model = self._train_classifier(images, labels, seed, max_steps, width)
+            feats, logits = self._model.infer(shrink(images, CLASSIFIER_MAX_RES))
+            target = labels if self.info["task"] == "classes" else np.zeros_like(labels)
+            # Training-set accuracy: a sanity check that the features learned something.
+            self.info["accuracy_on_reals"] = float((logits.argmax(1) == target).mean())
+        elif self.extractor == "inception":
+            from msgan.metrics import inception
+            self._net = inception.load_inception(metrics_cfg.inception_checkpoint)
+            feats = inception.inception_features(self._net, images)
+            self.info["note"] = evaluate.INCEPTION_NOTE
+        else:
+            raise MsganError(f"metrics.extractor {self.extractor!r} cannot score snapshots — use "
+                             "classifier or inception (none turns scoring off)")
+        self.real_features = feats
+        self.info["feature_dim"] = int(feats.shape[1])
+        self.info["setup_sec"] = round(time.time() - start, 2)
+        log.info("snapshot scoring: %s features of %d reals ready in %.1f s", self.extractor,
+                 len(images), self.info["setup_sec"])
+        if out_dir:
+            path = os.path.join(out_dir, EXTRACTOR_FILE)
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(self.info, f, indent=2)
+            os.replace(path + ".tmp", path)
+
+    def _train_classifier(self, images, labels, seed, max_steps, width):
+        small = shrink(images, CLASSIFIER_MAX_RES)
+        if self.num_classes >= 2:
+            task, x, y, k, mirror = "classes", small, labels, self.num_classes, True
+            note = clf.COMPARABILITY_NOTE
+        else:
+            x, y = rotations(small)
+            # A mirrored 90-degree turn is a 270-degree turn of the mirrored image: no flips.
+            task, k, mirror, note = "rotation", 4, False, ROTATION_NOTE
+        batch = min(32, len(x))
+        steps = min(self.cfg.classifier_epochs * math.ceil(len(x) / batch), max_steps)
+        self.info.update(task=task, note=note, classifier_resolution=int(small.shape[2]),
+                         classifier_steps=int(steps))
+        return clf.train_classifier(x, y, k, seed=seed, batch_size=batch, steps=steps,
+                                    mirror=mirror, width=width)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Features of uint8 (N, C, R, R) images from the extractor the reals went through."""
+        if self.extractor == "classifier":
+            return self._model.infer(shrink(np.asarray(images), CLASSIFIER_MAX_RES))[0]
+        from msgan.metrics import inception
+        return inception.inception_features(self._net, images)
+
+    def fake_inputs(self, meta: dict, seed: int = 0) -> tuple:
+        """The latents and labels every snapshot is scored on: (z float32, c int32)."""
+        from msgan.generate import z_from_seeds
+        n = int(self.cfg.kid_images)
+        g_classes = int(meta.get("num_classes", 0))
+        if g_classes and g_classes != self.num_classes:
+            raise MsganError(f"the generator has {g_classes} classes but the reals have "
+                             f"{self.num_classes} — score a generator trained on these reals")
+        if g_classes:
+            c = class_mix(n, self.class_labels, self.num_classes)
+        else:
+            c = np.zeros(n, np.int32)
+        z = z_from_seeds(range(seed, seed + n), int(meta["z_dim"]), meta.get("z_dist", "gaussian"))
+        return z, c
+
+    def score(self, sampler, seed: int = 0, psi: float = 1.0) -> dict:
+        """{"kid", "kid_std", "fid", "precision", "recall", "n_fake", "n_real"}; None where a
+        figure needs more images than there are. Same ``seed`` → same latents and KID subsets."""
+        z, c = self.fake_inputs(sampler.meta, seed)
+        fakes = sampler(z, c, psi)
+        result = evaluate.score_images(self.real_features, self.features(fakes), seed=seed)
+        return {k: result[k] for k in ("kid", "kid_std", "fid", "precision", "recall",
+                                        "n_fake", "n_real")}
+
+
+def pick_best(history: list) -> Optional[int]:
+    """Index of the entry with the lowest finite KID; None when no entry has one."""
+    usable = {i: h for i, h in enumerate(history)
+              if h.get("kid") is not None and math.isfinite(h["kid"])}
+    return evaluate.pick_best(usable, "kid")
