@@ -58,13 +58,28 @@ def quiet_mindspore() -> None:
     os.environ.setdefault("GLOG_v", "3")
 
 
-def init_distributed() -> tuple:
-    """(rank, world size). Data parallel when started by msrun (it sets MS_ROLE), else (0, 1)."""
-    if os.environ.get("MS_ROLE") != "MS_WORKER" or int(os.environ.get("MS_WORKER_NUM", "1")) < 2:
+def is_msrun_scheduler() -> bool:
+    """msrun also runs the training script in its scheduler process (MS_ROLE=MS_SCHED)."""
+    return os.environ.get("MS_ROLE") == "MS_SCHED"
+
+
+def run_msrun_scheduler() -> None:
+    """The scheduler only hosts the cluster: ``init()`` serves it until the workers are done."""
+    from mindspore.communication import init
+    init()
+
+
+def init_distributed_env() -> tuple:
+    """(rank, world size) from msrun's environment; (0, 1) when not started by msrun."""
+    if os.environ.get("MS_ROLE") != "MS_WORKER":
         return 0, 1
+    return int(os.environ.get("RANK_ID", "0")), int(os.environ.get("MS_WORKER_NUM", "1"))
+
+
+def init_distributed() -> None:
+    """Join the msrun job (after the device is set) with data-parallel gradient averaging."""
     import mindspore as ms
-    from mindspore.communication import get_group_size, get_rank, init
+    from mindspore.communication import init
     init()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL,
                                  gradients_mean=True)
-    return get_rank(), get_group_size()

@@ -85,19 +85,21 @@ def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
 # ----------------------------------------------------------------------------------------------
 # Data
 
-def load_data(cfg: Config, out_dir: str):
+def load_data(cfg: Config, out_dir: str, write_report: bool = True):
     d = cfg.data
     path = builtin.resolve_data_path(d.path, os.path.join(out_dir, "builtin_data"))
     image_set = folder.scan_folder(path)
     report_path = os.path.join(out_dir, "validation.json")
     if d.do_validation:
         image_set = validate.do_validation(image_set, d.resolution, d.channels, d.min_size,
-                                           report_path=report_path, progress=cfg.train.progress)
-        with open(report_path, encoding="utf-8") as f:
-            log.info(validate.validation_summary(json.load(f)))
+                                           report_path=report_path if write_report else None,
+                                           progress=cfg.train.progress and write_report)
+        if write_report:
+            with open(report_path, encoding="utf-8") as f:
+                log.info(validate.validation_summary(json.load(f)))
     try:
         images, labels = pipeline.load_images(image_set, d.resolution, d.channels, d.resize,
-                                              progress=cfg.train.progress)
+                                              progress=cfg.train.progress and write_report)
     except MsganError:
         raise
     except Exception as e:   # only reachable with do_validation=false
@@ -120,7 +122,7 @@ def build_meta(cfg: Config, image_set, export_batch: int) -> dict:
             "batch": export_batch, "inputs": inputs, "kimg": 0.0}
 
 
-def build_phases(cfg: Config, num_classes: int):
+def build_phases(cfg: Config, num_classes: int, rank: int = 0, world_size: int = 1):
     module = MODELS[cfg.model.name]
     G, D = module.build(cfg.model, cfg.data.resolution, cfg.data.channels, num_classes)
     G_ema, _ = module.build(cfg.model, cfg.data.resolution, cfg.data.channels, num_classes)
@@ -128,8 +130,11 @@ def build_phases(cfg: Config, num_classes: int):
         pe.set_data(p.data.copy())     # before any graph is compiled, so set_data is fine
     if cfg.model.name == "stylegan2":
         from msgan.train.sg2_phases import StyleGAN2Phases
+        if world_size > 1:
+            return StyleGAN2Phases(cfg, G, D, G_ema, num_classes, rank=rank,
+                                   world_size=world_size)
         return StyleGAN2Phases(cfg, G, D, G_ema, num_classes)
-    return ClassicPhases(cfg, G, D, G_ema, num_classes)
+    return ClassicPhases(cfg, G, D, G_ema, num_classes, rank=rank, world_size=world_size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,25 +142,30 @@ def build_phases(cfg: Config, num_classes: int):
 class Run:
     """One training run; ``train(cfg)`` is the entry point."""
 
-    def __init__(self, cfg: Config, out_dir: str):
+    def __init__(self, cfg: Config, out_dir: str, rank: int = 0, world_size: int = 1):
         self.cfg, self.out = cfg, out_dir
+        self.rank, self.world_size = rank, world_size
+        self.main = rank == 0          # only rank 0 writes outputs
         t = cfg.train
         self.total_nimg = int(round(t.total_kimg * 1000))
         self.tick_nimg = int((t.tick_kimg or max(t.total_kimg / 50, 0.001)) * 1000)
         self.snap_nimg = int((t.snapshot_kimg or t.total_kimg / 5) * 1000)
         self.tick_nimg = max(self.tick_nimg, 1)
         self.snap_nimg = max(self.snap_nimg, 1)
-        for sub in ("checkpoints", "model", "samples"):
+        for sub in ("checkpoints", "model", "samples") if self.main else ():
             os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
         self.stats_path = os.path.join(out_dir, "stats.jsonl")
 
     def setup(self):
         cfg = self.cfg
-        self.image_set, images, labels = load_data(cfg, self.out)
+        self.image_set, images, labels = load_data(cfg, self.out, write_report=self.main)
         self.meta = build_meta(cfg, self.image_set, export_batch=min(cfg.generate.batch_size, 32))
-        self.phases = build_phases(cfg, len(self.image_set.classes))
-        self.sampler = pipeline.BatchSampler(images, labels, cfg.train.batch_size,
-                                             seed=cfg.train.seed, mirror=cfg.data.mirror)
+        self.phases = build_phases(cfg, len(self.image_set.classes), self.rank, self.world_size)
+        # data parallel: each rank trains on its own shard with batch_size / world_size images
+        self.sampler = pipeline.BatchSampler(
+            images[self.rank::self.world_size], labels[self.rank::self.world_size],
+            cfg.train.batch_size // self.world_size, seed=cfg.train.seed + 1000 * self.rank,
+            mirror=cfg.data.mirror)
         self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
         self._last_snapshot_it = 0
         resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
@@ -163,14 +173,22 @@ class Run:
             host = checkpoint.load_snapshot(resume, self.phases.state_cells())
             self.cur_nimg, self.it, self.tick = host["cur_nimg"], host["it"], host["tick"]
             self.elapsed = host.get("elapsed", 0.0)
-            self.sampler.load_state_dict(host["sampler"])
+            if self.world_size == 1:
+                self.sampler.load_state_dict(host["sampler"])
+            else:   # only rank 0's data order is stored; the other shards restart their order
+                self.sampler = pipeline.BatchSampler(
+                    images[self.rank::self.world_size], labels[self.rank::self.world_size],
+                    cfg.train.batch_size // self.world_size,
+                    seed=cfg.train.seed + 1000 * self.rank + self.it, mirror=cfg.data.mirror)
             self.phases.load_host_state(host["phases"])
-            self._truncate_stats(self.cur_nimg / 1000)
+            if self.main:
+                self._truncate_stats(self.cur_nimg / 1000)
             self._last_snapshot_it = self.it
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
         elif cfg.train.resume == "auto":
             log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
-        self._grid_inputs(images, labels)
+        if self.main:
+            self._grid_inputs(images, labels)
 
     def _truncate_stats(self, kimg: float) -> None:
         """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
@@ -226,7 +244,7 @@ class Run:
         cfg, phases = self.cfg, self.phases
         batch = cfg.train.batch_size
         bar = None
-        if cfg.train.progress:
+        if cfg.train.progress and self.main:
             from tqdm import tqdm
             bar = tqdm(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
                        bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]",
@@ -270,6 +288,8 @@ class Run:
     def _tick_row(self, pending: list, nimg: int, seconds: float) -> dict:
         self.tick += 1
         row = {"tick": self.tick, "kimg": round(self.cur_nimg / 1000, 4)}
+        if not self.main:
+            return {"loss_G": float("nan"), "loss_D": float("nan")}
         if pending:
             for key in pending[0]:
                 vals = [s[key].asnumpy() for s in pending if key in s]
@@ -297,6 +317,9 @@ class Run:
         return CellSampler(module.export_net(self.phases.G_ema), self.meta)
 
     def snapshot(self):
+        if not self.main:
+            self._last_snapshot_it = self.it
+            return
         kimg = self.cur_nimg / 1000
         self.meta["kimg"] = kimg
         tag = f"{kimg:08.3f}"          # kimg, sortable as text: fakes0012.288.png
@@ -333,7 +356,17 @@ class Run:
                             r.get("error") or f"max abs diff {r.get('max_abs_diff')}")
         return result
 
+    def weights_checksum(self) -> float:
+        cells = [self.phases.G, self.phases.D]
+        return float(sum(np.float64(p.asnumpy()).sum() for c in cells
+                         for p in c.trainable_params()))
+
     def finish(self):
+        if self.world_size > 1:   # data parallel keeps ranks identical; print it so logs show it
+            print(f"rank {self.rank}: weights checksum {self.weights_checksum():.10e}",
+                  flush=True)
+        if not self.main:
+            return
         out = self.out
         plots.plot_losses(self.stats_path, os.path.join(out, "samples", "losses.png"))
         plots.make_progress_gif(os.path.join(out, "samples"),
@@ -353,12 +386,28 @@ def _raise_interrupt(signum, frame):
 
 
 def train(cfg: Config, force: bool = False) -> str:
-    out = prepare_output_dir(cfg, force)
-    setup_logging(out)
+    if runtime.is_msrun_scheduler():
+        runtime.run_msrun_scheduler()
+        return os.path.abspath(cfg.output_dir)
+    rank, world_size = runtime.init_distributed_env()
+    if world_size > 1 and cfg.train.batch_size % world_size:
+        raise MsganError(f"train.batch_size {cfg.train.batch_size} is not divisible by the "
+                         f"{world_size} workers — use a multiple of {world_size}")
+    if rank == 0:
+        out = prepare_output_dir(cfg, force)
+        setup_logging(out)
+    else:
+        out = os.path.abspath(cfg.output_dir)
+        setup_logging(None, verbose=False)
     runtime.select_device(cfg.device_target)
-    runtime.set_seeds(cfg.train.seed)
-    dump_config(cfg, os.path.join(out, "config.yaml"))
-    run = Run(cfg, out)
+    if world_size > 1:
+        runtime.init_distributed()
+        log.info("data parallel: %d workers, %d images per worker per step", world_size,
+                 cfg.train.batch_size // world_size)
+    runtime.set_seeds(cfg.train.seed)     # same initial weights on every rank
+    if rank == 0:
+        dump_config(cfg, os.path.join(out, "config.yaml"))
+    run = Run(cfg, out, rank, world_size)
     run.setup()
     # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
