@@ -130,10 +130,7 @@ def build_phases(cfg: Config, num_classes: int, rank: int = 0, world_size: int =
         pe.set_data(p.data.copy())     # before any graph is compiled, so set_data is fine
     if cfg.model.name == "stylegan2":
         from msgan.train.sg2_phases import StyleGAN2Phases
-        if world_size > 1:
-            return StyleGAN2Phases(cfg, G, D, G_ema, num_classes, rank=rank,
-                                   world_size=world_size)
-        return StyleGAN2Phases(cfg, G, D, G_ema, num_classes)
+        return StyleGAN2Phases(cfg, G, D, G_ema, num_classes, rank=rank, world_size=world_size)
     return ClassicPhases(cfg, G, D, G_ema, num_classes, rank=rank, world_size=world_size)
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, mint, nn, ops
+from mindspore.amp import all_finite
 
 from msgan import losses, losses_sg2
 from msgan.augment import AdaController, AugmentPipe, draw_random
 from msgan.config import Config
+from msgan.train.phases import grad_reducer
 
 W_AVG_BETA = 0.995
 
@@ -47,13 +49,16 @@ def _adam(params, lr, betas, eps):
 
 
 class StyleGAN2Phases:
-    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int):
+    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int, rank: int = 0,
+                 world_size: int = 1):
         m, t = cfg.model, cfg.train
         self.nets = Nets(G, D, G_ema)
         self.G, self.D, self.G_ema = G, D, G_ema
         self.num_classes = num_classes
         self.batch_size = t.batch_size
-        self.rng = np.random.default_rng(t.seed + 2)
+        # per-rank stream: ranks draw different latents, weights stay equal via reduced grads
+        self.rng = np.random.default_rng(t.seed + 2 if world_size == 1 else [t.seed + 2, rank])
+        self.world_size = world_size
         self.style_mixing = float(m.style_mixing)
         self.pl_interval, self.r1_interval = m.pl_interval, m.r1_interval
         self.pl_weight = float(m.pl_weight)
@@ -68,6 +73,8 @@ class StyleGAN2Phases:
         self.opt_G = _adam(G.trainable_params(), lr, betas, t.G_opt.eps)
         lr, betas = losses_sg2.lazy_adam_params(t.D_opt.lr, t.D_opt.betas, d_int)
         self.opt_D = _adam(D.trainable_params(), lr, betas, t.D_opt.eps)
+        self.reduce_G = grad_reducer(self.opt_G, world_size)
+        self.reduce_D = grad_reducer(self.opt_D, world_size)
         G.set_train(True)
         D.set_train(True)
         G_ema.set_train(False)
@@ -143,16 +150,36 @@ class StyleGAN2Phases:
         d_main_grad = ms.value_and_grad(d_main_loss, None, self.opt_D.parameters, has_aux=True)
         d_reg_grad = ms.value_and_grad(d_reg_loss, None, self.opt_D.parameters, has_aux=True)
         opt_G, opt_D = self.opt_G, self.opt_D
+        reduce_G, reduce_D = self.reduce_G, self.reduce_D
+        world_size = self.world_size
+        all_reduce = ops.AllReduce() if world_size > 1 else None
+
+        # Reduced over ranks when data parallel; a non-finite gradient skips the update.
+        def apply_G(grads):
+            if reduce_G is not None:
+                grads = reduce_G(grads)
+            ok = all_finite(grads)
+            if ok:
+                opt_G(grads)
+            return ok
+
+        def apply_D(grads):
+            if reduce_D is not None:
+                grads = reduce_D(grads)
+            ok = all_finite(grads)
+            if ok:
+                opt_D(grads)
+            return ok
 
         def g_main_step(z, z2, mix, c, noises, aug_rand, p):
             (loss, ws), grads = g_main_grad(z, z2, mix, c, noises, aug_rand, p)
-            opt_G(grads)
+            ok = apply_G(grads)
             update_w_avg(ws)
-            return loss
+            return loss, ok
 
         def g_reg_step(z, z2, mix, c, noises, pl_noise):
             (_, (penalty, new_mean, ws)), grads = g_reg_grad(z, z2, mix, c, noises, pl_noise)
-            opt_G(grads)
+            apply_G(grads)
             ops.assign(pl_state.pl_mean, new_mean)
             update_w_avg(ws)
             return penalty
@@ -160,13 +187,15 @@ class StyleGAN2Phases:
         def d_main_step(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
             (loss, (real, fake, sign, ws)), grads = d_main_grad(reals, c, z, z2, mix, noises,
                                                                 aug_fake, aug_real, p)
-            opt_D(grads)
+            ok = apply_D(grads)
             update_w_avg(ws)
-            return loss, real, fake, sign
+            if all_reduce is not None:   # one ADA signal for all ranks keeps p identical
+                sign = all_reduce(sign) / world_size
+            return loss, real, fake, sign, ok
 
         def d_reg_step(reals, c, aug_real, p):
             (_, penalty), grads = d_reg_grad(reals, c, aug_real, p)
-            opt_D(grads)
+            apply_D(grads)
             return penalty
 
         # SG2A copies buffers (w_avg, constant noise) into G_ema instead of averaging them.
@@ -220,7 +249,8 @@ class StyleGAN2Phases:
         p = Tensor(self._p(), ms.float32)
         stats = {}
         z, z2, mix, noises = self._latents(n)
-        stats["loss_G"] = self._g_main(z, z2, mix, labels, noises, self._aug_rand(n), p)
+        stats["loss_G"], stats["update_ok_G"] = self._g_main(z, z2, mix, labels, noises,
+                                                             self._aug_rand(n), p)
         if self.pl_weight > 0 and it % self.pl_interval == 0:
             nb = max(n // 2, 1)
             z, z2, mix, noises = self._latents(nb)
@@ -229,9 +259,9 @@ class StyleGAN2Phases:
                                                 dtype=np.float32) / res
             stats["loss_pl"] = self._g_reg(z, z2, mix, labels[:nb], noises, Tensor(pl_noise))
         z, z2, mix, noises = self._latents(n)
-        loss_D, d_real, d_fake, sign = self._d_main(reals, labels, z, z2, mix, noises,
-                                                     self._aug_rand(n), self._aug_rand(n), p)
-        stats.update(loss_D=loss_D, D_real=d_real, D_fake=d_fake)
+        loss_D, d_real, d_fake, sign, ok_D = self._d_main(reals, labels, z, z2, mix, noises,
+                                                           self._aug_rand(n), self._aug_rand(n), p)
+        stats.update(loss_D=loss_D, D_real=d_real, D_fake=d_fake, update_ok_D=ok_D)
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
             stats["loss_r1"] = self._d_reg(reals, labels, self._aug_rand(n), p)
         if self.augment is not None:
