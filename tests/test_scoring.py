@@ -165,13 +165,17 @@ def test_shrink_and_rotations_against_numpy():
 
 def test_unconditional_reals_use_the_rotation_proxy():
     cfg = MetricsConfig(extractor="classifier", kid_images=40, classifier_epochs=2)
-    s = scoring.SnapshotScorer(IMAGES, np.zeros_like(LABELS), 0, cfg, seed=0, width=16)
+    s = scoring.SnapshotScorer(IMAGES, np.zeros_like(LABELS), 0, cfg, seed=0, width=16,
+                               max_real=45, max_steps=10)
     assert s.info["task"] == "rotation" and "rotation" in s.info["note"]
+    # 45 reals × 4 rotations = 180 → 6 batches × 2 epochs = 12 steps, capped at 10.
+    assert s.info["classifier_steps"] == 10 and s.info["n_real"] == 45
+    assert s.real_features.shape == (45, 64)
     reals = FakeSampler(lambda z, c: _pick(IMAGES, LABELS, z, np.arange(len(z)) % 3),
                         num_classes=0)
     grey = FakeSampler(lambda z, c: np.full((len(z), 3, R, R), 128, np.uint8), num_classes=0)
     s_real, s_grey = s.score(reals), s.score(grey)
-    assert (reals.calls[0][1] == 0).all()
+    assert (reals.calls[0][1] == 0).all() and s_real["n_real"] == 45
     assert abs(s_real["kid"]) < 0.05 * s_grey["kid"]
     assert scoring.pick_best([s_grey, s_real]) == 1
 

@@ -38,7 +38,7 @@ log = logging.getLogger("msgan")
 
 CLASSIFIER_MAX_RES = 32
 MAX_REAL = 2000          # real images whose features are cached (a seeded random subset)
-MAX_STEPS = 300          # classifier optimizer steps, whatever classifier_epochs asks for
+MAX_STEPS = 200          # classifier optimizer steps at most, whatever classifier_epochs asks
 EXTRACTOR_FILE = "metrics_extractor.json"
 
 ROTATION_NOTE = ("features come from a small CNN trained on this run's reals to predict their "
