@@ -189,3 +189,15 @@ def test_bad_setups_are_errors(scorer):
         scoring.SnapshotScorer(IMAGES, LABELS, 3, cfg, seed=0)
     with pytest.raises(MsganError, match="at least 4"):
         scoring.SnapshotScorer(IMAGES[:3], LABELS[:3], 3, CFG, seed=0)
+
+
+def test_best_snapshot_from_stats_rows():
+    rows = [{"tick": 1, "kimg": 1.0, "loss_G": 0.1},
+            {"kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.4},
+            {"kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.2},
+            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.1},
+            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.5},   # rewritten, rescored
+            {"kimg": 4.0, "snapshot": "snapshot-000004000", "kid": None}]
+    assert scoring.best_snapshot(rows) == "snapshot-000002000"
+    assert scoring.best_snapshot(rows[:1]) is None
+    assert scoring.best_snapshot([]) is None

@@ -185,3 +185,14 @@ def pick_best(history: list) -> Optional[int]:
     usable = {i: h for i, h in enumerate(history)
               if h.get("kid") is not None and math.isfinite(h["kid"])}
     return evaluate.pick_best(usable, "kid")
+
+
+def best_snapshot(rows: list) -> Optional[str]:
+    """The ``snapshot`` name of the lowest-KID scored row of stats.jsonl; None if none scored.
+
+    A snapshot scored twice (the final one rewritten at the same kimg) counts with its last row.
+    """
+    latest = {r["snapshot"]: r for r in rows if r.get("snapshot")}
+    names = list(latest)
+    i = pick_best([latest[n] for n in names])
+    return None if i is None else names[i]
