@@ -51,7 +51,8 @@ def read_manifest(path):
 
 TINY = ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
         "data.resolution=32", "data.channels=3", "train.batch_size=8",
-        "train.tick_kimg=0.016", "train.progress=false", "generate.batch_size=8"]
+        "train.tick_kimg=0.016", "train.progress=false", "generate.batch_size=8",
+        "metrics.extractor=none"]
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +189,23 @@ def test_evaluate_and_augmentation_report(conditional_run):
     report = json.loads((out / "report" / "augmentation.json").read_text())
     assert "verdict" in report
     assert (out / "report" / "augmentation.png").is_file()
+
+
+def test_best_snapshot_scoring_and_class_balance(tmp_path):
+    """Imbalanced classes + balance: each class is filled up to the largest; snapshots scored."""
+    data = make_class_folder(tmp_path / "imbalanced", per_class=4)
+    for i in range(4, 9):   # 'circle' gets 9 images, the others 4
+        Image.new("RGB", (30, 30), (200, 10 * i, 0)).save(data / "circle" / f"extra{i}.png")
+    out = tmp_path / "run"
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={out}", "train.total_kimg=0.032", "train.snapshot_kimg=0.016",
+                  "metrics.extractor=classifier", "metrics.kid_images=24",
+                  "metrics.classifier_epochs=2", "generate.balance=true")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
+    scored = [row for row in rows if "snapshot" in row]
+    assert [row["snapshot"] for row in scored] == ["snapshot-000000016", "snapshot-000000032"]
+    assert all(row["kid"] is not None for row in scored)
+    counts = {c: len(list((out / "Data" / c).glob("*.png"))) for c in ("bar", "circle", "square")}
+    assert counts == {"bar": 5, "circle": 0, "square": 5}
+    assert len(read_manifest(out / "output_0.manifest")) == 10

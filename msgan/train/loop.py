@@ -28,7 +28,8 @@ log = logging.getLogger("msgan")
 
 # Everything msgan writes into an output folder; --force removes only these.
 OUTPUT_ENTRIES = ("config.yaml", "validation.json", "stats.jsonl", "log.txt", "checkpoints",
-                  "model", "samples", "Data", "output_0.manifest", "builtin_data")
+                  "model", "samples", "Data", "output_0.manifest", "builtin_data",
+                  "metrics_extractor.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,8 +185,17 @@ class Run:
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
         elif cfg.train.resume == "auto":
             log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
+        self.labels = labels
+        self.scorer = None
         if self.main:
             self._grid_inputs(images, labels)
+            if cfg.metrics.extractor != "none":
+                from msgan.train.scoring import SnapshotScorer
+                t0 = time.time()
+                self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
+                                             cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
+                log.info("snapshot scoring: %s features ready in %.0f s", cfg.metrics.extractor,
+                         time.time() - t0)
 
     def _truncate_stats(self, kimg: float) -> None:
         """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
@@ -327,24 +337,47 @@ class Run:
         host = {"cur_nimg": self.cur_nimg, "it": self.it, "tick": self.tick,
                 "elapsed": self.elapsed, "sampler": self.sampler.state_dict(),
                 "phases": self.phases.host_state(), "seed": self.cfg.train.seed}
+        score = self._score()
+        best = self._best_snapshot()        # the best earlier snapshot survives pruning
+        protect = (os.path.join(self.out, "checkpoints", best),) if best else ()
         path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
                                         self.phases.state_cells(), host, dict(self.meta),
-                                        keep=3)
+                                        keep=3, protect=protect)
+        if score is not None:
+            row = {"kimg": round(kimg, 4), "snapshot": os.path.basename(path), **score}
+            with open(self.stats_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            log.info("%s: KID %s", row["snapshot"],
+                     "n/a" if score["kid"] is None else f"{score['kid']:.4g}")
         self._last_snapshot_it = self.it
         self._export(os.path.join(self.out, "model", f"G_ema-{tag}"))
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
+
+    def _score(self):
+        if self.scorer is None:
+            return None
+        t0 = time.time()
+        score = self.scorer.score(self._grid_sampler(), seed=self.cfg.train.seed,
+                                  psi=float(self.cfg.generate.truncation))
+        score["score_sec"] = round(time.time() - t0, 2)
+        return score
+
+    def _best_snapshot(self):
+        from msgan.train.scoring import best_snapshot
+        return best_snapshot(plots.read_stats(self.stats_path)) if self.scorer else None
 
     def _grid_sampler(self):
         if not hasattr(self, "_grid_cell_sampler"):
             self._grid_cell_sampler = self._sampler()
         return self._grid_cell_sampler
 
-    def _export(self, stem: str) -> dict:
+    def _export(self, stem: str, net=None) -> dict:
         if not self.cfg.train.export:
             return {}
         from msgan.export import export_generator
-        module = MODELS[self.cfg.model.name]
-        result = export_generator(module.export_net(self.phases.G_ema), dict(self.meta), stem,
+        if net is None:
+            net = MODELS[self.cfg.model.name].export_net(self.phases.G_ema)
+        result = export_generator(net, dict(self.meta), stem,
                                   formats=tuple(self.cfg.train.export))
         for fmt, r in result.items():
             if not r.get("ok"):
@@ -368,11 +401,27 @@ class Run:
         plots.plot_losses(self.stats_path, os.path.join(out, "samples", "losses.png"))
         plots.make_progress_gif(os.path.join(out, "samples"),
                                 os.path.join(out, "samples", "progress.gif"))
-        self._export(os.path.join(out, "model", "G_ema"))
         g = self.cfg.generate
-        if g.generate_num > 0:
+        sampler, export_net = self._grid_sampler(), None
+        best = self._best_snapshot() if g.use_snapshot == "best" else None
+        newest = checkpoint.list_snapshots(os.path.join(out, "checkpoints"))[-1]
+        if best and os.path.join(out, "checkpoints", best) != newest:
+            from msgan.generate import CellSampler, load_checkpoint_generator
+            G, meta = load_checkpoint_generator(os.path.join(out, "checkpoints", best))
+            export_net = MODELS[meta["model"]].export_net(G)
+            sampler = CellSampler(export_net, meta)
+            self.meta = meta
+            log.info("final exports and images use %s, the snapshot with the lowest KID "
+                     "(generate.use_snapshot=last uses the newest)", best)
+        self._export(os.path.join(out, "model", "G_ema"), export_net)
+        counts = None
+        if self.image_set.classes:
+            from msgan.balance import balance_counts, count_labels
+            counts = balance_counts(count_labels(self.labels, self.image_set.classes),
+                                    g.generate_num, g.balance, g.target_per_class)
+        if g.generate_num > 0 or g.balance:
             from msgan.generate import generate
-            paths = generate(self._grid_sampler(), out, g.generate_num, seed=g.seed,
+            paths = generate(sampler, out, g.generate_num, seed=g.seed, counts=counts,
                              truncation=g.truncation, fmt=g.format, progress=self.cfg.train.progress)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
