@@ -6,10 +6,12 @@ BatchNorm (not on the first layer) and LeakyReLU(0.2); class conditioning by pro
 """
 import math
 
+import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
 from msgan.config import DCGANConfig
+from msgan.models import fastconv
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
 
@@ -18,18 +20,31 @@ def _weights():
     return Normal(0.02)
 
 
+def _conv_cells():
+    """(Conv2d, ConvTranspose) classes for the device in use.
+
+    MindSpore 2.10's CPU conv kernels are 8-38x slower than fastconv's im2col + MatMul
+    (benchmarks/RESULTS.md); Ascend and GPU keep the native kernels. Both have the same
+    Parameters, so checkpoints move freely between devices.
+    """
+    if ms.get_context("device_target") == "CPU":
+        return fastconv.Conv2d, fastconv.ConvTranspose2d
+    return nn.Conv2d, nn.Conv2dTranspose
+
+
 def _width(base: int, level: int) -> int:
     """Channel width `level` steps away from the image, capped at 8x like the paper's 64² nets."""
     return base * min(8, 2 ** level)
 
 
 def _up_block(cin: int, cout: int, mode: str):
+    Conv2d, ConvTranspose = _conv_cells()
     if mode == "deconv":
-        conv = nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
+        conv = ConvTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
                                   weight_init=_weights(), has_bias=False)
         return [conv]
     return [UpsampleNearest2x(),
-            nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
+            Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
                       has_bias=False)]
 
 
@@ -42,7 +57,7 @@ class Generator(nn.Cell):
         in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
         self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
         width = _width(cfg.ngf, n_up - 1)
-        layers = [nn.Conv2dTranspose(in_dim, width, 4, 1, pad_mode="valid",
+        layers = [_conv_cells()[1](in_dim, width, 4, 1, pad_mode="valid",
                                      weight_init=_weights(), has_bias=False),
                   nn.BatchNorm2d(width), nn.ReLU()]
         for level in range(n_up - 2, -1, -1):
@@ -67,7 +82,7 @@ class Discriminator(nn.Cell):
         cin = channels
         for level in range(n_down):
             cout = _width(cfg.ndf, level)
-            layers.append(nn.Conv2d(cin, cout, 4, 2, pad_mode="pad", padding=1,
+            layers.append(_conv_cells()[0](cin, cout, 4, 2, pad_mode="pad", padding=1,
                                     weight_init=_weights(), has_bias=level == 0))
             if level > 0:
                 layers.append(nn.BatchNorm2d(cout))
