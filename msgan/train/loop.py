@@ -191,11 +191,8 @@ class Run:
             self._grid_inputs(images, labels)
             if cfg.metrics.extractor != "none":
                 from msgan.train.scoring import SnapshotScorer
-                t0 = time.time()
                 self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
                                              cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
-                log.info("snapshot scoring: %s features ready in %.0f s", cfg.metrics.extractor,
-                         time.time() - t0)
 
     def _truncate_stats(self, kimg: float) -> None:
         """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
