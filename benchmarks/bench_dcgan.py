@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import time
-import types
 
 import numpy as np
 import mindspore as ms
@@ -26,28 +25,20 @@ from msgan.models import dcgan, fastconv
 from msgan.train.phases import ClassicPhases
 
 
-class _FastNN(types.ModuleType):
-    """mindspore.nn with Conv2d/Conv2dTranspose swapped for fastconv, for building dcgan nets."""
-
-    def __init__(self):
-        super().__init__("fast_nn")
-        self.Conv2d = fastconv.Conv2d
-        self.Conv2dTranspose = fastconv.ConvTranspose2d
-
-    def __getattr__(self, name):
-        return getattr(ms.nn, name)
-
-
 def build_msgan(cfg, resolution, channels, fast):
-    """(G, D, G_ema) from msgan.models.dcgan.build, optionally with fastconv swapped in."""
-    original = dcgan.nn
-    if fast:
-        dcgan.nn = _FastNN()
+    """(G, D, G_ema) from msgan.models.dcgan.build with fastconv or MindSpore's conv Cells.
+
+    dcgan picks its conv Cells per device (fastconv on CPU); the benchmark forces each choice.
+    """
+    original = dcgan._conv_cells
+    cells = ((fastconv.Conv2d, fastconv.ConvTranspose2d) if fast
+             else (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
+    dcgan._conv_cells = lambda: cells
     try:
         G, D = dcgan.build(cfg.model, resolution, channels, 0)
         G_ema, _ = dcgan.build(cfg.model, resolution, channels, 0)
     finally:
-        dcgan.nn = original
+        dcgan._conv_cells = original
     for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
         pe.set_data(p.data.copy())
     return G, D, G_ema
