@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import traceback
 
 from msgan.errors import MsganError
@@ -58,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="FID/KID/precision/recall, or the augmentation report")
     ev.add_argument("real_dir")
-    ev.add_argument("fake_dir", help="generated images (e.g. a run's Data/ folder)")
+    ev.add_argument("fake_dir", help="generated images (e.g. a run's Data/ folder), or a model "
+                    "(.onnx, .mindir, snapshot folder) to generate them from")
+    ev.add_argument("--num", type=int, default=100,
+                    help="images per class generated when FAKE_DIR is a model (default 100)")
     ev.add_argument("--extractor", choices=("classifier", "inception"), default="classifier")
     ev.add_argument("--inception-checkpoint", default=None,
                     help="MindSpore .ckpt of the FID InceptionV3 (see README)")
@@ -140,24 +144,37 @@ def _cmd_evaluate(args) -> None:
     if args.resolution <= 0 or args.epochs <= 0 or args.seeds <= 0:
         raise MsganError("--resolution, --epochs and --seeds must be positive")
     fake = os.path.abspath(args.fake_dir.rstrip("/"))
-    # reports go next to Data/ (the run folder) when given a run's Data/, else into fake_dir
-    out = args.out or (os.path.dirname(fake) if os.path.basename(fake) == "Data" else fake)
+    is_model = os.path.isfile(fake) or os.path.isfile(os.path.join(fake, "meta.json"))
+    # reports go next to Data/ (the run folder) when given a run's Data/ or a model file
+    out = args.out or (os.path.dirname(fake) if os.path.basename(fake) == "Data" or is_model
+                       else fake)
+    with tempfile.TemporaryDirectory(prefix="msgan-evaluate-") as tmp:
+        if is_model:
+            from msgan import generate
+            if args.num <= 0:
+                raise MsganError(f"--num is {args.num} — pass a positive number of images")
+            generate.generate(generate.load_sampler(fake), tmp, args.num, seed=args.seed)
+            fake = os.path.join(tmp, "Data")
+        result = _evaluate(args, fake, out)
+    print(json.dumps(result, indent=1))
+
+
+def _evaluate(args, fake: str, out: str) -> dict:
     if args.augmentation_benefit:
         from msgan.metrics.augmentation_benefit import augmentation_benefit
-        result = augmentation_benefit(args.real_dir, args.fake_dir, out,
-                                      seeds=tuple(range(args.seed, args.seed + args.seeds)),
-                                      epochs=args.epochs, resolution=args.resolution,
-                                      channels=args.channels)
-    else:
-        from msgan.metrics.evaluate import evaluate_folders
-        result = evaluate_folders(args.real_dir, args.fake_dir, extractor=args.extractor,
-                                  inception_checkpoint=args.inception_checkpoint,
-                                  resolution=args.resolution, channels=args.channels,
-                                  epochs=args.epochs, seed=args.seed)
-        os.makedirs(os.path.join(out, "report"), exist_ok=True)
-        with open(os.path.join(out, "report", "metrics.json"), "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
-    print(json.dumps(result, indent=1))
+        return augmentation_benefit(args.real_dir, fake, out,
+                                    seeds=tuple(range(args.seed, args.seed + args.seeds)),
+                                    epochs=args.epochs, resolution=args.resolution,
+                                    channels=args.channels)
+    from msgan.metrics.evaluate import evaluate_folders
+    result = evaluate_folders(args.real_dir, fake, extractor=args.extractor,
+                              inception_checkpoint=args.inception_checkpoint,
+                              resolution=args.resolution, channels=args.channels,
+                              epochs=args.epochs, seed=args.seed)
+    os.makedirs(os.path.join(out, "report"), exist_ok=True)
+    with open(os.path.join(out, "report", "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    return result
 
 
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_export,

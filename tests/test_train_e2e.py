@@ -189,6 +189,12 @@ def test_evaluate_and_augmentation_report(conditional_run):
     report = json.loads((out / "report" / "augmentation.json").read_text())
     assert "verdict" in report
     assert (out / "report" / "augmentation.png").is_file()
+    # a model instead of a folder: images are generated to a temporary folder and scored
+    r = run_msgan("evaluate", str(data), str(out / "model" / "G_ema.onnx"), "--num", "4",
+                  "--resolution", "32", "--epochs", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    from_model = json.loads((out / "model" / "report" / "metrics.json").read_text())
+    assert from_model["overall"]["n_fake"] == 12
 
 
 def test_best_snapshot_scoring_and_class_balance(tmp_path):
