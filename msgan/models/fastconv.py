@@ -14,26 +14,9 @@ convolutions become one 2-D GEMM over all pixels of the batch: ``(Cout, C*k*k) @
 """
 from mindspore import nn, ops
 
-
-def _zero_pad(x, axis, before, after):
-    """Zeros around ``x`` along ``axis``, by concatenation.
-
-    Concat is ~10x faster than the Pad kernel on MindSpore 2.10 CPU and, unlike ops.pad's
-    constant mode, its backward stays right over repeated jit calls.
-    """
-    if before == 0 and after == 0:
-        return x
-    parts = []
-    if before > 0:
-        shape = list(x.shape)
-        shape[axis] = before
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    parts.append(x)
-    if after > 0:
-        shape = list(x.shape)
-        shape[axis] = after
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    return ops.concat(parts, axis)
+# Concat with zeros: ~10x faster than the Pad kernel on MindSpore 2.10 CPU and, unlike ops.pad's
+# constant mode, its backward stays right over repeated jit calls.
+from msgan.nn import zero_pad as _zero_pad
 
 
 class _MatMul(nn.Cell):
