@@ -45,6 +45,22 @@ def grad_reducer(opt, world_size: int):
     return None
 
 
+def guarded_update(opt, reducer):
+    """In-graph update: average gradients over ranks (if any), apply them only when finite.
+
+    A non-finite gradient skips the update instead of poisoning the weights and Adam's moments
+    for the rest of the run; the returned flag lets the loop count skipped steps.
+    """
+    def apply(grads):
+        if reducer is not None:
+            grads = reducer(grads)
+        ok = all_finite(grads)
+        if ok:
+            opt(grads)
+        return ok
+    return apply
+
+
 def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.ndarray:
     if z_dist == "uniform":
         return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
@@ -96,27 +112,16 @@ class ClassicPhases:
 
         d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
         g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters)
-        opt_D, opt_G, reduce_D, reduce_G = self.opt_D, self.opt_G, self.reduce_D, self.reduce_G
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
 
-        # A non-finite gradient skips the update (and is counted) instead of poisoning the
-        # weights and Adam's moments for the rest of the run.
         def d_step(reals, labels, z, noise_std):
             (loss, real_mean, fake_mean), grads = d_grad(reals, labels, z, noise_std)
-            if reduce_D is not None:
-                grads = reduce_D(grads)
-            ok = all_finite(grads)
-            if ok:
-                opt_D(grads)
-            return loss, real_mean, fake_mean, ok
+            return loss, real_mean, fake_mean, apply_D(grads)
 
         def g_step(labels, z, noise_std):
             loss, grads = g_grad(labels, z, noise_std)
-            if reduce_G is not None:
-                grads = reduce_G(grads)
-            ok = all_finite(grads)
-            if ok:
-                opt_G(grads)
-            return loss, ok
+            return loss, apply_G(grads)
 
         g_params = tuple(G.get_parameters())         # BatchNorm moving stats included
         ema_params = tuple(G_ema.get_parameters())

@@ -16,12 +16,11 @@ from __future__ import annotations
 import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, mint, nn, ops
-from mindspore.amp import all_finite
 
 from msgan import losses, losses_sg2
 from msgan.augment import AdaController, AugmentPipe, draw_random
 from msgan.config import Config
-from msgan.train.phases import grad_reducer
+from msgan.train.phases import grad_reducer, guarded_update
 
 W_AVG_BETA = 0.995
 
@@ -149,27 +148,10 @@ class StyleGAN2Phases:
         g_reg_grad = ms.value_and_grad(g_reg_loss, None, self.opt_G.parameters, has_aux=True)
         d_main_grad = ms.value_and_grad(d_main_loss, None, self.opt_D.parameters, has_aux=True)
         d_reg_grad = ms.value_and_grad(d_reg_loss, None, self.opt_D.parameters, has_aux=True)
-        opt_G, opt_D = self.opt_G, self.opt_D
-        reduce_G, reduce_D = self.reduce_G, self.reduce_D
         world_size = self.world_size
         all_reduce = ops.AllReduce() if world_size > 1 else None
-
-        # Reduced over ranks when data parallel; a non-finite gradient skips the update.
-        def apply_G(grads):
-            if reduce_G is not None:
-                grads = reduce_G(grads)
-            ok = all_finite(grads)
-            if ok:
-                opt_G(grads)
-            return ok
-
-        def apply_D(grads):
-            if reduce_D is not None:
-                grads = reduce_D(grads)
-            ok = all_finite(grads)
-            if ok:
-                opt_D(grads)
-            return ok
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
 
         def g_main_step(z, z2, mix, c, noises, aug_rand, p):
             (loss, ws), grads = g_main_grad(z, z2, mix, c, noises, aug_rand, p)
