@@ -189,7 +189,12 @@ class Run:
         self.scorer = None
         if self.main:
             self._grid_inputs(images, labels)
-            if cfg.metrics.extractor != "none":
+            if cfg.metrics.extractor != "none" and self.world_size > 1:
+                # Training the extractor takes rank 0 a minute while the other ranks wait in
+                # their first all-reduce, long enough for the collective to time out.
+                log.info("snapshot scoring is off in data-parallel runs; score afterwards with "
+                         "msgan evaluate")
+            elif cfg.metrics.extractor != "none":
                 from msgan.train.scoring import SnapshotScorer
                 self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
                                              cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
