@@ -159,11 +159,7 @@ class Run:
         self.image_set, images, labels = load_data(cfg, self.out, write_report=self.main)
         self.meta = build_meta(cfg, self.image_set, export_batch=min(cfg.generate.batch_size, 32))
         self.phases = build_phases(cfg, len(self.image_set.classes), self.rank, self.world_size)
-        # data parallel: each rank trains on its own shard with batch_size / world_size images
-        self.sampler = pipeline.BatchSampler(
-            images[self.rank::self.world_size], labels[self.rank::self.world_size],
-            cfg.train.batch_size // self.world_size, seed=cfg.train.seed + 1000 * self.rank,
-            mirror=cfg.data.mirror)
+        self.sampler = self._shard_sampler(images, labels, cfg.train.seed + 1000 * self.rank)
         self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
         self._last_snapshot_it = 0
         resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
@@ -174,10 +170,8 @@ class Run:
             if self.world_size == 1:
                 self.sampler.load_state_dict(host["sampler"])
             else:   # only rank 0's data order is stored; the other shards restart their order
-                self.sampler = pipeline.BatchSampler(
-                    images[self.rank::self.world_size], labels[self.rank::self.world_size],
-                    cfg.train.batch_size // self.world_size,
-                    seed=cfg.train.seed + 1000 * self.rank + self.it, mirror=cfg.data.mirror)
+                self.sampler = self._shard_sampler(
+                    images, labels, cfg.train.seed + 1000 * self.rank + self.it)
             self.phases.load_host_state(host["phases"])
             if self.main:
                 self._truncate_stats(self.cur_nimg / 1000)
@@ -198,6 +192,13 @@ class Run:
                 from msgan.train.scoring import SnapshotScorer
                 self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
                                              cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
+
+    def _shard_sampler(self, images, labels, seed: int):
+        """Batches of this rank's shard: batch_size / world_size images of every world_size-th."""
+        step = self.world_size
+        return pipeline.BatchSampler(images[self.rank::step], labels[self.rank::step],
+                                     self.cfg.train.batch_size // step, seed=seed,
+                                     mirror=self.cfg.data.mirror)
 
     def _truncate_stats(self, kimg: float) -> None:
         """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
@@ -320,11 +321,6 @@ class Run:
         return row
 
     # -- snapshots and the end -------------------------------------------------------------------
-    def _sampler(self):
-        from msgan.generate import CellSampler
-        module = MODELS[self.cfg.model.name]
-        return CellSampler(module.export_net(self.phases.G_ema), self.meta)
-
     def snapshot(self):
         if not self.main:
             self._last_snapshot_it = self.it
@@ -369,8 +365,11 @@ class Run:
         return best_snapshot(plots.read_stats(self.stats_path)) if self.scorer else None
 
     def _grid_sampler(self):
+        """G_ema as exported, compiled once; it sees G_ema's in-place EMA updates."""
         if not hasattr(self, "_grid_cell_sampler"):
-            self._grid_cell_sampler = self._sampler()
+            from msgan.generate import CellSampler
+            net = MODELS[self.cfg.model.name].export_net(self.phases.G_ema)
+            self._grid_cell_sampler = CellSampler(net, self.meta)
         return self._grid_cell_sampler
 
     def _export(self, stem: str, net=None) -> dict:
