@@ -12,68 +12,13 @@ from mindspore import nn, ops  # noqa: E402
 
 from msgan.export import example_inputs, export_generator, fix_onnx_conv_transpose  # noqa: E402
 
-BATCH, Z_DIM = 4, 8
-
-
-class TinyG(nn.Cell):
-    """Dense → 4×4 → ConvTranspose → 8×8 → BN → ReLU → Conv → Tanh; class embedding."""
-
-    def __init__(self, num_classes=3, channels=3):
-        super().__init__()
-        self.num_classes = num_classes
-        embed = 4 if num_classes else 0
-        if num_classes:
-            self.embed = nn.Embedding(num_classes, embed)
-        self.fc = nn.Dense(Z_DIM + embed, 8 * 4 * 4)
-        self.up = nn.Conv2dTranspose(8, 4, 4, 2, pad_mode="pad", padding=1, has_bias=True)
-        self.bn = nn.BatchNorm2d(4)
-        self.act = nn.ReLU()
-        self.conv = nn.Conv2d(4, channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.tanh = nn.Tanh()
-        # Non-trivial running stats, so an export in training mode would not match.
-        rng = np.random.RandomState(1)
-        self.bn.moving_mean.set_data(ms.Tensor(rng.randn(4).astype(np.float32) * 0.3))
-        self.bn.moving_variance.set_data(ms.Tensor(rng.uniform(0.5, 2, 4).astype(np.float32)))
-
-    def construct(self, z, c, psi):
-        if self.num_classes:
-            z = ops.concat((z, self.embed(c)), 1)
-        h = self.fc(z) * psi.reshape(-1, 1)   # stands in for truncation: psi changes the output
-        h = h.reshape(-1, 8, 4, 4)
-        return self.tanh(self.conv(self.act(self.bn(self.up(h)))) * 3.0)
-
-
-class ExportCZPsi(nn.Cell):
-    def __init__(self, G):
-        super().__init__()
-        self.G = G
-
-    def construct(self, z, c, psi):
-        return self.G(z, c, psi)
-
-
-class ExportZ(nn.Cell):
-    def __init__(self, G):
-        super().__init__()
-        self.G = G
-        self.one = ms.Tensor(np.ones(BATCH, np.float32))
-
-    def construct(self, z):
-        return self.G(z, ops.zeros(z.shape[0], ms.int32), self.one)
-
-
-def make_meta(conditional=True, channels=3):
-    classes = ["cat", "dog", "eel"] if conditional else []
-    return {"model": "tiny", "model_cfg": {}, "z_dim": Z_DIM, "z_dist": "gaussian",
-            "num_classes": len(classes), "classes": classes, "resolution": 8,
-            "channels": channels, "batch": BATCH,
-            "inputs": ["z", "c", "psi"] if conditional else ["z"], "kimg": 1.5}
+from tiny_generator import BATCH, Z_DIM, ExportCond, ExportUncond, TinyG, make_meta  # noqa: E402,E501
 
 
 def make_net(conditional=True, channels=3, seed=0):
     ms.set_seed(seed)
     G = TinyG(3 if conditional else 0, channels)
-    net = ExportCZPsi(G) if conditional else ExportZ(G)
+    net = ExportCond(G) if conditional else ExportUncond(G)
     net.set_train(False)
     return net
 

@@ -7,7 +7,6 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 pytest.importorskip("onnxruntime")
-from mindspore import nn, ops  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from msgan.errors import MsganError  # noqa: E402
@@ -15,57 +14,14 @@ from msgan.export import export_generator  # noqa: E402
 from msgan.generate import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
                             OnnxSampler, generate, load_sampler, to_uint8, z_from_seeds)
 
-BATCH, Z_DIM, RES = 4, 8, 8
-CLASSES = ["cat", "dog", "eel"]
-
-
-class TinyG(nn.Cell):
-    """Dense → ConvTranspose → BN → ReLU → Conv → Tanh; class embedding; psi scales it."""
-
-    def __init__(self, num_classes, channels):
-        super().__init__()
-        self.num_classes = num_classes
-        embed = 4 if num_classes else 0
-        if num_classes:
-            self.embed = nn.Embedding(num_classes, embed)
-        self.fc = nn.Dense(Z_DIM + embed, 8 * 4 * 4)
-        self.up = nn.Conv2dTranspose(8, 4, 4, 2, pad_mode="pad", padding=1, has_bias=True)
-        self.bn = nn.BatchNorm2d(4)
-        self.act = nn.ReLU()
-        self.conv = nn.Conv2d(4, channels, 3, pad_mode="pad", padding=1, has_bias=True)
-        self.tanh = nn.Tanh()
-
-    def construct(self, z, c, psi):
-        if self.num_classes:
-            z = ops.concat((z, self.embed(c)), 1)
-        h = (self.fc(z) * psi.reshape(-1, 1)).reshape(-1, 8, 4, 4)
-        return self.tanh(self.conv(self.act(self.bn(self.up(h)))) * 3.0)
-
-
-class ExportCond(nn.Cell):
-    def __init__(self, G):
-        super().__init__()
-        self.G = G
-
-    def construct(self, z, c, psi):
-        return self.G(z, c, psi)
-
-
-class ExportUncond(nn.Cell):
-    def __init__(self, G):
-        super().__init__()
-        self.G = G
-
-    def construct(self, z):
-        n = z.shape[0]
-        return self.G(z, ops.zeros(n, ms.int32), ops.ones(n, ms.float32))
+from tiny_generator import (BATCH, CLASSES, RES, Z_DIM, ExportCond,  # noqa: E402
+                            ExportUncond, TinyG, make_meta)
 
 
 def meta_for(conditional):
-    return {"model": "tiny", "model_cfg": {}, "z_dim": Z_DIM, "z_dist": "gaussian",
-            "num_classes": 3 if conditional else 0, "classes": CLASSES if conditional else [],
-            "resolution": RES, "channels": 3 if conditional else 1, "batch": BATCH,
-            "inputs": ["z", "c", "psi"] if conditional else ["z"], "kimg": 0.5}
+    meta = make_meta(conditional, channels=3 if conditional else 1)
+    meta["kimg"] = 0.5
+    return meta
 
 
 @pytest.fixture(scope="module", autouse=True)
