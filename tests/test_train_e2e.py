@@ -212,6 +212,12 @@ def test_best_snapshot_scoring_and_class_balance(tmp_path):
     scored = [row for row in rows if "snapshot" in row]
     assert [row["snapshot"] for row in scored] == ["snapshot-000000016", "snapshot-000000032"]
     assert all(row["kid"] is not None for row in scored)
+    best = min(scored, key=lambda row: row["kid"])
+    exported = json.loads((out / "model" / "best.json").read_text())
+    assert exported["kimg"] == pytest.approx(best["kimg"])          # model/best.* is that one
+    assert exported["parity"]["onnx"]["ok"]
+    final = json.loads((out / "model" / "G_ema.json").read_text())  # use_snapshot=best (default)
+    assert final["kimg"] == pytest.approx(best["kimg"])
     counts = {c: len(list((out / "Data" / c).glob("*.png"))) for c in ("bar", "circle", "square")}
     assert counts == {"bar": 5, "circle": 0, "square": 5}
     assert len(read_manifest(out / "output_0.manifest")) == 10

@@ -372,13 +372,13 @@ class Run:
             self._grid_cell_sampler = CellSampler(net, self.meta)
         return self._grid_cell_sampler
 
-    def _export(self, stem: str, net=None) -> dict:
+    def _export(self, stem: str, net=None, meta=None) -> dict:
         if not self.cfg.train.export:
             return {}
         from msgan.export import export_generator
         if net is None:
             net = MODELS[self.cfg.model.name].export_net(self.phases.G_ema)
-        result = export_generator(net, dict(self.meta), stem,
+        result = export_generator(net, dict(meta or self.meta), stem,
                                   formats=tuple(self.cfg.train.export))
         for fmt, r in result.items():
             if not r.get("ok"):
@@ -403,18 +403,22 @@ class Run:
         plots.make_progress_gif(os.path.join(out, "samples"),
                                 os.path.join(out, "samples", "progress.gif"))
         g = self.cfg.generate
-        sampler, export_net = self._grid_sampler(), None
-        best = self._best_snapshot() if g.use_snapshot == "best" else None
-        newest = checkpoint.list_snapshots(os.path.join(out, "checkpoints"))[-1]
-        if best and os.path.join(out, "checkpoints", best) != newest:
-            from msgan.generate import CellSampler, load_checkpoint_generator
-            G, meta = load_checkpoint_generator(os.path.join(out, "checkpoints", best))
-            export_net = MODELS[meta["model"]].export_net(G)
-            sampler = CellSampler(export_net, meta)
-            self.meta = meta
-            log.info("final exports and images use %s, the snapshot with the lowest KID "
-                     "(generate.use_snapshot=last uses the newest)", best)
-        self._export(os.path.join(out, "model", "G_ema"), export_net)
+        sampler, export_net, meta = self._grid_sampler(), None, self.meta
+        best = self._best_snapshot()
+        if best:
+            best_net, best_meta = None, self.meta       # the newest snapshot is G_ema as it is
+            newest = checkpoint.list_snapshots(os.path.join(out, "checkpoints"))[-1]
+            if os.path.join(out, "checkpoints", best) != newest:
+                from msgan.generate import load_checkpoint_generator
+                G, best_meta = load_checkpoint_generator(os.path.join(out, "checkpoints", best))
+                best_net = MODELS[best_meta["model"]].export_net(G)
+            self._export(os.path.join(out, "model", "best"), best_net, best_meta)
+            if g.use_snapshot == "best" and best_net is not None:
+                from msgan.generate import CellSampler
+                sampler, export_net, meta = CellSampler(best_net, best_meta), best_net, best_meta
+                log.info("final exports and images use %s, the snapshot with the lowest KID "
+                         "(generate.use_snapshot=last uses the newest)", best)
+        self._export(os.path.join(out, "model", "G_ema"), export_net, meta)
         counts = None
         if self.image_set.classes:
             from msgan.balance import balance_counts, count_labels
