@@ -246,3 +246,33 @@ def test_stylegan2_run_exports_and_generates_per_class(tmp_path):
                   "--out", str(pred), "--truncation", "0.5")
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(read_manifest(pred / "output_0.manifest")) == 4
+
+
+def test_training_skips_broken_inputs_and_leaves_them_alone(tmp_path):
+    """A messy folder trains: broken files are skipped and reported, nothing is modified."""
+    data = make_class_folder(tmp_path / "messy data", classes=("ä b", "c"), per_class=4)
+    (data / "ä b" / "zero.jpg").write_bytes(b"")
+    (data / "ä b" / "text.png").write_text("not an image")
+    good = (data / "c" / "00 img.jpg").read_bytes()
+    (data / "c" / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    Image.fromarray(np.full((20, 30), 40000, np.uint16)).save(data / "c" / "sixteen.png")
+    Image.new("CMYK", (24, 24), (10, 200, 30, 0)).save(data / "c" / "cmyk.jpg")
+    Image.new("RGBA", (16, 40), (255, 0, 0, 128)).save(data / "c" / "alpha.png")
+    (data / "c" / "deeper").mkdir()
+    Image.new("RGB", (16, 16)).save(data / "c" / "deeper" / "ignored.png")
+    (data / ".hidden.png").write_bytes(b"x")
+    before = tree_hash(data)
+    out = tmp_path / "run"
+    r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
+                  f"output_dir={out}", "train.total_kimg=0.016", "train.export=[]",
+                  "generate.generate_num=1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    report = json.loads((out / "validation.json").read_text())
+    problems = {os.path.basename(p["file"]): p["problem"] for p in report["problems"]}
+    assert problems["zero.jpg"] == "zero_bytes"
+    assert problems["text.png"] == "not_an_image"
+    assert "truncated.jpg" in problems
+    assert report["summary"]["kept"] == 11          # 8 drawings + 16-bit, CMYK, RGBA
+    assert tree_hash(data) == before
+    assert len(read_manifest(out / "output_0.manifest")) == 2
