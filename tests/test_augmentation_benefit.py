@@ -8,24 +8,7 @@ from PIL import Image
 from msgan.errors import MsganError
 from msgan.metrics import augmentation_benefit as ab
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
-
-
-def _shape_image(rng, colour, size=16):
-    img = rng.integers(0, 40, size=(size, size, 3))
-    s = rng.integers(size // 3, size // 2 + 1)
-    y, x = rng.integers(0, size - s, size=2)
-    img[y:y + s, x:x + s] = np.array(colour) + rng.integers(-20, 20, size=3)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def _write_folder(root, colours, n, seed):
-    rng = np.random.default_rng(seed)
-    for name, colour in colours.items():
-        (root / name).mkdir(parents=True)
-        for i in range(n):
-            Image.fromarray(_shape_image(rng, colour)).save(root / name / f"{i:03d}.png")
-    return str(root)
+from colour_folders import COLOURS, write_folder as _write_folder
 
 
 def test_stratified_split_keeps_every_class_on_both_sides():
