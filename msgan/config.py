@@ -76,11 +76,74 @@ class StyleGAN2Config:
     ada_p_max: float = 1.0           # p is clamped to [0, ada_p_max] (SG2A lets it run above 1)
 
 
-MODEL_CONFIGS = {"gan": MLPGANConfig, "dcgan": DCGANConfig, "stylegan2": StyleGAN2Config}
-ModelConfig = Union[MLPGANConfig, DCGANConfig, StyleGAN2Config]
+# Image-to-image models. `data.resolution` is the size of the generator's output (for SRGAN: the
+# high-resolution crop; the input is resolution / scale).
+
+@dataclass
+class Pix2PixConfig:
+    """Isola et al. 2017: U-Net G, 70x70 PatchGAN D, adversarial + L1 on paired images."""
+    name: str = "pix2pix"
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3                # PatchGAN depth: 3 → 70x70 receptive field
+    lambda_l1: float = 100.0
+    norm: str = "batch"              # batch | instance
+    dropout: float = 0.5             # in the U-Net's innermost decoder blocks
+    gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
+
+
+@dataclass
+class CycleGANConfig:
+    """Zhu et al. 2017: ResNet G_AB/G_BA, PatchGAN D_A/D_B, LSGAN + cycle + identity losses."""
+    name: str = "cyclegan"
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 9                # residual blocks: 9 for 256², 6 for 128² and below
+    d_layers: int = 3
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5     # times lambda_cycle, as in the paper's code
+    pool_size: int = 50              # history of generated images shown to D; 0 = off
+    norm: str = "instance"           # instance | batch
+    gan_mode: str = "lsgan"          # lsgan | vanilla
+    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
+
+
+@dataclass
+class DiscoGANConfig:
+    """Kim et al. 2017: encoder-decoder G_AB/G_BA and conv D_A/D_B, GAN + reconstruction."""
+    name: str = "discogan"
+    ngf: int = 64
+    ndf: int = 64
+    lambda_recon: float = 1.0
+    recon_loss: str = "mse"          # mse (the paper's code) | l1
+    lambda_feature: float = 0.9      # weight of D feature matching vs the GAN loss (paper code)
+
+
+@dataclass
+class SRGANConfig:
+    """Ledig et al. 2017: SRResNet G (residual blocks, pixel shuffle), SRGAN D."""
+    name: str = "srgan"
+    scale: int = 4                   # 2 or 4
+    n_blocks: int = 16
+    ngf: int = 64
+    ndf: int = 64
+    content_loss: str = "mse"        # mse | vgg (needs vgg_checkpoint)
+    vgg_checkpoint: str = ""         # MindSpore .ckpt of VGG19 (see README)
+    adv_weight: float = 0.001
+    pretrain_kimg: float = 0.0       # SRResNet MSE-only pre-training before the GAN phase
+
+
+MODEL_CONFIGS = {"gan": MLPGANConfig, "dcgan": DCGANConfig, "stylegan2": StyleGAN2Config,
+                 "pix2pix": Pix2PixConfig, "cyclegan": CycleGANConfig,
+                 "discogan": DiscoGANConfig, "srgan": SRGANConfig}
+ModelConfig = Union[MLPGANConfig, DCGANConfig, StyleGAN2Config, Pix2PixConfig, CycleGANConfig,
+                    DiscoGANConfig, SRGANConfig]
+TRANSLATION_MODELS = ("pix2pix", "cyclegan", "discogan", "srgan")
 
 # Resolutions each model can be built at (powers of two).
-RESOLUTION_RANGE = {"gan": (4, 256), "dcgan": (32, 256), "stylegan2": (8, 1024)}
+RESOLUTION_RANGE = {"gan": (4, 256), "dcgan": (32, 256), "stylegan2": (8, 1024),
+                    "pix2pix": (16, 1024), "cyclegan": (16, 1024), "discogan": (16, 256),
+                    "srgan": (16, 1024)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,6 +157,9 @@ class DataConfig:
     resize: str = "crop"             # crop | pad | stretch, for non-square images
     mirror: bool = True              # random horizontal flips of the reals
     min_size: int = 8                # images whose shorter side is below this are skipped
+    direction: str = "AtoB"          # image-to-image: AtoB | BtoA (which side is the input)
+    load_size: Optional[int] = None  # image-to-image: load at this size, random-crop resolution
+    holdout: float = 0.1             # srgan without a val/ folder: fraction held out for PSNR
 
 
 @dataclass
@@ -118,6 +184,10 @@ class TrainConfig:
     export: List[str] = field(default_factory=lambda: ["mindir", "onnx"])
     jit_level: str = "O0"
     progress: bool = True
+    amp: str = "O0"                  # O0 (fp32) | O2 | O3: mixed precision with loss scaling
+    rollback_after: int = 20         # this many skipped (non-finite) updates in a row → reload
+                                     # the last good snapshot with lower lr; 0 = never
+    rollback_lr_factor: float = 0.5
 
 
 @dataclass
@@ -353,6 +423,51 @@ def validate(cfg: Config) -> None:
         _choice("model.upsample", m.upsample, ("deconv", "resize_conv"))
         _positive("model.mbd_kernels", m.mbd_kernels)
         _positive("model.mbd_kernel_dim", m.mbd_kernel_dim)
+    _choice("data.direction", d.direction, ("AtoB", "BtoA"))
+    if d.load_size is not None and d.load_size < r:
+        raise MsganError(f"config key data.load_size is {d.load_size} — it must be at least "
+                         f"data.resolution ({r}), or empty for no random crop")
+    if not 0.0 < d.holdout < 1.0:
+        raise MsganError(f"config key data.holdout is {d.holdout} — use a fraction in (0, 1)")
+    _choice("train.amp", t.amp, ("O0", "O2", "O3"))
+    _positive("train.rollback_after", t.rollback_after, allow_zero=True)
+    if not 0.0 < t.rollback_lr_factor < 1.0:
+        raise MsganError(f"config key train.rollback_lr_factor is {t.rollback_lr_factor} — "
+                         "use 0 < factor < 1")
+    if m.name in TRANSLATION_MODELS:
+        for key in ("ngf", "ndf"):
+            _positive(f"model.{key}", getattr(m, key))
+    if m.name in ("pix2pix", "cyclegan"):
+        _choice("model.norm", m.norm, ("batch", "instance"))
+        _choice("model.gan_mode", m.gan_mode, ("vanilla", "lsgan"))
+        _positive("model.d_layers", m.d_layers)
+    if m.name == "pix2pix":
+        _positive("model.lambda_l1", m.lambda_l1, allow_zero=True)
+        if not 0.0 <= m.dropout < 1.0:
+            raise MsganError(f"config key model.dropout is {m.dropout} — use 0 <= p < 1")
+    if m.name == "cyclegan":
+        _positive("model.n_blocks", m.n_blocks)
+        _positive("model.lambda_cycle", m.lambda_cycle, allow_zero=True)
+        _positive("model.lambda_identity", m.lambda_identity, allow_zero=True)
+        _positive("model.pool_size", m.pool_size, allow_zero=True)
+        _positive("model.decay_start_kimg", m.decay_start_kimg, allow_zero=True)
+    if m.name == "discogan":
+        _choice("model.recon_loss", m.recon_loss, ("mse", "l1"))
+        _positive("model.lambda_recon", m.lambda_recon, allow_zero=True)
+        if not 0.0 <= m.lambda_feature <= 1.0:
+            raise MsganError(f"config key model.lambda_feature is {m.lambda_feature} — use 0..1")
+    if m.name == "srgan":
+        _choice("model.scale", m.scale, (2, 4))
+        _positive("model.n_blocks", m.n_blocks)
+        _choice("model.content_loss", m.content_loss, ("mse", "vgg"))
+        _positive("model.adv_weight", m.adv_weight, allow_zero=True)
+        _positive("model.pretrain_kimg", m.pretrain_kimg, allow_zero=True)
+        if m.content_loss == "vgg" and not m.vgg_checkpoint:
+            raise MsganError("model.content_loss is vgg but model.vgg_checkpoint is empty — give "
+                             "the path of a VGG19 .ckpt (see README), or use content_loss=mse")
+        if r // m.scale < 4:
+            raise MsganError(f"config key data.resolution {r} is too small for scale "
+                             f"{m.scale} — the input would be under 4 pixels")
     if m.name == "stylegan2":
         _choice("model.augment", m.augment, ("ada", "fixed", "noaug"))
         for key in ("z_dim", "w_dim", "channel_base", "channel_max", "r1_interval",
