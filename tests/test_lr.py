@@ -8,7 +8,11 @@ from msgan.train.lr import get_lr, linear_decay, set_lr
 def test_set_lr_is_seen_by_a_compiled_step():
     net = nn.Dense(2, 1, weight_init="ones", bias_init="zeros")
     opt = mint.optim.Adam(net.trainable_params(), lr=0.1)
-    grad = ms.value_and_grad(lambda x: net(x).sum(), None, opt.parameters)
+
+    def loss_fn(x):
+        return net(x).sum()
+
+    grad = ms.value_and_grad(loss_fn, None, opt.parameters)
 
     @ms.jit
     def step(x):
