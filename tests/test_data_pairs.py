@@ -81,15 +81,48 @@ def test_paired_layout_report_and_load(tmp_path):
 def test_holdout_when_no_eval_folder(tmp_path):
     root = _make_paired(str(tmp_path / "p"), n_train=5, val=False)
     cfg = DataConfig(path=root, resolution=32, holdout=0.2)
-    ps = open_pairs(cfg, "pix2pix")
+    report = str(tmp_path / "out" / "validation.json")
+    ps = open_pairs(cfg, "pix2pix", report_path=report)
     assert len(ps.train["AB"]) == 4 and len(ps.test["AB"]) == 1
     assert ps.test_source["AB"] == "held out of train (1 of 5)"
+    r = json.load(open(report))
+    assert r["held_out"] == {"AB": list(ps.test["AB"])}
+    assert r["splits"] == {"AB": {"train": 4, "test": 1,
+                                  "test_source": "held out of train (1 of 5)"}}
     assert open_pairs(cfg, "pix2pix").test == ps.test          # deterministic
     assert not set(ps.test["AB"]) & set(ps.train["AB"])
 
     one = _make_paired(str(tmp_path / "one"), n_train=1, val=False)
     with pytest.raises(MsganError, match="has 1 usable image and no evaluation folder"):
         hold_out(scan_pairs(one, "pix2pix"), 0.1)
+    _write(os.path.join(one, "train", "zero.png"), b"")
+    os.remove(os.path.join(one, "train", "0.png"))
+    with pytest.raises(MsganError, match=r"no usable AB training images .*zero_bytes: 1.*details"):
+        open_pairs(DataConfig(path=one), "pix2pix", report_path=report)
+    assert json.load(open(report))["problems"][0]["problem"] == "zero_bytes"
+
+
+def test_paired_odd_files_decode_like_the_rest(tmp_path):
+    """EXIF-rotated, CMYK and 16-bit A|B images are used; the rotation decides the aspect."""
+    root = str(tmp_path / "odd")
+    stored = np.ascontiguousarray(np.rot90(_ab(0, 16), k=1))   # 32 high, 16 wide as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6   # display rotated 90° clockwise: 32 wide, 16 high again
+    os.makedirs(os.path.join(root, "train"))
+    Image.fromarray(stored).save(os.path.join(root, "train", "exif.jpg"), exif=exif.tobytes(),
+                                 quality=95)
+    Image.new("CMYK", (32, 16), (0, 255, 255, 0)).save(os.path.join(root, "train", "cmyk.jpg"))
+    Image.fromarray(np.full((16, 32), 40000, np.uint16)).save(
+        os.path.join(root, "train", "sixteen.png"))
+    ps = validate_pairs(scan_pairs(root, "pix2pix"), channels=3)
+    assert len(ps.train["AB"]) == 3
+    tr = load_split(ps, "train", 16, 3)
+    by_name = dict(zip((os.path.basename(f) for f in tr.files_a), range(3)))
+    e = by_name["exif.jpg"]
+    want = _pattern(0, 16, 16).transpose(2, 0, 1).astype(int)
+    assert np.abs(tr.a[e] - want).mean() < 8 and np.abs(tr.b[e] - (255 - want)).mean() < 8
+    assert tr.a[by_name["cmyk.jpg"]][0].mean() > 200                 # red after CMYK → RGB
+    assert np.all(tr.a[by_name["sixteen.png"]] == round(40000 * 255 / 65535))
 
 
 def test_wrong_layouts_name_the_expected_tree(tmp_path):

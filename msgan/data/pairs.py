@@ -283,8 +283,10 @@ def hold_out(ps: PairSet, fraction: float) -> PairSet:
 
 
 def validate_pairs(ps: PairSet, channels: int, min_size: int = 8, scale: int = 1,
-                   min_hr: int = 0, report_path: Optional[str] = None) -> PairSet:
-    """Decode every file, drop unusable ones (with reasons), write ``report_path`` (JSON).
+                   min_hr: int = 0, holdout: Optional[float] = None,
+                   report_path: Optional[str] = None) -> PairSet:
+    """Decode every file, drop unusable ones (with reasons), hold out an evaluation split where
+    there is none (``holdout`` fraction, if given) and write ``report_path`` (JSON).
 
     ``min_hr``: SR high-resolution images with a shorter side below it are left out.
     """
@@ -295,23 +297,31 @@ def validate_pairs(ps: PairSet, channels: int, min_size: int = 8, scale: int = 1
     problems: List[Dict] = []
     train = _validate_split(ps, "train", channels, min_size, scale, min_hr, problems)
     test = _validate_split(ps, "test", channels, min_size, scale, min_hr, problems)
-    usable = replace(ps, train=train, test=test)
-    report = pairs_report(ps, usable, channels, min_size, problems)
-    if report_path is not None:
-        _write_json(report, report_path)
+    usable = final = replace(ps, train=train, test=test)
     see = f" (details in {report_path})" if report_path is not None else ""
-    for side, files in train.items():
-        if not files:
-            kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(
-                p["problem"] for p in problems).items()))
-            raise MsganError(f"no usable {side} training images in {ps.root} ({kinds}){see} — "
-                             "fix or replace the files")
-    return usable
+    error = None
+    empty = [side for side, files in train.items() if not files]
+    if empty:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(
+            p["problem"] for p in problems).items()))
+        error = MsganError(f"no usable {empty[0]} training images in {ps.root} ({kinds}){see} — "
+                           "fix or replace the files")
+    elif holdout is not None:
+        try:
+            final = hold_out(usable, holdout)
+        except MsganError as e:
+            error = e
+    if report_path is not None:
+        _write_json(pairs_report(ps, usable, final, channels, min_size, problems), report_path)
+    if error is not None:
+        raise error
+    return final
 
 
-def pairs_report(found: PairSet, usable: PairSet, channels: int, min_size: int,
-                 problems: List[Dict]) -> Dict:
-    """validation.json for a translation dataset: counts per split/side, problems, skipped."""
+def pairs_report(found: PairSet, usable: PairSet, final: PairSet, channels: int,
+                 min_size: int, problems: List[Dict]) -> Dict:
+    """validation.json for a translation dataset: counts per split/side as found and as kept,
+    the final train/test sizes with where the test split came from, problems, skipped."""
     counts = {}
     for split in ("train", "test"):
         for side, files in getattr(found, split).items():
@@ -319,10 +329,14 @@ def pairs_report(found: PairSet, usable: PairSet, channels: int, min_size: int,
                                          "kept": len(getattr(usable, split)[side])}
     n_found = sum(c["found"] for c in counts.values())
     n_kept = sum(c["kept"] for c in counts.values())
+    held = {side: list(final.test[side]) for side in final.sides()
+            if final.test_source[side].startswith("held out")}
     return {"root": found.root, "layout": found.layout, "channels": channels,
             "min_size": min_size, "counts": counts,
-            "test_source": {s: src or "none (held out of train)"
-                            for s, src in found.test_source.items()},
+            "splits": {side: {"train": len(final.train[side]), "test": len(final.test[side]),
+                              "test_source": final.test_source[side] or "none"}
+                       for side in final.sides()},
+            "held_out": held,
             "problems": problems,
             "skipped": [{"path": p, "reason": r} for p, r in found.skipped],
             "summary": {"found": n_found, "kept": n_kept, "problems": len(problems),
@@ -344,10 +358,11 @@ def open_pairs(data_cfg, model: str, scale: int = 1, report_path: Optional[str] 
         -> PairSet:
     """scan → validate (if data.do_validation) → hold out; what the training loop calls."""
     ps = scan_pairs(data_cfg.path, model)
-    if data_cfg.do_validation:
-        ps = validate_pairs(ps, data_cfg.channels, data_cfg.min_size, scale,
-                            data_cfg.load_size or data_cfg.resolution, report_path)
-    return hold_out(ps, data_cfg.holdout)
+    if not data_cfg.do_validation:
+        return hold_out(ps, data_cfg.holdout)
+    return validate_pairs(ps, data_cfg.channels, data_cfg.min_size, scale,
+                          data_cfg.load_size or data_cfg.resolution, data_cfg.holdout,
+                          report_path)
 
 
 # ----------------------------------------------------------------------------------------------
