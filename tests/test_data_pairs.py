@@ -102,6 +102,18 @@ def test_holdout_when_no_eval_folder(tmp_path):
     assert json.load(open(report))["problems"][0]["problem"] == "zero_bytes"
 
 
+def test_paired_eval_folder_choice(tmp_path):
+    root = _make_paired(str(tmp_path / "p"), n_train=3, val=False)
+    _save(_ab(7), os.path.join(root, "test", "t.png"))
+    ps = open_pairs(DataConfig(path=root, do_validation=False), "pix2pix")
+    assert ps.test_source == {"AB": "test"} and len(ps.test["AB"]) == 1
+    _save(_ab(8), os.path.join(root, "val", "v.png"))
+    ps = scan_pairs(root, "pix2pix")
+    assert ps.test_source == {"AB": "val"}
+    assert [r for p, r in ps.skipped if p.endswith("test")] == \
+        ["not used: val/ is the evaluation split"]
+
+
 def test_paired_odd_files_decode_like_the_rest(tmp_path):
     """EXIF-rotated, CMYK and 16-bit A|B images are used; the rotation decides the aspect."""
     root = str(tmp_path / "odd")

@@ -61,7 +61,7 @@ def _tree(model: str, root: str) -> str:
             f"{r}/HR/ with {r}/LR/ matched by file name")
 
 
-def _images_in(folder: str, model: str, root: str, skipped: List) -> List[str]:
+def _images_in(folder: str, model: str, skipped: List) -> List[str]:
     try:
         images, dirs = _scan_level(folder, skipped)
     except OSError as e:
@@ -109,11 +109,11 @@ def scan_pairs(path: str, model: str) -> PairSet:
         dirs = _split_dirs(root, ("train", "val", "test"))
         if "train" not in dirs:
             raise MsganError(f"data.path {root} has no train/ folder — {_tree(model, root)}")
-        train = {"AB": _images_in(dirs["train"], model, root, skipped)}
+        train = {"AB": _images_in(dirs["train"], model, skipped)}
         test_dir = dirs.get("val") or dirs.get("test")
         if "val" in dirs and "test" in dirs:
             skipped.append((dirs["test"], "not used: val/ is the evaluation split"))
-        test = {"AB": _images_in(test_dir, model, root, skipped) if test_dir else []}
+        test = {"AB": _images_in(test_dir, model, skipped) if test_dir else []}
         source = {"AB": os.path.basename(test_dir) if test_dir else ""}
     elif layout == "unpaired":
         dirs = _split_dirs(root, ("trainA", "trainB", "testA", "testB"))
@@ -123,24 +123,24 @@ def scan_pairs(path: str, model: str) -> PairSet:
                              f"folder — {_tree(model, root)}")
         train, test, source = {}, {}, {}
         for side in ("A", "B"):
-            train[side] = _images_in(dirs["train" + side], model, root, skipped)
+            train[side] = _images_in(dirs["train" + side], model, skipped)
             t = dirs.get("test" + side)
-            test[side] = _images_in(t, model, root, skipped) if t else []
+            test[side] = _images_in(t, model, skipped) if t else []
             source[side] = os.path.basename(t) if t else ""
     else:
         dirs = _split_dirs(root, ("HR", "LR", "train", "val"))
         if "HR" in dirs:
             dirs.pop("train", None), dirs.pop("val", None)
-            train = {"HR": _images_in(dirs["HR"], model, root, skipped)}
+            train = {"HR": _images_in(dirs["HR"], model, skipped)}
             if "LR" in dirs:
                 train["HR"], train["LR"] = _match_stems(
-                    train["HR"], _images_in(dirs["LR"], model, root, skipped), skipped)
+                    train["HR"], _images_in(dirs["LR"], model, skipped), skipped)
             test = {side: [] for side in train}
             source = {side: "" for side in train}
         elif "train" in dirs:
             dirs.pop("LR", None)
-            train = {"HR": _images_in(dirs["train"], model, root, skipped)}
-            test = {"HR": _images_in(dirs["val"], model, root, skipped) if "val" in dirs else []}
+            train = {"HR": _images_in(dirs["train"], model, skipped)}
+            test = {"HR": _images_in(dirs["val"], model, skipped) if "val" in dirs else []}
             source = {"HR": "val" if "val" in dirs else ""}
         else:
             images, sub = _scan_level(root, skipped)
@@ -168,24 +168,20 @@ def _stem(path: str) -> str:
 
 
 def _match_stems(hr: List[str], lr: List[str], skipped: List) -> Tuple[List[str], List[str]]:
-    """HR and LR files paired by stem; DIV2K's 'x4' suffix on LR names is accepted."""
-    by_stem = {}
-    for f in lr:
-        s = _stem(f)
-        for suffix in ("x2", "x3", "x4", "x8"):
-            if s.lower().endswith(suffix) and len(s) > len(suffix):
-                s = s[: -len(suffix)]
-                break
-        by_stem[s] = f
+    """HR and LR files paired by stem (case-insensitive); DIV2K's LR names with an 'x2'/'x3'/
+    'x4'/'x8' suffix (0001x4.png for 0001.png) match too."""
+    free = {_stem(f).lower(): f for f in lr}
     out_hr, out_lr = [], []
     for f in hr:
-        match = by_stem.pop(_stem(f), None)
-        if match is None:
+        stem = _stem(f).lower()
+        key = next((k for k in (stem, stem + "x2", stem + "x3", stem + "x4", stem + "x8")
+                    if k in free), None)
+        if key is None:
             skipped.append((f, "HR image without an LR image of the same name"))
         else:
             out_hr.append(f)
-            out_lr.append(match)
-    for f in by_stem.values():
+            out_lr.append(free.pop(key))
+    for f in free.values():
         skipped.append((f, "LR image without an HR image of the same name"))
     return out_hr, out_lr
 
@@ -274,7 +270,7 @@ def hold_out(ps: PairSet, fraction: float) -> PairSet:
                              "no evaluation folder — add images (at least 2, one is held out "
                              "for evaluation) or an evaluation folder")
         k = min(n - 1, max(1, int(round(fraction * n))))
-        held = set(np.linspace(0, n - 1, k).round().astype(int).tolist())
+        held = set(((np.arange(k) + 0.5) * n / k).astype(int).tolist())   # bin centres
         for side in group:
             test[side] = tuple(train[side][i] for i in sorted(held))
             train[side] = tuple(f for i, f in enumerate(train[side]) if i not in held)
@@ -383,16 +379,16 @@ def _to_array(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
 
 
-def _read(path: str, channels: int) -> Image.Image:
+def _read(path: str, channels: int, draft_size: Optional[int] = None) -> Image.Image:
     try:
-        return convert_mode(open_image(path), channels)
+        return convert_mode(open_image(path, draft_size), channels)
     except Exception as e:
         raise MsganError(f"cannot read image {path} ({type(e).__name__}: {e}) — remove it or "
                          "turn on data.do_validation to skip broken files") from None
 
 
 def _load_ab(path: str, size: int, channels: int, resize: str) -> Tuple[np.ndarray, np.ndarray]:
-    img = _read(path, channels)
+    img = _read(path, channels, draft_size=size)
     w, h = img.size
     half = w // 2
     left = resize_square(img.crop((0, 0, half, h)), size, resize)
