@@ -251,7 +251,7 @@ class Run:
         self.finish()
 
     def _train(self):
-        cfg, phases = self.cfg, self.phases
+        cfg = self.cfg
         batch = cfg.train.batch_size
         bar = None
         if cfg.train.progress and self.main:
@@ -264,12 +264,7 @@ class Run:
         next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
         next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
         while self.cur_nimg < self.total_nimg:
-            reals, labels = next(self.sampler)
-            phases.progress = self.cur_nimg / self.total_nimg
-            stats = phases.step(Tensor(reals), Tensor(labels), self.it)
-            beta = ema_beta(batch, self.cur_nimg, cfg.train.ema_kimg, cfg.train.ema_rampup)
-            phases.update_ema(Tensor(beta, ms.float32))
-            pending.append(stats)
+            pending.append(self._train_step())
             self.cur_nimg += batch
             self.it += 1
             if bar is not None:
@@ -294,6 +289,17 @@ class Run:
             bar.close()
         if self._last_snapshot_it != self.it:
             self.snapshot()
+
+    def _train_step(self) -> dict:
+        """One iteration of the phases (and EMA); returns its stats Tensors."""
+        cfg, phases = self.cfg, self.phases
+        reals, labels = next(self.sampler)
+        phases.progress = self.cur_nimg / self.total_nimg
+        stats = phases.step(Tensor(reals), Tensor(labels), self.it)
+        beta = ema_beta(cfg.train.batch_size, self.cur_nimg, cfg.train.ema_kimg,
+                        cfg.train.ema_rampup)
+        phases.update_ema(Tensor(beta, ms.float32))
+        return stats
 
     def _tick_row(self, pending: list, nimg: int, seconds: float) -> dict:
         self.tick += 1
