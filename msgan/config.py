@@ -159,7 +159,7 @@ class DataConfig:
     min_size: int = 8                # images whose shorter side is below this are skipped
     direction: str = "AtoB"          # image-to-image: AtoB | BtoA (which side is the input)
     load_size: Optional[int] = None  # image-to-image: load at this size, random-crop resolution
-    holdout: float = 0.1             # srgan without a val/ folder: fraction held out for PSNR
+    holdout: float = 0.1             # image-to-image without a test split: fraction held out
 
 
 @dataclass
