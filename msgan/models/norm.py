@@ -1,0 +1,45 @@
+"""Instance normalisation from mean/var, and the batch | instance choice of pix2pix/CycleGAN.
+
+MindSpore 2.10's InstanceNorm2d has no CPU kernel (DESIGN.md), so it is written here from
+reductions, which run on every backend, differentiate in graph mode and export to MindIR and
+ONNX. ``pow(var + eps, -0.5)`` instead of rsqrt: ONNX has no Rsqrt converter.
+"""
+from mindspore import Parameter, Tensor, nn, ops
+import numpy as np
+
+from msgan.errors import MsganError
+
+
+class InstanceNorm2d(nn.Cell):
+    """Per-sample, per-channel normalisation over H, W (biased variance, like torch)."""
+
+    def __init__(self, channels: int, affine: bool = False, eps: float = 1e-5):
+        super().__init__()
+        self.channels, self.affine, self.eps = channels, affine, eps
+        if affine:
+            self.gamma = Parameter(Tensor(np.ones(channels, np.float32)), name="gamma")
+            self.beta = Parameter(Tensor(np.zeros(channels, np.float32)), name="beta")
+
+    def construct(self, x):
+        mean = x.mean(axis=(2, 3), keep_dims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
+        y = xc * ops.pow(var + self.eps, -0.5)
+        if self.affine:
+            y = y * self.gamma.reshape(1, -1, 1, 1) + self.beta.reshape(1, -1, 1, 1)
+        return y
+
+
+def norm_layer(kind: str, channels: int) -> nn.Cell:
+    """``batch`` → BatchNorm2d (affine, running stats); ``instance`` → InstanceNorm2d without
+    affine or running stats, as the pix2pix/CycleGAN reference code builds them."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return InstanceNorm2d(channels)
+    raise MsganError(f"normalisation {kind!r} is unknown — use batch or instance")
+
+
+def norm_has_shift(kind: str) -> bool:
+    """Whether the norm adds its own bias, making the preceding conv's bias redundant."""
+    return kind == "batch"

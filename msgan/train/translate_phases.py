@@ -1,0 +1,333 @@
+"""Compiled training steps of the image-to-image GANs: pix2pix, CycleGAN, DiscoGAN.
+
+Each iteration runs one G graph then one D graph, each with exactly one optimizer (two in one
+graph clash on their state names in MindSpore 2.10). The G graph returns its translations
+(gradient-stopped) and the D graph trains on them, so G runs forward once per iteration; D is
+therefore trained on the fakes of the G that existed before this iteration's G update, and G
+against the D before its update (the reference pix2pix code updates D first; the difference
+is one step of lag, and it saves a third of a CPU iteration).
+Changing values (lr decay, image-pool choices) reach the graphs as Tensors or through
+``Parameter.copy_``, so the graphs compile once.
+"""
+from __future__ import annotations
+
+import numpy as np
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+from msgan import losses_translate as L
+from msgan.config import Config
+from msgan.models import cyclegan, discogan, pix2pix
+from msgan.train.lr import linear_decay
+from msgan.train.phases import grad_reducer, guarded_update, make_adam
+
+
+class NetSet(nn.Cell):
+    """Holds the cells under their dict names so every parameter name is unique in a graph
+    (``G_AB.*``, ``D_A.*``, ``pool_A.*``)."""
+
+    def __init__(self, cells: dict):
+        super().__init__()
+        for name, cell in cells.items():
+            setattr(self, name, cell)
+
+
+class ImagePool(nn.Cell):
+    """CycleGAN's history of generated images (Shrivastava et al. 2017), held in a Parameter so
+    checkpoints restore it exactly.
+
+    The reference pool decides per image, in order: while not full, store it and return it;
+    then with probability 1/2 return a random stored image and store the new one in its place,
+    else return the new one. Those choices are made on the host (``plan``, numpy RNG) and turned
+    into two index vectors into concat(pool, batch): which image each output is, and which image
+    each slot holds afterwards. The graph then needs only two Gathers and an assign.
+    """
+
+    def __init__(self, size: int, channels: int, resolution: int):
+        super().__init__()
+        self.size = size
+        self.images = Parameter(Tensor(np.zeros((max(size, 1), channels, resolution, resolution),
+                                                np.float32)), name="images", requires_grad=False)
+
+    def construct(self, fakes, out_idx, keep_idx):
+        both = ops.concat((self.images, fakes), axis=0)
+        out = ops.gather(both, out_idx, 0)
+        ops.assign(self.images, ops.gather(both, keep_idx, 0))
+        return out
+
+    def plan(self, rng: np.random.Generator, count: int, batch: int):
+        """(out_idx, keep_idx, new count) for one batch, following the reference semantics."""
+        size = self.size
+        holder = list(range(size))        # index in concat(pool, batch) each slot holds now
+        out = []
+        for i in range(batch):
+            if count < size:
+                holder[count] = size + i
+                count += 1
+                out.append(size + i)
+            elif rng.random() > 0.5:
+                slot = int(rng.integers(size))
+                out.append(holder[slot])
+                holder[slot] = size + i
+            else:
+                out.append(size + i)
+        return (Tensor(np.array(out, np.int32)), Tensor(np.array(holder, np.int32)), count)
+
+
+class _TranslatePhases:
+    """What the three models share: optimizers, eval copies of the generators, host state."""
+
+    module = None            # the model module (generator builder, GENERATORS)
+
+    def __init__(self, cfg: Config, nets: dict, rank: int, world_size: int, extra: dict):
+        self.cfg = cfg
+        self.progress = 0.0      # fraction of the schedule done; set by the loop
+        self.cur_kimg = 0.0      # thousands of images trained; set by the loop
+        self.nets = dict(nets)
+        self.holder = NetSet({**nets, **extra})
+        self.rng = np.random.default_rng([cfg.train.seed + 1, rank])
+        gens = self.module.GENERATORS
+        g_params = [p for name in gens for p in nets[name].trainable_params()]
+        d_params = [p for name in nets if name not in gens for p in nets[name].trainable_params()]
+        self.opt_G = make_adam(g_params, cfg.train.G_opt)
+        self.opt_D = make_adam(d_params, cfg.train.D_opt)
+        self.reduce_G = grad_reducer(self.opt_G, world_size)
+        self.reduce_D = grad_reducer(self.opt_D, world_size)
+        for cell in nets.values():
+            cell.set_train(True)
+        # Eval copies: a graph compiled in train mode ignores a later set_train(False).
+        self.eval_nets = {}
+        for name in gens:
+            G = nets[name]
+            copy = self.module.generator(cfg.model, G.resolution, G.channels)
+            copy.set_train(False)
+            self.eval_nets[name] = copy
+        self._eval_holder = NetSet(self.eval_nets)
+        self.jit_level = cfg.train.jit_level
+
+    def _jit(self, fn):
+        return ms.jit(fn, jit_level=self.jit_level)
+
+    def _grad(self, loss_fn, opt):
+        return ms.value_and_grad(loss_fn, None, opt.parameters, has_aux=True)
+
+    def generators(self) -> dict:
+        """Eval-mode generators holding the trained weights (BatchNorm statistics included)."""
+        for name, copy in self.eval_nets.items():
+            for pe, p in zip(copy.get_parameters(), self.nets[name].get_parameters()):
+                pe.copy_(p)
+        return dict(self.eval_nets)
+
+    def state_cells(self) -> dict:
+        return {**self.nets, "opt_G": self.opt_G, "opt_D": self.opt_D}
+
+    def host_state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_host_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+class Pix2PixPhases(_TranslatePhases):
+    """D: GAN loss on (a, G(a)) vs (a, b), halved. G: GAN + lambda_l1 * L1(G(a), b)."""
+
+    module = pix2pix
+
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
+        super().__init__(cfg, nets, rank, world_size, {})
+        G, D = nets["G"], nets["D"]
+        mode, lambda_l1 = cfg.model.gan_mode, float(cfg.model.lambda_l1)
+
+        def g_loss(a, b):
+            fake = G(a)
+            gan = L.g_gan_loss(D(a, fake), mode)
+            l1 = L.l1(fake, b)
+            return gan + lambda_l1 * l1, gan, l1, fake
+
+        def d_loss(a, b, fake):
+            real_logits, fake_logits = D(a, b), D(a, fake)
+            return (L.d_gan_loss(real_logits, fake_logits, mode),
+                    real_logits.mean(), fake_logits.mean())
+
+        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
+
+        def g_step(a, b):
+            (loss, gan, l1, fake), grads = g_grad(a, b)
+            return loss, gan, l1, fake, apply_G(grads)
+
+        def d_step(a, b, fake):
+            (loss, real_mean, fake_mean), grads = d_grad(a, b, fake)
+            return loss, real_mean, fake_mean, apply_D(grads)
+
+        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+
+    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+        loss_G, gan, l1, fake, ok_G = self._g_step(a, b)
+        loss_D, d_real, d_fake, ok_D = self._d_step(a, b, fake)
+        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_GAN": gan, "loss_G_L1": l1,
+                "D_real": d_real, "D_fake": d_fake, "update_ok_G": ok_G, "update_ok_D": ok_D}
+
+
+class CycleGANPhases(_TranslatePhases):
+    """LSGAN (default) + cycle + identity losses, one optimizer over G_AB and G_BA and one over
+    D_A and D_B (as the reference code), D trained on a history pool, linear lr decay.
+
+    One optimizer for both Ds gives the same updates as two (Adam is per parameter and the two
+    D losses share no weights) with one graph instead of two.
+    """
+
+    module = cyclegan
+
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
+        m = cfg.model
+        G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+        self.pool_A = ImagePool(m.pool_size, G_BA.channels, G_BA.resolution)
+        self.pool_B = ImagePool(m.pool_size, G_AB.channels, G_AB.resolution)
+        super().__init__(cfg, nets, rank, world_size,
+                         {"pool_A": self.pool_A, "pool_B": self.pool_B})
+        self.pool_count = {"A": 0, "B": 0}
+        total = cfg.train.total_kimg
+        self.decay_start = total / 2 if m.decay_start_kimg is None else m.decay_start_kimg
+        self.lr_frac = 1.0       # fraction of the base lr the optimizers were last set to
+        mode, use_pool = m.gan_mode, m.pool_size > 0
+        lam_c, lam_id = float(m.lambda_cycle), float(m.lambda_cycle * m.lambda_identity)
+
+        def g_loss(a, b):
+            fake_b, fake_a = G_AB(a), G_BA(b)
+            gan_AB = L.g_gan_loss(D_B(fake_b), mode)
+            gan_BA = L.g_gan_loss(D_A(fake_a), mode)
+            cycle_A, cycle_B = L.l1(G_BA(fake_b), a), L.l1(G_AB(fake_a), b)
+            loss = gan_AB + gan_BA + lam_c * (cycle_A + cycle_B)
+            idt_A, idt_B = ops.zeros((), ms.float32), ops.zeros((), ms.float32)
+            if lam_id > 0:        # G_BA should leave a domain-A image unchanged, G_AB a B one
+                idt_A, idt_B = L.l1(G_BA(a), a), L.l1(G_AB(b), b)
+                loss = loss + lam_id * (idt_A + idt_B)
+            return loss, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B, fake_a, fake_b
+
+        def d_loss(a, b, fake_a, fake_b):
+            loss_A = L.d_gan_loss(D_A(a), D_A(fake_a), mode)
+            loss_B = L.d_gan_loss(D_B(b), D_B(fake_b), mode)
+            return loss_A + loss_B, loss_A, loss_B
+
+        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        pool_A, pool_B = self.pool_A, self.pool_B
+
+        def g_step(a, b):
+            out, grads = g_grad(a, b)
+            return out + (apply_G(grads),)
+
+        def d_step(a, b, fake_a, fake_b, out_a, keep_a, out_b, keep_b):
+            if use_pool:
+                fake_a = pool_A(fake_a, out_a, keep_a)
+                fake_b = pool_B(fake_b, out_b, keep_b)
+            (loss, loss_A, loss_B), grads = d_grad(a, b, fake_a, fake_b)
+            return loss, loss_A, loss_B, apply_D(grads)
+
+        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+        self._no_pool = Tensor(np.zeros(1, np.int32))
+
+    def _update_lr(self) -> None:
+        frac = linear_decay(1.0, self.cur_kimg, self.decay_start, self.cfg.train.total_kimg)
+        if frac == self.lr_frac or self.lr_frac <= 0.0:
+            return
+        # Scale the current lr rather than set base * frac, so a lr lowered by someone else
+        # (NaN rollback) stays lowered by the same factor.
+        ratio = Tensor(frac / self.lr_frac, ms.float32)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"].copy_(group["lr"] * ratio)
+        self.lr_frac = frac
+
+    def _pool_plan(self, which: str, pool: ImagePool, batch: int):
+        if pool.size == 0:
+            return self._no_pool, self._no_pool
+        out, keep, self.pool_count[which] = pool.plan(self.rng, self.pool_count[which], batch)
+        return out, keep
+
+    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+        self._update_lr()
+        (loss_G, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B, fake_a, fake_b,
+         ok_G) = self._g_step(a, b)
+        out_a, keep_a = self._pool_plan("A", self.pool_A, b.shape[0])
+        out_b, keep_b = self._pool_plan("B", self.pool_B, a.shape[0])
+        loss_D, loss_D_A, loss_D_B, ok_D = self._d_step(a, b, fake_a, fake_b,
+                                                        out_a, keep_a, out_b, keep_b)
+        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
+                "loss_cycle_A": cycle_A, "loss_cycle_B": cycle_B, "loss_idt_A": idt_A,
+                "loss_idt_B": idt_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
+                "update_ok_G": ok_G, "update_ok_D": ok_D}
+
+    def state_cells(self) -> dict:
+        return {**super().state_cells(), "pool_A": self.pool_A, "pool_B": self.pool_B}
+
+    def host_state(self) -> dict:
+        return {**super().host_state(), "pool_count": dict(self.pool_count),
+                "lr_frac": self.lr_frac}
+
+    def load_host_state(self, state: dict) -> None:
+        super().load_host_state(state)
+        self.pool_count = dict(state["pool_count"])
+        self.lr_frac = float(state["lr_frac"])
+
+
+class DiscoGANPhases(_TranslatePhases):
+    """BCE GAN + feature matching + reconstruction in both directions (Kim et al. 2017).
+
+    Per direction, G's loss is (1 - lambda_feature) * GAN + lambda_feature * feature matching
+    + lambda_recon * reconstruction, the weighting of the paper's code (0.1 / 0.9).
+    """
+
+    module = discogan
+
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
+        super().__init__(cfg, nets, rank, world_size, {})
+        m = cfg.model
+        G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+        lam_f, lam_r, recon_kind = float(m.lambda_feature), float(m.lambda_recon), m.recon_loss
+
+        def g_loss(a, b):
+            fake_b, fake_a = G_AB(a), G_BA(b)
+            recon_A = L.recon(G_BA(fake_b), a, recon_kind)
+            recon_B = L.recon(G_AB(fake_a), b, recon_kind)
+            logits_b, feats_fake_b = D_B(fake_b)
+            logits_a, feats_fake_a = D_A(fake_a)
+            _, feats_real_b = D_B(b)
+            _, feats_real_a = D_A(a)
+            gan_AB, gan_BA = L.g_gan_loss(logits_b, "vanilla"), L.g_gan_loss(logits_a, "vanilla")
+            fm_B = L.feature_matching(feats_real_b, feats_fake_b)
+            fm_A = L.feature_matching(feats_real_a, feats_fake_a)
+            loss = ((1.0 - lam_f) * (gan_AB + gan_BA) + lam_f * (fm_A + fm_B)
+                    + lam_r * (recon_A + recon_B))
+            return loss, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B, fake_a, fake_b
+
+        def d_loss(a, b, fake_a, fake_b):
+            loss_A = L.d_gan_loss(D_A(a)[0], D_A(fake_a)[0], "vanilla")
+            loss_B = L.d_gan_loss(D_B(b)[0], D_B(fake_b)[0], "vanilla")
+            return loss_A + loss_B, loss_A, loss_B
+
+        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
+
+        def g_step(a, b):
+            out, grads = g_grad(a, b)
+            return out + (apply_G(grads),)
+
+        def d_step(a, b, fake_a, fake_b):
+            (loss, loss_A, loss_B), grads = d_grad(a, b, fake_a, fake_b)
+            return loss, loss_A, loss_B, apply_D(grads)
+
+        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+
+    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+        (loss_G, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B, fake_a, fake_b,
+         ok_G) = self._g_step(a, b)
+        loss_D, loss_D_A, loss_D_B, ok_D = self._d_step(a, b, fake_a, fake_b)
+        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
+                "loss_fm_A": fm_A, "loss_fm_B": fm_B, "loss_recon_A": recon_A,
+                "loss_recon_B": recon_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
+                "update_ok_G": ok_G, "update_ok_D": ok_D}
