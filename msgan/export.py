@@ -23,10 +23,14 @@ SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
 def example_inputs(meta: dict, seed: int = 0) -> list[np.ndarray]:
     """Fixed inputs in the order of ``meta["inputs"]`` at the export batch size.
 
-    psi is 0.7 rather than 1 so the truncation path is part of the parity check.
+    psi is 0.7 rather than 1 so the truncation path is part of the parity check. Image-to-image
+    generators take one input ``x`` of shape ``(batch, *meta["input_shape"])``.
     """
     batch = int(meta["batch"])
     rng = np.random.RandomState(seed)
+    if list(meta["inputs"]) == ["x"]:      # image-to-image: one image batch in [-1, 1]
+        shape = (batch, *[int(d) for d in meta["input_shape"]])
+        return [rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)]
     arrays = {
         "z": sample_z(rng, (batch, int(meta["z_dim"])), meta.get("z_dist", "gaussian")),
         "c": (np.arange(batch) % max(int(meta.get("num_classes", 0)), 1)).astype(np.int32),
