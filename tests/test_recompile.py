@@ -1,0 +1,108 @@
+"""No graph compiles after the first training steps (issue 6): every changing scalar enters as a Tensor.
+
+MindSpore's ``ms.jit`` records each graph it compiles as a phase name in
+``mindspore.graph.api.ms_compile_cache`` (module, function, argument key); a Python float argument
+becomes part of that key, so each new value adds a phase. The counter below reads that set.
+"""
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+from mindspore import Tensor  # noqa: E402
+from mindspore.graph import api as ms_api  # noqa: E402
+
+from msgan.config import load_config  # noqa: E402
+from msgan.models import MODELS  # noqa: E402
+from msgan.train.phases import ClassicPhases, ema_beta  # noqa: E402
+from msgan.train.sg2_phases import StyleGAN2Phases  # noqa: E402
+
+B = 4
+
+
+def compiled_phases():
+    return set(ms_api.ms_compile_cache)
+
+
+def new_compiles(before):
+    # phase names start with "<module>.<function>": enough to say which graph recompiled
+    return sorted(p.split("/")[0] for p in compiled_phases() - before)
+
+
+def build(name, resolution, model_keys, num_classes, phases_cls):
+    cfg = load_config(None, [f"model.name={name}", "model.z_dim=8", f"train.batch_size={B}",
+                             f"data.resolution={resolution}", *model_keys])
+    ms.set_seed(0)
+    G, D = MODELS[name].build(cfg.model, resolution, 3, num_classes)
+    G_ema, _ = MODELS[name].build(cfg.model, resolution, 3, num_classes)
+    for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
+        pe.set_data(p.data.copy())
+    return phases_cls(cfg, G, D, G_ema, num_classes), cfg
+
+
+def batches(resolution, num_classes, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(Tensor(rng.uniform(-1, 1, (B, 3, resolution, resolution)).astype(np.float32)),
+             Tensor(rng.integers(0, num_classes, B).astype(np.int32))) for _ in range(n)]
+
+
+def train(ph, cfg, data, first_it, progress=None):
+    """Iterations as loop.py runs them: step, then EMA with the schedule's (changing) beta."""
+    for i, (reals, labels) in enumerate(data):
+        it = first_it + i
+        if progress is not None:
+            ph.progress = progress(it)
+        ph.step(reals, labels, it)
+        beta = ema_beta(B, (it + 1) * B, cfg.train.ema_kimg, cfg.train.ema_rampup)
+        ph.update_ema(Tensor(beta, ms.float32))
+
+
+@pytest.fixture(scope="module")
+def dcgan():
+    ph, cfg = build("dcgan", 32, ["model.ngf=4", "model.ndf=4", "model.instance_noise=0.1"],
+                    3, ClassicPhases)
+    data = batches(32, 3, 6)
+    before = compiled_phases()
+    train(ph, cfg, data[:2], 0, progress=lambda it: it / 6)
+    first = new_compiles(before)
+    return ph, cfg, data, first
+
+
+def test_counter_sees_the_first_compiles_and_python_floats(dcgan):
+    """The hook works: the first steps compile, and floats passed to a jit graph recompile it."""
+    ph, _, _, first = dcgan
+    assert len(first) >= 3, first                 # D step, G step, EMA
+    before = compiled_phases()
+    ph._ema_step(0.999)
+    ph._ema_step(0.998)
+    assert len(new_compiles(before)) == 2
+
+
+def test_classic_phases_compile_nothing_after_two_steps(dcgan):
+    ph, cfg, data, _ = dcgan
+    before = compiled_phases()
+    train(ph, cfg, data[2:], 2, progress=lambda it: it / 6)   # instance noise std decays
+    assert new_compiles(before) == []
+
+
+def test_stylegan2_phases_compile_nothing_after_two_steps():
+    """R1 and PL on their intervals, ADA p moving every step, EMA beta ramping, sampling.
+
+    Costs one StyleGAN2 compile of every phase (the bulk of this file's time).
+    """
+    ph, cfg = build("stylegan2", 8,
+                    ["model.w_dim=8", "model.channel_base=64", "model.channel_max=8",
+                     "model.r1_interval=2", "model.pl_interval=2", "model.ada_interval=1",
+                     "model.ada_kimg=0.04", "model.augment_p=0.5"],   # p moves by ±0.1 per step
+                    2, StyleGAN2Phases)
+    data = batches(8, 2, 6)
+    z, c = Tensor(np.zeros((B, 8), np.float32)), Tensor(np.zeros(B, np.int32))
+    train(ph, cfg, data[:2], 0)
+    ph.sample(z, c, Tensor(1.0, ms.float32))
+    before = compiled_phases()
+    ps = []
+    for i in range(2, 6):
+        ps.append(ph.ada.p)
+        train(ph, cfg, data[i:i + 1], i)
+    ph.sample(z, c, Tensor(0.7, ms.float32))
+    assert all(a != b for a, b in zip(ps, ps[1:])), ps      # p really changed every step
+    assert new_compiles(before) == []
