@@ -34,24 +34,9 @@ from pathlib import Path
 
 def read_weights(path: str) -> dict:
     """name → numpy array from a torch state_dict (.pth/.pt) or a .npz of arrays."""
-    import numpy as np
-    from msgan.errors import MsganError
-    if not Path(path).is_file():
-        raise MsganError(f"{path} does not exist — download pytorch-fid's "
-                         "pt_inception-2015-12-05-6726825d.pth first (see this script's docstring)")
-    if path.endswith(".npz"):
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    try:
-        import torch
-    except ImportError:
-        raise MsganError("reading a .pth needs torch, which is not installed — pip install torch "
-                         "for this one-off step, or convert the .pth to .npz elsewhere "
-                         "(see this script's docstring)") from None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+    from msgan.weights import read_torch_weights
+    return read_torch_weights(path, "download pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+                                    "first (see this script's docstring)")
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from msgan import weights
 from msgan.errors import MsganError
 
 FEATURE_DIM = 2048
@@ -213,21 +214,7 @@ def parameter_shapes(net) -> dict:
 
 
 def _check_arrays(arrays: dict, shapes: dict, source: str) -> None:
-    missing = sorted(set(shapes) - set(arrays))
-    unexpected = sorted(set(arrays) - set(shapes))
-    wrong = sorted(n for n in shapes if n in arrays and tuple(arrays[n].shape) != shapes[n])
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            n = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shapes (e.g. {n}: {tuple(arrays[n].shape)} "
-                         f"instead of {shapes[n]})")
-        raise MsganError(f"{source} does not hold FID InceptionV3 weights: "
-                         f"{'; '.join(parts)} — {HOW_TO_GET}")
+    weights.check_arrays(arrays, shapes, source, "FID InceptionV3 weights", HOW_TO_GET)
 
 
 def convert_state_dict(state: dict, net=None) -> dict:
@@ -244,12 +231,7 @@ def convert_state_dict(state: dict, net=None) -> dict:
 
 def save_inception_checkpoint(arrays: dict, path: str) -> None:
     """Write {name: array} as a MindSpore .ckpt (atomically: a half-written file never appears)."""
-    if not str(path).endswith(".ckpt"):
-        raise MsganError(f"{path}: MindSpore checkpoints must end in .ckpt — choose a name such "
-                         "as inception_fid.ckpt")
-    tmp = str(path)[:-len(".ckpt")] + ".tmp.ckpt"
-    ms.save_checkpoint([{"name": n, "data": ms.Tensor(a)} for n, a in sorted(arrays.items())], tmp)
-    os.replace(tmp, path)
+    weights.save_checkpoint_atomic(arrays, path, "inception_fid.ckpt")
 
 
 def check_checkpoint_path(path) -> None:
@@ -266,12 +248,7 @@ def check_checkpoint_path(path) -> None:
 def load_inception(path) -> object:
     """FID InceptionV3 with weights from a MindSpore .ckpt, in inference mode."""
     check_checkpoint_path(path)
-    try:
-        loaded = ms.load_checkpoint(path)
-    except Exception as e:  # MindSpore raises ValueError/RuntimeError for corrupt files
-        raise MsganError(f"metrics.inception_checkpoint {path} is not a readable MindSpore "
-                         f"checkpoint ({str(e).splitlines()[0][:100]}) — {HOW_TO_GET}") from None
-    arrays = {n: p.asnumpy() for n, p in loaded.items()}
+    arrays = weights.read_checkpoint(path, f"metrics.inception_checkpoint {path}", HOW_TO_GET)
     net = build_inception()
     _check_arrays(arrays, parameter_shapes(net), f"metrics.inception_checkpoint {path}")
     # Copied in before any compiled call, so graph mode sees them (see DESIGN.md).
