@@ -1,0 +1,129 @@
+"""SRGAN (Ledig et al. 2017): SRResNet generator and the SRGAN discriminator.
+
+G maps a low-resolution image (B, C, R/scale, R/scale) to (B, C, R, R): a 9x9 conv + PReLU,
+``n_blocks`` residual blocks (conv3-BN-PReLU-conv3-BN + skip), conv3-BN + a long skip, log2(scale)
+x2 upsampling blocks (conv3 to 4x channels, pixel shuffle, PReLU) and a 9x9 conv + tanh. It is
+fully convolutional, so a trained G super-resolves images of any size.
+
+D follows the paper's conv stack (k3n64s1, then seven conv3-BN-LeakyReLU(0.2) blocks of 64, 128,
+128, 256, 256, 512, 512 channels with strides 2, 1, 2, 1, ...; widths scale with ``ndf``/64) but
+global-average-pools before its dense layers where the paper flattens a 6x6 map of 96² crops:
+that keeps D valid for every configured resolution. Its dense head is 16*ndf (1024 at ndf 64)
++ LeakyReLU + 1 logit.
+"""
+import math
+
+from mindspore import nn, ops
+
+from msgan.config import SRGANConfig
+from msgan.errors import MsganError
+from msgan.models import fastconv
+from msgan.nn import matmul_convs
+
+GENERATORS = ("G",)
+
+
+def _conv_cell():
+    """Conv2d class for the device in use: fastconv's im2col + MatMul on CPU, where MindSpore
+    2.10's conv kernels are 8-38x slower (benchmarks/RESULTS.md). Same Parameters either way."""
+    return fastconv.Conv2d if matmul_convs() else nn.Conv2d
+
+
+def _conv(cin, cout, k, stride=1, bias=True):
+    return _conv_cell()(cin, cout, k, stride, pad_mode="pad", padding=k // 2, has_bias=bias)
+
+
+class ResidualBlock(nn.Cell):
+    def __init__(self, ch: int):
+        super().__init__()
+        # no conv bias before BatchNorm: BN's beta takes its place
+        self.body = nn.SequentialCell([_conv(ch, ch, 3, bias=False), nn.BatchNorm2d(ch),
+                                       nn.PReLU(ch), _conv(ch, ch, 3, bias=False),
+                                       nn.BatchNorm2d(ch)])
+
+    def construct(self, x):
+        return x + self.body(x)
+
+
+class UpsampleBlock(nn.Cell):
+    """x2 by sub-pixel convolution (Shi et al. 2016). MindSpore's PixelShuffle is a reshape +
+    transpose: it trains under jit and exports to ONNX Reshape/Transpose (checked)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = _conv(ch, 4 * ch, 3)
+        self.shuffle = nn.PixelShuffle(2)
+        self.act = nn.PReLU(ch)
+
+    def construct(self, x):
+        return self.act(self.shuffle(self.conv(x)))
+
+
+class Generator(nn.Cell):
+    def __init__(self, cfg: SRGANConfig, resolution: int, channels: int):
+        super().__init__()
+        self.scale, self.resolution, self.channels = cfg.scale, resolution, channels
+        ch = cfg.ngf
+        self.head = nn.SequentialCell([_conv(channels, ch, 9), nn.PReLU(ch)])
+        self.blocks = nn.SequentialCell([ResidualBlock(ch) for _ in range(cfg.n_blocks)])
+        self.mid = nn.SequentialCell([_conv(ch, ch, 3, bias=False), nn.BatchNorm2d(ch)])
+        self.up = nn.SequentialCell([UpsampleBlock(ch) for _ in range(int(math.log2(cfg.scale)))])
+        self.tail = _conv(ch, channels, 9)
+        self.tanh = nn.Tanh()
+
+    def construct(self, x):
+        h = self.head(x)
+        h = h + self.mid(self.blocks(h))
+        return self.tanh(self.tail(self.up(h)))
+
+
+class Discriminator(nn.Cell):
+    """construct(x (B, C, R, R)) -> logits (B,)."""
+
+    def __init__(self, cfg: SRGANConfig, channels: int):
+        super().__init__()
+        w = cfg.ndf
+        layers = [_conv(channels, w, 3), nn.LeakyReLU(0.2)]
+        cin = w
+        for i, mult in enumerate((1, 2, 2, 4, 4, 8, 8)):
+            layers += [_conv(cin, w * mult, 3, stride=2 if i % 2 == 0 else 1, bias=False),
+                       nn.BatchNorm2d(w * mult), nn.LeakyReLU(0.2)]
+            cin = w * mult
+        self.features = nn.SequentialCell(layers)
+        self.head = nn.SequentialCell([nn.Dense(cin, 16 * w), nn.LeakyReLU(0.2),
+                                       nn.Dense(16 * w, 1)])
+
+    def construct(self, x):
+        h = ops.mean(self.features(x), (2, 3))
+        return self.head(h).squeeze(1)
+
+
+def check_config(cfg: SRGANConfig, resolution: int) -> None:
+    if cfg.scale < 2 or cfg.scale & (cfg.scale - 1):
+        raise MsganError(f"model.scale is {cfg.scale}; SRGAN upsamples by powers of two — "
+                         "use model.scale=2 or 4")
+    if resolution % cfg.scale:
+        raise MsganError(f"data.resolution {resolution} is not divisible by model.scale "
+                         f"{cfg.scale} — choose a resolution that is a multiple of the scale")
+
+
+def build(cfg: SRGANConfig, resolution: int, channels: int) -> dict:
+    """{"G", "D"}; ``resolution`` is G's output (high-resolution) size."""
+    check_config(cfg, resolution)
+    return {"G": Generator(cfg, resolution, channels), "D": Discriminator(cfg, channels)}
+
+
+class _Export(nn.Cell):
+    def __init__(self, G):
+        super().__init__(auto_prefix=False)     # keep G's parameter names for later checkpoints
+        self.G = G
+
+    def construct(self, x):
+        return self.G(x)
+
+
+def export_net(G):
+    """G as exported: ``construct(x low-res (B, C, R/scale, R/scale)) -> (B, C, R, R)``, eval."""
+    net = _Export(G)
+    net.set_train(False)
+    return net
