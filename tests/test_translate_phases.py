@@ -1,0 +1,149 @@
+"""Compiled pix2pix / CycleGAN / DiscoGAN steps on a tiny fixed problem: losses fall, exact resume,
+history pool, lr decay, eval-mode generators.
+
+Built-in convs: at 16 px they compile several times faster than fastconv's (whose parity with
+them test_fastconv.py checks), which keeps these tests within their time budget.
+"""
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+from mindspore import Tensor  # noqa: E402
+
+from msgan.config import load_config  # noqa: E402
+from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
+from msgan.train import checkpoint  # noqa: E402
+from msgan.train.lr import get_lr  # noqa: E402
+from msgan.train.translate_phases import (CycleGANPhases, DiscoGANPhases, ImagePool,  # noqa: E402
+                                          Pix2PixPhases)
+
+B, R = 4, 16
+
+
+def make(name, module, phases_cls, extra=()):
+    cfg = load_config(None, [f"model.name={name}", "model.ngf=8", "model.ndf=8",
+                             f"data.resolution={R}", f"train.batch_size={B}", *extra])
+    ms.set_seed(0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(translate_layers, "conv_cells", lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
+        nets = module.build(cfg.model, R, 3)
+        return phases_cls(cfg, nets)
+
+
+def problem(seed=0):
+    """a: random images; b: a fixed, learnable function of a (channels swapped, sharpened)."""
+    a = np.random.default_rng(seed).uniform(-1, 1, (B, 3, R, R)).astype(np.float32)
+    return Tensor(a), Tensor(np.tanh(2.0 * a[:, ::-1]).copy())
+
+
+def scalars(stats):
+    return {k: float(v.asnumpy()) for k, v in stats.items()}
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run():
+    ph = make("pix2pix", pix2pix, Pix2PixPhases, ["model.d_layers=2", "train.G_opt.lr=0.001"])
+    a, b = problem()
+    before = ph.generators()["G"](a).asnumpy()
+    history = [scalars(ph.step(a, b, i)) for i in range(10)]
+    return ph, a, before, history
+
+
+def test_pix2pix_l1_falls_and_updates_apply(pix2pix_run):
+    _, _, _, history = pix2pix_run
+    l1 = [h["loss_G_L1"] for h in history]
+    assert l1[-1] < l1[0] - 0.02, l1
+    assert {"loss_G", "loss_D", "update_ok_G", "update_ok_D"} <= set(history[0])
+    assert all(h["update_ok_G"] and h["update_ok_D"] for h in history)
+    assert all(np.isfinite(v) for h in history for v in h.values())
+
+
+def test_pix2pix_generators_follow_training_in_eval_mode(pix2pix_run):
+    ph, a, before, _ = pix2pix_run
+    G = ph.generators()["G"]
+    assert not G.training
+    for pe, p in zip(G.get_parameters(), ph.nets["G"].get_parameters()):   # BN stats too
+        np.testing.assert_array_equal(pe.asnumpy(), p.asnumpy())
+    out = G(a).asnumpy()
+    assert np.abs(out - before).max() > 1e-3                 # training changed the generator
+    np.testing.assert_array_equal(G(a).asnumpy(), out)       # dropout is off: deterministic
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    # 7 steps of 4 images, total 0.032 kimg: lr decay starts at 0.016 (auto: half); pool 3 < batch.
+    ph = make("cyclegan", cyclegan, CycleGANPhases,
+              ["model.d_layers=2", "model.n_blocks=1", "model.pool_size=3",
+               "train.total_kimg=0.032", "train.G_opt.lr=0.001"])
+    a, b = problem()
+    b = Tensor(np.random.default_rng(1).permutation(b.asnumpy()))   # unpaired
+    history, snap = [], None
+    for i in range(7):
+        ph.cur_kimg = i * B / 1000
+        if i == 5:
+            snap = checkpoint.save_snapshot(str(tmp_path_factory.mktemp("ckpt")), i * B,
+                                            ph.state_cells(), {"phases": ph.host_state()},
+                                            {"model": "cyclegan"}, weights=ph.generators())
+        history.append(scalars(ph.step(a, b, i)))
+    return ph, a, b, history, snap
+
+
+def test_cyclegan_cycle_loss_falls(cyclegan_run):
+    _, _, _, history, _ = cyclegan_run
+    cycle = [h["loss_cycle_A"] + h["loss_cycle_B"] for h in history]
+    assert cycle[-1] < cycle[0] - 0.05, cycle
+    assert all(h["update_ok_G"] and h["update_ok_D"] for h in history)
+    assert history[0]["loss_idt_A"] > 0 and np.isfinite(history[-1]["loss_D"])
+
+
+def test_cyclegan_lr_decays_linearly_from_half_way(cyclegan_run):
+    ph = cyclegan_run[0]
+    # last step at 0.024 kimg: (0.032 - 0.024) / (0.032 - 0.016) of the base lr
+    assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.5, rel=1e-5)
+    assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.5, rel=1e-5)
+
+
+def test_cyclegan_resume_repeats_the_next_steps_exactly(cyclegan_run):
+    """Weights, Adam moments, lr, the image pool and the host RNG all come back."""
+    ph, a, b, history, snap = cyclegan_run
+    host = checkpoint.load_snapshot(snap, ph.state_cells())
+    ph.load_host_state(host["phases"])
+    for i in (5, 6):
+        ph.cur_kimg = i * B / 1000
+        assert scalars(ph.step(a, b, i)) == history[i]
+
+
+def test_image_pool_matches_the_reference_semantics():
+    """The reference ImagePool.query, image by image, against the Gather-based pool."""
+    pool = ImagePool(2, 1, 2)
+    rng, ref_rng = np.random.default_rng(5), np.random.default_rng(5)
+    ref, count = [], 0
+    for batch in range(4):
+        fakes = np.arange(batch * 3, batch * 3 + 3, dtype=np.float32)[:, None, None, None] \
+            * np.ones((3, 1, 2, 2), np.float32)
+        expected = []
+        for img in fakes:                              # pytorch-CycleGAN-and-pix2pix image_pool
+            if len(ref) < 2:
+                ref.append(img)
+                expected.append(img)
+            elif ref_rng.random() > 0.5:
+                slot = int(ref_rng.integers(2))
+                expected.append(ref[slot])
+                ref[slot] = img
+            else:
+                expected.append(img)
+        out_idx, keep_idx, count = pool.plan(rng, count, 3)
+        out = pool(Tensor(fakes), out_idx, keep_idx).asnumpy()
+        np.testing.assert_array_equal(out, np.stack(expected))
+        np.testing.assert_array_equal(pool.images.asnumpy(), np.stack(ref))
+
+
+def test_discogan_losses_fall():
+    ph = make("discogan", discogan, DiscoGANPhases)
+    a, b = problem()
+    history = [scalars(ph.step(a, b, i)) for i in range(6)]
+    for key in ("loss_G", "loss_D", "loss_fm_A"):
+        assert history[-1][key] < history[0][key], (key, history)
+    assert all(h["update_ok_G"] and h["update_ok_D"] for h in history)
+    out = ph.generators()["G_BA"](b)
+    assert out.shape == (B, 3, R, R)
