@@ -1,0 +1,145 @@
+"""Compiled training steps of SRGAN (Ledig et al. 2017).
+
+While ``cur_kimg < model.pretrain_kimg`` only G trains, on the pixel MSE (SRResNet pre-training,
+the paper's initialisation of the GAN's generator); D is not touched. Afterwards every iteration
+is a D step (BCE, real HR vs G(LR)) then a G step on content + adv_weight * adversarial loss,
+with the content loss of ``model.content_loss`` (pixel MSE or VGG19 φ5,4 features).
+
+One ``ms.jit`` function per phase (pre-training, D, G), each with one optimizer; G's Adam is
+shared by the pre-training and the G graphs (its state lives in Parameters both graphs see).
+"""
+from __future__ import annotations
+
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+
+from msgan import losses_sr
+from msgan.config import Config
+from msgan.models import srgan
+from msgan.models.vgg19 import DEFAULT_LAYER, load_vgg19
+from msgan.train.phases import grad_reducer, guarded_update, make_adam
+
+VGG_LAYER = DEFAULT_LAYER      # φ5,4 after its ReLU, as SRGAN-VGG54
+
+
+class _SRNets(nn.Cell):
+    """One parent so parameter names are unique in every graph (``G.*``, ``D.*``, ``vgg.*``)."""
+
+    def __init__(self, G, D, G_eval, vgg):
+        super().__init__()
+        self.G, self.D, self.G_eval = G, D, G_eval
+        if vgg is not None:
+            self.vgg = vgg
+
+
+class SRGANPhases:
+    """The image-to-image phases contract for SRGAN: ``a`` low-res inputs, ``b`` HR targets."""
+
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
+        m = cfg.model
+        self.G, self.D = nets["G"], nets["D"]
+        # weights are loaded here, before any graph compiles, so the graphs see them
+        self.vgg = load_vgg19(m.vgg_checkpoint, VGG_LAYER) if m.content_loss == "vgg" else None
+        # A separate eval-mode copy: a graph compiled in train mode keeps using batch statistics
+        # even after set_train(False), so sampling must not go through G itself.
+        self.G_eval = srgan.Generator(m, self.G.resolution, self.G.channels)
+        self.nets = _SRNets(self.G, self.D, self.G_eval, self.vgg)
+        self.pretrain_kimg = float(m.pretrain_kimg)
+        self.adv_weight = float(m.adv_weight)
+        self.progress = 0.0     # fraction of the schedule done; set by the loop
+        self.cur_kimg = 0.0     # thousands of images trained so far; set by the loop
+        self.opt_G = make_adam(self.G.trainable_params(), cfg.train.G_opt)
+        self.opt_D = make_adam(self.D.trainable_params(), cfg.train.D_opt)
+        self.reduce_G = grad_reducer(self.opt_G, world_size)
+        self.reduce_D = grad_reducer(self.opt_D, world_size)
+        self._zero = Tensor(0.0, ms.float32)
+        self._true = Tensor(True, ms.bool_)
+        self.G.set_train(True)
+        self.D.set_train(True)
+        self.G_eval.set_train(False)
+        self._compile(cfg.train.jit_level)
+
+    def _compile(self, jit_level: str):
+        G, D, vgg, adv_weight = self.G, self.D, self.vgg, self.adv_weight
+
+        def content(sr, hr):
+            if vgg is None:
+                return losses_sr.pixel_mse(sr, hr)
+            return losses_sr.feature_mse(vgg(sr), vgg(hr))
+
+        def pre_loss(a, b):
+            return losses_sr.pixel_mse(G(a), b)
+
+        def d_loss(a, b):
+            fakes = ops.stop_gradient(G(a))
+            real_logits, fake_logits = D(b), D(fakes)
+            return (losses_sr.d_loss(real_logits, fake_logits), real_logits.mean(),
+                    fake_logits.mean())
+
+        def g_loss(a, b):
+            sr = G(a)
+            c = content(sr, b)
+            fake_logits = D(sr)
+            return losses_sr.g_loss(c, fake_logits, adv_weight), c, fake_logits.mean()
+
+        pre_grad = ms.value_and_grad(pre_loss, None, self.opt_G.parameters)
+        d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
+        g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters, has_aux=True)
+        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D)
+
+        def pre_step(a, b):
+            loss, grads = pre_grad(a, b)
+            return loss, apply_G(grads)
+
+        def d_step(a, b):
+            (loss, real_mean, fake_mean), grads = d_grad(a, b)
+            return loss, real_mean, fake_mean, apply_D(grads)
+
+        def g_step(a, b):
+            (loss, c, fake_mean), grads = g_grad(a, b)
+            return loss, c, fake_mean, apply_G(grads)
+
+        self._pre_step = ms.jit(pre_step, jit_level=jit_level)
+        self._d_step = ms.jit(d_step, jit_level=jit_level)
+        self._g_step = ms.jit(g_step, jit_level=jit_level)
+
+    # -- the interface the loop uses -------------------------------------------------------------
+    @property
+    def pretraining(self) -> bool:
+        return self.cur_kimg < self.pretrain_kimg
+
+    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+        """One iteration. Both phases return the same keys; stats a phase does not measure are 0.
+
+        ``loss_G_content`` is the pixel MSE while pre-training and the configured content loss
+        afterwards; ``D_fake_G`` is D's mean logit on G's outputs seen in the G step.
+        """
+        if self.pretraining:
+            loss_G, ok_G = self._pre_step(a, b)
+            return {"loss_G": loss_G, "loss_G_content": loss_G, "loss_D": self._zero,
+                    "D_real": self._zero, "D_fake": self._zero, "D_fake_G": self._zero,
+                    "update_ok_G": ok_G, "update_ok_D": self._true}
+        loss_D, d_real, d_fake, ok_D = self._d_step(a, b)
+        loss_G, content, d_fake_g, ok_G = self._g_step(a, b)
+        return {"loss_G": loss_G, "loss_G_content": content, "loss_D": loss_D,
+                "D_real": d_real, "D_fake": d_fake, "D_fake_G": d_fake_g,
+                "update_ok_G": ok_G, "update_ok_D": ok_D}
+
+    def state_cells(self) -> dict:
+        return {"G": self.G, "D": self.D, "opt_G": self.opt_G, "opt_D": self.opt_D}
+
+    def host_state(self) -> dict:
+        return {}      # nothing random on the host: every step is a function of its batch
+
+    def load_host_state(self, state: dict) -> None:
+        pass
+
+    def generators(self) -> dict:
+        """{"G": eval-mode copy of G}, its weights and BatchNorm statistics copied in now.
+
+        ``copy_`` writes in place, so graphs already compiled around the copy see the values.
+        """
+        for pe, p in zip(self.G_eval.get_parameters(), self.G.get_parameters()):
+            pe.copy_(p)
+        return {"G": self.G_eval}
