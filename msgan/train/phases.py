@@ -14,6 +14,7 @@ from mindspore.amp import all_finite
 
 from msgan import losses
 from msgan.config import Config, OptimizerConfig
+from msgan.train import amp
 
 
 class Nets(nn.Cell):
@@ -45,20 +46,32 @@ def grad_reducer(opt, world_size: int):
     return None
 
 
-def guarded_update(opt, reducer):
+def guarded_update(opt, reducer, scale=None):
     """In-graph update: average gradients over ranks (if any), apply them only when finite.
 
     A non-finite gradient skips the update instead of poisoning the weights and Adam's moments
-    for the rest of the run; the returned flag lets the loop count skipped steps.
+    for the rest of the run; the returned flag lets the loop count skipped steps. With a
+    ``LossScale`` (mixed precision) the gradients are unscaled before the check and the scale
+    follows the outcome; every rank sees the same reduced gradients, so scales stay equal.
     """
     def apply(grads):
+        if scale is not None:
+            grads = scale.unscale(grads)
         if reducer is not None:
             grads = reducer(grads)
         ok = all_finite(grads)
         if ok:
             opt(grads)
+        if scale is not None:
+            scale.adjust(ok)
         return ok
     return apply
+
+
+def scaled(scale, loss):
+    """The objective to differentiate: the fp32 loss times the loss scale (if any)."""
+    return loss if scale is None else scale.scale(loss)
+
 
 
 def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.ndarray:
@@ -86,14 +99,19 @@ class ClassicPhases:
         self.opt_D = make_adam(D.trainable_params(), cfg.train.D_opt)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
         self.reduce_D = grad_reducer(self.opt_D, world_size)
+        self.scales = amp.loss_scales(cfg.train.amp)
+        # after Nets named the Parameters; G_ema stays fp32 (samples, exports)
+        self.G_run = amp.cast_network(G, cfg.train.amp)
+        self.D_run = amp.cast_network(D, cfg.train.amp)
         G.set_train(True)
         D.set_train(True)
         G_ema.set_train(False)
         self._compile(cfg.train.jit_level)
 
     def _compile(self, jit_level: str):
-        G, D, G_ema = self.G, self.D, self.G_ema
+        G, D = self.G_run, self.D_run
         real_target, use_noise = self.real_target, self.instance_noise > 0
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
 
         def d_loss(reals, labels, z, noise_std):
             fakes = ops.stop_gradient(G(z, labels))
@@ -102,29 +120,36 @@ class ClassicPhases:
                 fakes = fakes + noise_std * ops.standard_normal(fakes.shape)
             real_logits, fake_logits = D(reals, labels), D(fakes, labels)
             loss = losses.d_bce(real_logits, fake_logits, real_target)
-            return loss, real_logits.mean(), fake_logits.mean()
+            return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean())
 
         def g_loss(labels, z, noise_std):
             fakes = G(z, labels)
             if use_noise:
                 fakes = fakes + noise_std * ops.standard_normal(fakes.shape)
-            return losses.g_nonsaturating(D(fakes, labels))
+            loss = losses.g_nonsaturating(D(fakes, labels))
+            return scaled(scale_G, loss), loss
 
         d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
-        g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
+        g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters, has_aux=True)
+        apply_D = guarded_update(self.opt_D, self.reduce_D, scale_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G, scale_G)
 
         def d_step(reals, labels, z, noise_std):
-            (loss, real_mean, fake_mean), grads = d_grad(reals, labels, z, noise_std)
-            return loss, real_mean, fake_mean, apply_D(grads)
+            (_, (loss, real_mean, fake_mean)), grads = d_grad(reals, labels, z, noise_std)
+            ok = apply_D(grads)
+            if scale_D is None:
+                return loss, real_mean, fake_mean, ok
+            return loss, real_mean, fake_mean, ok, scale_D.scale_value * 1.0
 
         def g_step(labels, z, noise_std):
-            loss, grads = g_grad(labels, z, noise_std)
-            return loss, apply_G(grads)
+            (_, loss), grads = g_grad(labels, z, noise_std)
+            ok = apply_G(grads)
+            if scale_G is None:
+                return loss, ok
+            return loss, ok, scale_G.scale_value * 1.0
 
-        g_params = tuple(G.get_parameters())         # BatchNorm moving stats included
-        ema_params = tuple(G_ema.get_parameters())
+        g_params = tuple(self.G.get_parameters())         # BatchNorm moving stats included
+        ema_params = tuple(self.G_ema.get_parameters())
 
         def ema_step(beta):
             for pe, p in zip(ema_params, g_params):
@@ -140,18 +165,26 @@ class ClassicPhases:
         n = reals.shape[0]
         noise_std = Tensor(self.instance_noise * max(0.0, 1.0 - self.progress), ms.float32)
         z_d = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        loss_D, d_real, d_fake, ok_D = self._d_step(reals, labels, z_d, noise_std)
+        d_outs = self._d_step(reals, labels, z_d, noise_std)
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        loss_G, ok_G = self._g_step(labels, z_g, noise_std)
-        return {"loss_G": loss_G, "loss_D": loss_D, "D_real": d_real, "D_fake": d_fake,
-                "update_ok_D": ok_D, "update_ok_G": ok_G}
+        g_outs = self._g_step(labels, z_g, noise_std)
+        stats = {"loss_G": g_outs[0], "loss_D": d_outs[0], "D_real": d_outs[1],
+                 "D_fake": d_outs[2], "update_ok_D": d_outs[3], "update_ok_G": g_outs[1]}
+        if self.scales:
+            stats.update(loss_scale_D=d_outs[4], loss_scale_G=g_outs[2])
+        return stats
 
     def update_ema(self, beta: Tensor) -> None:
         self._ema_step(beta)
 
     def state_cells(self) -> dict:
-        return {"G": self.G, "D": self.D, "G_ema": self.G_ema,
-                "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells = {"G": self.G, "D": self.D, "G_ema": self.G_ema,
+                 "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
+        return cells
+
+    def optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
 
     def host_state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}

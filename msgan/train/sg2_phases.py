@@ -20,7 +20,8 @@ from mindspore import Parameter, Tensor, mint, nn, ops
 from msgan import losses, losses_sg2
 from msgan.augment import AdaController, AugmentPipe, draw_random
 from msgan.config import Config
-from msgan.train.phases import grad_reducer, guarded_update
+from msgan.train import amp
+from msgan.train.phases import grad_reducer, guarded_update, scaled
 
 W_AVG_BETA = 0.995
 
@@ -74,6 +75,14 @@ class StyleGAN2Phases:
         self.opt_D = _adam(D.trainable_params(), lr, betas, t.D_opt.eps)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
         self.reduce_D = grad_reducer(self.opt_D, world_size)
+        # Mixed precision casts the mapping network and D. The synthesis network stays fp32:
+        # under auto_mixed_precision its ModulatedConv2d meets an fp16 weight with fp32
+        # activations in conv2d_mm's MatMul and does not compile (MindSpore 2.10). G_ema stays
+        # fp32 for samples and exports.
+        self.scales = amp.loss_scales(t.amp)
+        self.mapping_run = amp.cast_network(G.mapping, t.amp)
+        self.synthesis_run = G.synthesis
+        self.D_run = amp.cast_network(D, t.amp)
         G.set_train(True)
         D.set_train(True)
         G_ema.set_train(False)
@@ -89,15 +98,17 @@ class StyleGAN2Phases:
 
     # -- graphs ----------------------------------------------------------------------------------
     def _compile(self, pl_decay: float, jit_level: str):
-        G, D, augment, pl_state = self.G, self.D, self.augment, self.nets.pl
+        G, D, augment, pl_state = self.G, self.D_run, self.augment, self.nets.pl
+        mapping, synthesis = self.mapping_run, self.synthesis_run
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         use_aug = augment is not None
         pl_scale = self.pl_weight * self.pl_interval
         r1_scale = self.r1_gamma / 2 * self.r1_interval
         w_avg = G.mapping.w_avg
 
         def mapped(z, z2, mix, c):
-            ws = G.mapping(z, c)
-            ws2 = G.mapping(z2, c)
+            ws = mapping(z, c)
+            ws2 = mapping(z2, c)
             return ws + (ws2 - ws) * mix.reshape(1, -1, 1), ws
 
         def aug(img, p, rand):
@@ -109,11 +120,12 @@ class StyleGAN2Phases:
 
         def g_main_loss(z, z2, mix, c, noises, aug_rand, p):
             ws_mix, ws = mapped(z, z2, mix, c)
-            img = G.synthesis(ws_mix, noises, "input")
-            return losses.g_nonsaturating(D(aug(img, p, aug_rand), c)), ws
+            img = synthesis(ws_mix, noises, "input")
+            loss = losses.g_nonsaturating(D(aug(img, p, aug_rand), c))
+            return scaled(scale_G, loss), (loss, ws)
 
         def synth_proj(ws, noises, pl_noise):
-            return (G.synthesis(ws, noises, "input") * pl_noise).sum()
+            return (synthesis(ws, noises, "input") * pl_noise).sum()
 
         grad_ws = ms.grad(synth_proj, grad_position=0)
 
@@ -122,16 +134,16 @@ class StyleGAN2Phases:
             lengths = losses_sg2.path_lengths(grad_ws(ws_mix, noises, pl_noise))
             penalty, new_mean = losses_sg2.path_length_penalty(lengths, pl_state.pl_mean, pl_decay)
             penalty = penalty.mean()
-            return penalty * pl_scale, (penalty, ops.stop_gradient(new_mean), ws)
+            return scaled(scale_G, penalty * pl_scale), (penalty, ops.stop_gradient(new_mean), ws)
 
         def d_main_loss(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
             ws_mix, ws = mapped(z, z2, mix, c)
-            fake = ops.stop_gradient(G.synthesis(ws_mix, noises, "input"))
+            fake = ops.stop_gradient(synthesis(ws_mix, noises, "input"))
             fake_logits = D(aug(fake, p, aug_fake), c)
             real_logits = D(aug(reals, p, aug_real), c)
             loss = losses.d_logistic(real_logits, fake_logits)
-            return loss, (real_logits.mean(), fake_logits.mean(), ops.sign(real_logits).mean(),
-                          ws)
+            return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean(),
+                                           ops.sign(real_logits).mean(), ws)
 
         def d_sum(x, c):
             return D(x, c).sum()
@@ -142,7 +154,7 @@ class StyleGAN2Phases:
             # R1 on the augmented reals D actually sees (see msgan/augment.py for why).
             x = ops.stop_gradient(aug(reals, p, aug_real))
             penalty = losses_sg2.r1_penalty(grad_x(x, c)).mean()
-            return penalty * r1_scale, penalty
+            return scaled(scale_D, penalty * r1_scale), penalty
 
         g_main_grad = ms.value_and_grad(g_main_loss, None, self.opt_G.parameters, has_aux=True)
         g_reg_grad = ms.value_and_grad(g_reg_loss, None, self.opt_G.parameters, has_aux=True)
@@ -150,14 +162,16 @@ class StyleGAN2Phases:
         d_reg_grad = ms.value_and_grad(d_reg_loss, None, self.opt_D.parameters, has_aux=True)
         world_size = self.world_size
         all_reduce = ops.AllReduce() if world_size > 1 else None
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G, scale_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D, scale_D)
 
         def g_main_step(z, z2, mix, c, noises, aug_rand, p):
-            (loss, ws), grads = g_main_grad(z, z2, mix, c, noises, aug_rand, p)
+            (_, (loss, ws)), grads = g_main_grad(z, z2, mix, c, noises, aug_rand, p)
             ok = apply_G(grads)
             update_w_avg(ws)
-            return loss, ok
+            if scale_G is None:
+                return loss, ok
+            return loss, ok, scale_G.scale_value * 1.0
 
         def g_reg_step(z, z2, mix, c, noises, pl_noise):
             (_, (penalty, new_mean, ws)), grads = g_reg_grad(z, z2, mix, c, noises, pl_noise)
@@ -167,13 +181,15 @@ class StyleGAN2Phases:
             return penalty
 
         def d_main_step(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
-            (loss, (real, fake, sign, ws)), grads = d_main_grad(reals, c, z, z2, mix, noises,
-                                                                aug_fake, aug_real, p)
+            (_, (loss, real, fake, sign, ws)), grads = d_main_grad(reals, c, z, z2, mix, noises,
+                                                                   aug_fake, aug_real, p)
             ok = apply_D(grads)
             update_w_avg(ws)
             if all_reduce is not None:   # one ADA signal for all ranks keeps p identical
                 sign = all_reduce(sign) / world_size
-            return loss, real, fake, sign, ok
+            if scale_D is None:
+                return loss, real, fake, sign, ok
+            return loss, real, fake, sign, ok, scale_D.scale_value * 1.0
 
         def d_reg_step(reals, c, aug_real, p):
             (_, penalty), grads = d_reg_grad(reals, c, aug_real, p)
@@ -231,8 +247,8 @@ class StyleGAN2Phases:
         p = Tensor(self._p(), ms.float32)
         stats = {}
         z, z2, mix, noises = self._latents(n)
-        stats["loss_G"], stats["update_ok_G"] = self._g_main(z, z2, mix, labels, noises,
-                                                             self._aug_rand(n), p)
+        g_outs = self._g_main(z, z2, mix, labels, noises, self._aug_rand(n), p)
+        stats["loss_G"], stats["update_ok_G"] = g_outs[0], g_outs[1]
         if self.pl_weight > 0 and it % self.pl_interval == 0:
             nb = max(n // 2, 1)
             z, z2, mix, noises = self._latents(nb)
@@ -241,9 +257,12 @@ class StyleGAN2Phases:
                                                 dtype=np.float32) / res
             stats["loss_pl"] = self._g_reg(z, z2, mix, labels[:nb], noises, Tensor(pl_noise))
         z, z2, mix, noises = self._latents(n)
-        loss_D, d_real, d_fake, sign, ok_D = self._d_main(reals, labels, z, z2, mix, noises,
-                                                           self._aug_rand(n), self._aug_rand(n), p)
+        d_outs = self._d_main(reals, labels, z, z2, mix, noises, self._aug_rand(n),
+                              self._aug_rand(n), p)
+        loss_D, d_real, d_fake, sign, ok_D = d_outs[:5]
         stats.update(loss_D=loss_D, D_real=d_real, D_fake=d_fake, update_ok_D=ok_D)
+        if self.scales:
+            stats.update(loss_scale_G=g_outs[2], loss_scale_D=d_outs[5])
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
             stats["loss_r1"] = self._d_reg(reals, labels, self._aug_rand(n), p)
         if self.augment is not None:
@@ -259,8 +278,13 @@ class StyleGAN2Phases:
         return self._sample(z, c, psi)
 
     def state_cells(self) -> dict:
-        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, "opt_G": self.opt_G,
-                "opt_D": self.opt_D, "pl": self.nets.pl}
+        cells = {"G": self.G, "D": self.D, "G_ema": self.G_ema, "opt_G": self.opt_G,
+                 "opt_D": self.opt_D, "pl": self.nets.pl}
+        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
+        return cells
+
+    def optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
 
     def host_state(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "ada": self.ada.state_dict()}
