@@ -1,4 +1,4 @@
-"""pix2pix / CycleGAN / DiscoGAN networks: shapes, instance norm, reflect pad, exports with parity."""
+"""pix2pix / CycleGAN / DiscoGAN networks: shapes, instance norm, reflect pad, export parity."""
 import numpy as np
 import pytest
 
@@ -74,7 +74,8 @@ def test_instance_norm_matches_numpy():
     affine = InstanceNorm2d(3, affine=True)
     affine.gamma.set_data(Tensor(np.array([1.0, 2.0, -1.0], np.float32)))
     affine.beta.set_data(Tensor(np.array([0.0, 0.5, 1.0], np.float32)))
-    expected = ref * np.array([1, 2, -1]).reshape(1, 3, 1, 1) + np.array([0, .5, 1]).reshape(1, 3, 1, 1)
+    gamma, beta = np.array([1, 2, -1]), np.array([0, 0.5, 1])
+    expected = ref * gamma.reshape(1, 3, 1, 1) + beta.reshape(1, 3, 1, 1)
     np.testing.assert_allclose(affine(Tensor(x)).asnumpy(), expected, atol=1e-5)
     assert isinstance(norm_layer("batch", 3), ms.nn.BatchNorm2d)
     with pytest.raises(MsganError, match="use batch or instance"):

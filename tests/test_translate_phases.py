@@ -13,7 +13,7 @@ from mindspore import Tensor  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train.lr import get_lr  # noqa: E402
+from msgan.train.lr import get_lr, set_lr  # noqa: E402
 from msgan.train.translate_phases import (CycleGANPhases, DiscoGANPhases, ImagePool,  # noqa: E402
                                           Pix2PixPhases)
 
@@ -97,10 +97,16 @@ def test_cyclegan_cycle_loss_falls(cyclegan_run):
 
 
 def test_cyclegan_lr_decays_linearly_from_half_way(cyclegan_run):
-    ph = cyclegan_run[0]
+    ph, a, b, _, _ = cyclegan_run
     # last step at 0.024 kimg: (0.032 - 0.024) / (0.032 - 0.016) of the base lr
     assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.5, rel=1e-5)
     assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.5, rel=1e-5)
+    # a lr lowered from outside (NaN rollback) keeps its factor while the decay goes on
+    set_lr(ph.opt_G, 0.001 * 0.5 * 0.1)
+    ph.cur_kimg = 0.028
+    ph.step(a, b, 7)
+    assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.25 * 0.1, rel=1e-5)
+    assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.25, rel=1e-5)
 
 
 def test_cyclegan_resume_repeats_the_next_steps_exactly(cyclegan_run):

@@ -8,7 +8,7 @@ paper's feature-matching loss compares between real and generated batches.
 """
 import math
 
-from mindspore import nn, ops
+from mindspore import nn
 
 from msgan.config import DiscoGANConfig
 from msgan.models.translate_layers import conv, conv_transpose

@@ -18,7 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from msgan import losses_translate as L
 from msgan.config import Config
 from msgan.models import cyclegan, discogan, pix2pix
-from msgan.train.lr import linear_decay, set_lr
+from msgan.train.lr import get_lr, linear_decay, set_lr
 from msgan.train.phases import grad_reducer, guarded_update, make_adam
 
 
@@ -121,11 +121,19 @@ class _TranslatePhases:
     def state_cells(self) -> dict:
         return {**self.nets, "opt_G": self.opt_G, "opt_D": self.opt_D}
 
+    def optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
+
     def host_state(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        # mint Adam's lr Parameter is not among the optimizer's parameters, so checkpoints of
+        # state_cells() do not hold it; a decayed or lowered lr is kept here.
+        return {"rng": self.rng.bit_generator.state,
+                "lr": {name: get_lr(opt) for name, opt in self.optimizers().items()}}
 
     def load_host_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+        for name, lr in state["lr"].items():
+            set_lr(self.optimizers()[name], lr)
 
 
 class Pix2PixPhases(_TranslatePhases):
@@ -190,8 +198,7 @@ class CycleGANPhases(_TranslatePhases):
         self.pool_count = {"A": 0, "B": 0}
         total = cfg.train.total_kimg
         self.decay_start = total / 2 if m.decay_start_kimg is None else m.decay_start_kimg
-        self.lr_scale = 1.0      # extra lr factor on top of the decay (e.g. a NaN rollback's)
-        self._lr_applied = None  # decay * lr_scale last written to the optimizers
+        self.lr_frac = 1.0       # decay fraction the optimizers' lr was last scaled to
         mode, use_pool = m.gan_mode, m.pool_size > 0
         lam_c, lam_id = float(m.lambda_cycle), float(m.lambda_cycle * m.lambda_identity)
 
@@ -232,15 +239,16 @@ class CycleGANPhases(_TranslatePhases):
         self._no_pool = Tensor(np.zeros(1, np.int32))
 
     def _update_lr(self) -> None:
-        # Set from the config's base lr on the host, not scaled in place: mint Adam's lr
-        # Parameter is not among the optimizer's parameters, so checkpoints do not hold it.
+        # Scaled in place by new/old decay fraction instead of set to base * fraction, so a lr
+        # lowered from outside (the loop's NaN rollback) stays lowered by the same factor.
         frac = linear_decay(1.0, self.cur_kimg, self.decay_start, self.cfg.train.total_kimg)
-        scale = frac * self.lr_scale
-        if scale == self._lr_applied:
+        if frac == self.lr_frac or self.lr_frac <= 0.0:
             return
-        set_lr(self.opt_G, self.cfg.train.G_opt.lr * scale)
-        set_lr(self.opt_D, self.cfg.train.D_opt.lr * scale)
-        self._lr_applied = scale
+        ratio = Tensor(frac / self.lr_frac, ms.float32)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"].copy_(group["lr"] * ratio)
+        self.lr_frac = frac
 
     def _pool_plan(self, which: str, pool: ImagePool, batch: int):
         if pool.size == 0:
@@ -266,13 +274,12 @@ class CycleGANPhases(_TranslatePhases):
 
     def host_state(self) -> dict:
         return {**super().host_state(), "pool_count": dict(self.pool_count),
-                "lr_scale": self.lr_scale}
+                "lr_frac": self.lr_frac}
 
     def load_host_state(self, state: dict) -> None:
         super().load_host_state(state)
         self.pool_count = dict(state["pool_count"])
-        self.lr_scale = float(state["lr_scale"])
-        self._lr_applied = None      # rewrite the lr at the next step
+        self.lr_frac = float(state["lr_frac"])
 
 
 class DiscoGANPhases(_TranslatePhases):
