@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoint snapshot folder, run folder, .mindir or .onnx")
     g.add_argument("--num", type=int, default=100, help="images per class (default 100)")
     g.add_argument("--out", required=True, help="output folder (Data/ and output_0.manifest)")
+    g.add_argument("--input", default=None, help="image-to-image models: translate (or "
+                   "super-resolve) every image of this folder")
+    g.add_argument("--generator", default=None, help="CycleGAN/DiscoGAN run folders: G_AB "
+                   "(default) or G_BA")
     g.add_argument("--class", dest="class_name", default=None, help="only this class")
     g.add_argument("--seed", type=int, default=0, help="first seed; image j uses seed+j")
     g.add_argument("--truncation", type=float, default=1.0, help="psi for StyleGAN2 (1 = off)")
@@ -92,10 +96,24 @@ def _cmd_train(args) -> None:
 def _cmd_generate(args) -> None:
     if args.num < 0:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
-    from msgan import generate, runtime
+    from msgan import generate, runtime, translate
     from msgan.train.loop import setup_logging
     setup_logging(None)
+    translating = translate.is_translation_model(args.model)
+    if args.input and not translating:
+        raise MsganError(f"{args.model} is not an image-to-image model — drop --input, or pass "
+                         "a pix2pix/CycleGAN/DiscoGAN/SRGAN run or export")
+    if translating and not args.input:
+        raise MsganError(f"{args.model} is an image-to-image model — pass --input DIR, the "
+                         "folder of images to translate")
     runtime.select_device("auto")
+    if translating:
+        translator = translate.load_translator(args.model, args.generator)
+        paths, skipped = translate.translate_folder(translator, args.input,
+                                                    os.path.abspath(args.out), fmt=args.format)
+        print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
+              f"and output_0.manifest ({len(skipped)} unreadable inputs skipped)")
+        return
     sampler = generate.load_sampler(args.model)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
@@ -105,23 +123,33 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from msgan import export, generate, runtime
+    from msgan import export, runtime
     from msgan.models import MODELS
     from msgan.train.loop import setup_logging
     setup_logging(None)
     runtime.select_device("auto")
-    G, meta = generate.load_checkpoint_generator(args.checkpoint)
     os.makedirs(args.out, exist_ok=True)
     formats = ("mindir", "onnx") if args.format == "both" else (args.format,)
-    result = export.export_generator(MODELS[meta["model"]].export_net(G), meta,
-                                     os.path.join(args.out, "G_ema"), formats=formats)
-    failed = [f for f, r in result.items() if not r.get("ok")]
-    for fmt, r in result.items():
-        print(f"{fmt}: {r.get('path')} max_abs_diff={r.get('max_abs_diff')} "
-              f"{'ok' if r.get('ok') else 'FAILED ' + str(r.get('error', ''))}")
+    failed = []
+    for name, net, meta in _generators_to_export(args.checkpoint):
+        result = export.export_generator(MODELS[meta["model"]].export_net(net), meta,
+                                         os.path.join(args.out, name), formats=formats)
+        failed += [f for f, r in result.items() if not r.get("ok")]
+        for fmt, r in result.items():
+            print(f"{fmt}: {r.get('path')} max_abs_diff={r.get('max_abs_diff')} "
+                  f"{'ok' if r.get('ok') else 'FAILED ' + str(r.get('error', ''))}")
     if failed:
         raise MsganError(f"export to {', '.join(failed)} did not reproduce the checkpoint — "
                          "see the lines above; the MindIR export is usable if it passed")
+
+
+def _generators_to_export(path: str):
+    """[(file stem, generator Cell, meta)]: G_ema, or every generator of an image-to-image run."""
+    from msgan import generate, translate
+    if not translate.is_translation_model(path):
+        G, meta = generate.load_checkpoint_generator(path)
+        return [("G_ema", G, meta)]
+    return translate.load_generators(path)
 
 
 def _cmd_validate(args) -> None:

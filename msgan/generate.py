@@ -44,7 +44,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 # Samplers: meta + __call__(z, c, psi) -> uint8 (n, C, R, R) for any n
 
 class Sampler:
-    """Feeds fixed-size batches of ``meta["batch"]`` to ``_run`` and keeps the real rows."""
+    """Feeds fixed-size batches of ``meta["batch"]`` to ``run_batch`` and keeps the real rows."""
 
     meta: dict
 
@@ -68,11 +68,12 @@ class Sampler:
             k = min(batch, n - start)
             arrays = {"z": _pad(z[start:start + k], batch), "c": _pad(c[start:start + k], batch),
                       "psi": np.full((batch,), psi, np.float32)}
-            images = self._run([arrays[name] for name in meta["inputs"]])
+            images = self.run_batch([arrays[name] for name in meta["inputs"]])
             out[start:start + k] = to_uint8(np.asarray(images)[:k])
         return out
 
-    def _run(self, arrays: list[np.ndarray]) -> np.ndarray:
+    def run_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """The model on one batch of ``meta["batch"]`` rows, inputs in ``meta["inputs"]`` order."""
         raise NotImplementedError
 
 
@@ -100,7 +101,7 @@ class CellSampler(Sampler):
 
         self._compiled = run
 
-    def _run(self, arrays):
+    def run_batch(self, arrays):
         import mindspore as ms
 
         return self._compiled(*[ms.Tensor(a) for a in arrays]).asnumpy()
@@ -117,7 +118,7 @@ class MindIRSampler(Sampler):
             raise MsganError(f"{path} could not be loaded as MindIR ({_one_line(e)}) — "
                              f"{_WHAT_TO_PASS}") from None
 
-    def _run(self, arrays):
+    def run_batch(self, arrays):
         import mindspore as ms
 
         return self.graph(*[ms.Tensor(a) for a in arrays]).asnumpy()
@@ -138,7 +139,7 @@ class OnnxSampler(Sampler):
             raise MsganError(f"{path} takes inputs {self.input_names} but its .json lists "
                              f"{self.meta['inputs']} — re-export the model with msgan export")
 
-    def _run(self, arrays):
+    def run_batch(self, arrays):
         return self.session.run(None, dict(zip(self.input_names, arrays)))[0]
 
 
@@ -237,7 +238,9 @@ def _read_json(path: str, what: str) -> dict:
         raise MsganError(f"{what} not found at {path} — {_WHAT_TO_PASS}") from None
     except (OSError, ValueError) as e:
         raise MsganError(f"{path} is not valid JSON ({_one_line(e)}) — {_WHAT_TO_PASS}") from None
-    needed = ("z_dim", "resolution", "channels", "batch", "inputs")
+    needed = ("resolution", "channels", "batch", "inputs")
+    if isinstance(meta, dict) and meta.get("task") != "translate":
+        needed = ("z_dim",) + needed
     if not isinstance(meta, dict) or any(k not in meta for k in needed):
         raise MsganError(f"{path} lacks the model description ({', '.join(needed)}) — "
                          f"{_WHAT_TO_PASS}")

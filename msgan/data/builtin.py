@@ -19,7 +19,7 @@ from PIL import Image
 
 from msgan.errors import MsganError
 
-BUILTIN = ("digits",)
+BUILTIN = ("digits", "digits-paired", "digits-unpaired", "digits-sr")  # see builtin_pairs.py
 _PREFIX = "builtin:"
 _DONE = ".complete"   # hidden marker, so scan_folder never sees it
 
@@ -78,5 +78,8 @@ def resolve_data_path(path: str, cache_dir: str) -> str:
     name = path[len(_PREFIX):]
     if name == "digits":
         return _materialise_digits(cache_dir)
+    if name in BUILTIN:
+        from msgan.data import builtin_pairs
+        return builtin_pairs.materialise(name, cache_dir)
     raise MsganError(f"unknown built-in data set {path!r} — available: "
                      f"{', '.join(_PREFIX + b for b in BUILTIN)}")

@@ -58,14 +58,19 @@ def strip_prefix(name: str, prefix: str) -> str:
 
 
 def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict,
-                  keep: int = 3, protect: tuple = ()) -> str:
-    """Write a snapshot atomically and delete all but the newest ``keep`` (and ``protect``)."""
+                  keep: int = 3, protect: tuple = (), weights: dict | None = None) -> str:
+    """Write a snapshot atomically and delete all but the newest ``keep`` (and ``protect``).
+
+    Besides the full state, each cell of ``weights`` (default: G_ema) is written alone as
+    ``<name>.ckpt``: what generation, export and evaluation load without the optimizers.
+    """
     os.makedirs(ckpt_root, exist_ok=True)
     name = f"snapshot-{nimg:09d}"
     final = os.path.join(ckpt_root, name)
     tmp = os.path.join(ckpt_root, f".tmp-{name}-{os.getpid()}")
     try:
-        _write_snapshot_files(tmp, cells, host, meta)
+        _write_snapshot_files(tmp, cells, host, meta,
+                              {"G_ema": cells["G_ema"]} if weights is None else weights)
     except (OSError, RuntimeError) as e:   # disk full, folder gone, ...: keep the old snapshots
         shutil.rmtree(tmp, ignore_errors=True)
         reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[0][:160]
@@ -80,16 +85,17 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
     return final
 
 
-def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict) -> None:
+def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict, weights: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     ms.save_checkpoint(_entries(cells), os.path.join(tmp, "state.ckpt"))
-    ema = [{"name": strip_prefix(p.name, "G_ema."), "data": p}
-           for p in cells["G_ema"].get_parameters()]
-    ms.save_checkpoint(ema, os.path.join(tmp, "G_ema.ckpt"))
+    for name, cell in weights.items():
+        alone = [{"name": strip_prefix(p.name, name + "."), "data": p}
+                 for p in cell.get_parameters()]
+        ms.save_checkpoint(alone, os.path.join(tmp, f"{name}.ckpt"))
     _write_json(os.path.join(tmp, "host.json"), host)
     _write_json(os.path.join(tmp, "meta.json"), meta)
-    for f in ("state.ckpt", "G_ema.ckpt", "host.json", "meta.json"):
+    for f in ["state.ckpt", "host.json", "meta.json"] + [f"{n}.ckpt" for n in weights]:
         _fsync_file(os.path.join(tmp, f))
     _fsync_dir(tmp)
 
