@@ -1,8 +1,9 @@
 """Changing an optimizer's learning rate after its step graph has compiled.
 
 mint's Adam keeps each group's lr in a Parameter (``learning_rate_group_<i>``); ``copy_`` writes
-it in place, so compiled steps see the new value without recompiling, and the value is saved
-with the optimizer in every checkpoint (a lowered lr survives resume).
+it in place, so compiled steps see the new value without recompiling. That Parameter is not
+among the optimizer's ``get_parameters()``, so checkpoints do not hold it: phases keep a changed
+lr in their host state.
 """
 from __future__ import annotations
 
