@@ -114,6 +114,23 @@ def test_shapes_for_each_scale(scale):
     assert nets["D"](Tensor(np.zeros((2, C, 2 * R, 2 * R), np.float32))).shape == (2,)
 
 
+def test_cpu_fastconv_nets_match_native_convs():
+    """CPU builds use fastconv; with the same Parameters they compute MindSpore's convs."""
+    cfg = make_cfg(scale=4)
+    with native_convs():
+        native = srgan.build(cfg.model, R, C)
+    fast = srgan.build(cfg.model, R, C)
+    assert type(fast["G"].head[0]) is not type(native["G"].head[0])   # the switch took effect
+    lr, hr = tiny_problem(scale=4)
+    for name, x in (("G", lr), ("D", hr)):
+        for pf, pn in zip(fast[name].get_parameters(), native[name].get_parameters()):
+            pf.set_data(pn.data.copy())
+        fast[name].set_train(False)
+        native[name].set_train(False)
+        np.testing.assert_allclose(fast[name](x).asnumpy(), native[name](x).asnumpy(),
+                                   atol=1e-4, rtol=1e-4)
+
+
 def test_bad_scale_or_resolution_is_a_clear_error():
     cfg = make_cfg()
     cfg.model.scale = 3
