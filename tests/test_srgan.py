@@ -20,6 +20,7 @@ from msgan.errors import MsganError  # noqa: E402
 from msgan.models import srgan, vgg19  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
 from msgan.train import sr_phases  # noqa: E402
+from msgan.train.lr import get_lr, set_lr  # noqa: E402
 from msgan.train.sr_phases import SRGANPhases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,8 +211,11 @@ def test_state_cells_checkpoint_round_trip(phases, vgg_ckpt, tmp_path):
     cells = phases.state_cells()
     assert set(cells) == {"G", "D", "opt_G", "opt_D"}
     saved = {k: _values(c.get_parameters()) for k, c in cells.items()}
+    lr_G = get_lr(phases.optimizers()["G"])
+    set_lr(phases.optimizers()["G"], lr_G / 2)      # as a rollback does; not in the .ckpt
     folder = checkpoint.save_snapshot(str(tmp_path), 100, cells, phases.host_state(), {},
                                       weights={"G": cells["G"]})
+    set_lr(phases.optimizers()["G"], lr_G)
     ms.set_seed(5)
     cfg = make_cfg(overrides=["model.content_loss=vgg", f"model.vgg_checkpoint={vgg_ckpt}"])
     with native_convs():
@@ -220,6 +224,24 @@ def test_state_cells_checkpoint_round_trip(phases, vgg_ckpt, tmp_path):
     for key, cell in fresh.state_cells().items():
         for p in cell.get_parameters():
             np.testing.assert_array_equal(p.asnumpy(), saved[key][p.name], err_msg=p.name)
+    assert get_lr(fresh.optimizers()["G"]) == pytest.approx(lr_G / 2)
+    assert get_lr(fresh.optimizers()["D"]) == pytest.approx(get_lr(phases.optimizers()["D"]))
+
+
+def test_mixed_precision_pretraining_in_fp16_with_a_loss_scale():
+    cfg = make_cfg(overrides=["model.pretrain_kimg=1.0", "train.amp=O2"])
+    ms.set_seed(0)
+    with native_convs():
+        ph = SRGANPhases(cfg, srgan.build(cfg.model, R, C))
+    assert ph.G.head[0].get_flags().get("fp16") and not ph.G_eval.get_flags().get("fp16")
+    assert {"scale_G", "scale_D"} <= set(ph.state_cells())
+    lr, hr = tiny_problem()
+    stats = [ph.step(lr, hr, it) for it in range(8)]
+    losses = [float(s["loss_G"].asnumpy()) for s in stats]
+    assert all(s["loss_G"].dtype == ms.float32 for s in stats)
+    assert {"loss_scale_G", "loss_scale_D"} <= set(stats[-1])
+    assert bool(stats[-1]["update_ok_G"].asnumpy())
+    assert losses[-1] < 0.8 * losses[0], losses
 
 
 # -- VGG19 ----------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from msgan import losses_sr
 from msgan.config import Config
 from msgan.models import srgan
 from msgan.models.vgg19 import DEFAULT_LAYER, load_vgg19
-from msgan.train.phases import grad_reducer, guarded_update, make_adam
+from msgan.train import amp
+from msgan.train.lr import get_lr, set_lr
+from msgan.train.phases import grad_reducer, guarded_update, make_adam, scaled
 
 VGG_LAYER = DEFAULT_LAYER      # φ5,4 after its ReLU, as SRGAN-VGG54
 
@@ -52,6 +54,11 @@ class SRGANPhases:
         self.opt_D = make_adam(self.D.trainable_params(), cfg.train.D_opt)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
         self.reduce_D = grad_reducer(self.opt_D, world_size)
+        # train.amp: G and D compute in fp16 (after _SRNets named their Parameters); losses,
+        # VGG19 and the eval copy stay fp32; one dynamic loss scale per optimizer
+        self.scales = amp.loss_scales(cfg.train.amp)
+        self.G_run = amp.cast_network(self.G, cfg.train.amp)
+        self.D_run = amp.cast_network(self.D, cfg.train.amp)
         self._zero = Tensor(0.0, ms.float32)
         self._true = Tensor(True, ms.bool_)
         self.G.set_train(True)
@@ -60,7 +67,9 @@ class SRGANPhases:
         self._compile(cfg.train.jit_level)
 
     def _compile(self, jit_level: str):
-        G, D, vgg, adv_weight = self.G, self.D, self.vgg, self.adv_weight
+        G, D, vgg, adv_weight = self.G_run, self.D_run, self.vgg, self.adv_weight
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
+        zero = self._zero
 
         def content(sr, hr):
             if vgg is None:
@@ -68,37 +77,48 @@ class SRGANPhases:
             return losses_sr.feature_mse(vgg(sr), vgg(hr))
 
         def pre_loss(a, b):
-            return losses_sr.pixel_mse(G(a), b)
+            loss = losses_sr.pixel_mse(G(a), b)
+            return scaled(scale_G, loss), loss
 
         def d_loss(a, b):
             fakes = ops.stop_gradient(G(a))
             real_logits, fake_logits = D(b), D(fakes)
-            return (losses_sr.d_loss(real_logits, fake_logits), real_logits.mean(),
-                    fake_logits.mean())
+            loss = losses_sr.d_loss(real_logits, fake_logits)
+            return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean())
 
         def g_loss(a, b):
             sr = G(a)
             c = content(sr, b)
             fake_logits = D(sr)
-            return losses_sr.g_loss(c, fake_logits, adv_weight), c, fake_logits.mean()
+            loss = losses_sr.g_loss(c, fake_logits, adv_weight)
+            return scaled(scale_G, loss), (loss, c, fake_logits.mean())
 
-        pre_grad = ms.value_and_grad(pre_loss, None, self.opt_G.parameters)
+        pre_grad = ms.value_and_grad(pre_loss, None, self.opt_G.parameters, has_aux=True)
         d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
         g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters, has_aux=True)
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        apply_G = guarded_update(self.opt_G, self.reduce_G, scale_G)
+        apply_D = guarded_update(self.opt_D, self.reduce_D, scale_D)
+
+        def g_scale():
+            return zero if scale_G is None else scale_G.scale_value * 1.0
+
+        def d_scale():
+            return zero if scale_D is None else scale_D.scale_value * 1.0
 
         def pre_step(a, b):
-            loss, grads = pre_grad(a, b)
-            return loss, apply_G(grads)
+            (_, loss), grads = pre_grad(a, b)
+            ok = apply_G(grads)
+            return loss, ok, g_scale()
 
         def d_step(a, b):
-            (loss, real_mean, fake_mean), grads = d_grad(a, b)
-            return loss, real_mean, fake_mean, apply_D(grads)
+            (_, (loss, real_mean, fake_mean)), grads = d_grad(a, b)
+            ok = apply_D(grads)
+            return loss, real_mean, fake_mean, ok, d_scale()
 
         def g_step(a, b):
-            (loss, c, fake_mean), grads = g_grad(a, b)
-            return loss, c, fake_mean, apply_G(grads)
+            (_, (loss, c, fake_mean)), grads = g_grad(a, b)
+            ok = apply_G(grads)
+            return loss, c, fake_mean, ok, g_scale()
 
         self._pre_step = ms.jit(pre_step, jit_level=jit_level)
         self._d_step = ms.jit(d_step, jit_level=jit_level)
@@ -116,24 +136,39 @@ class SRGANPhases:
         afterwards; ``D_fake_G`` is D's mean logit on G's outputs seen in the G step.
         """
         if self.pretraining:
-            loss_G, ok_G = self._pre_step(a, b)
-            return {"loss_G": loss_G, "loss_G_content": loss_G, "loss_D": self._zero,
-                    "D_real": self._zero, "D_fake": self._zero, "D_fake_G": self._zero,
-                    "update_ok_G": ok_G, "update_ok_D": self._true}
-        loss_D, d_real, d_fake, ok_D = self._d_step(a, b)
-        loss_G, content, d_fake_g, ok_G = self._g_step(a, b)
-        return {"loss_G": loss_G, "loss_G_content": content, "loss_D": loss_D,
-                "D_real": d_real, "D_fake": d_fake, "D_fake_G": d_fake_g,
-                "update_ok_G": ok_G, "update_ok_D": ok_D}
+            loss_G, ok_G, scale_G = self._pre_step(a, b)
+            stats = {"loss_G": loss_G, "loss_G_content": loss_G, "loss_D": self._zero,
+                     "D_real": self._zero, "D_fake": self._zero, "D_fake_G": self._zero,
+                     "update_ok_G": ok_G, "update_ok_D": self._true}
+            if self.scales:
+                stats.update(loss_scale_G=scale_G,
+                             loss_scale_D=self.scales["D"].scale_value * 1.0)
+            return stats
+        loss_D, d_real, d_fake, ok_D, scale_D = self._d_step(a, b)
+        loss_G, content, d_fake_g, ok_G, scale_G = self._g_step(a, b)
+        stats = {"loss_G": loss_G, "loss_G_content": content, "loss_D": loss_D,
+                 "D_real": d_real, "D_fake": d_fake, "D_fake_G": d_fake_g,
+                 "update_ok_G": ok_G, "update_ok_D": ok_D}
+        if self.scales:
+            stats.update(loss_scale_G=scale_G, loss_scale_D=scale_D)
+        return stats
 
     def state_cells(self) -> dict:
-        return {"G": self.G, "D": self.D, "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells = {"G": self.G, "D": self.D, "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
+        return cells
+
+    def optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
 
     def host_state(self) -> dict:
-        return {}      # nothing random on the host: every step is a function of its batch
+        # Nothing random on the host. mint Adam's lr Parameter is not among the optimizer's
+        # checkpointed parameters, so an lr lowered by a rollback is kept here.
+        return {"lr": {name: get_lr(opt) for name, opt in self.optimizers().items()}}
 
     def load_host_state(self, state: dict) -> None:
-        pass
+        for name, lr in state.get("lr", {}).items():
+            set_lr(self.optimizers()[name], lr)
 
     def generators(self) -> dict:
         """{"G": eval-mode copy of G}, its weights and BatchNorm statistics copied in now.
