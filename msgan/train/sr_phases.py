@@ -11,7 +11,7 @@ shared by the pre-training and the G graphs (its state lives in Parameters both 
 from __future__ import annotations
 
 import mindspore as ms
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, ops
 
 from msgan import losses_sr
 from msgan.config import Config
@@ -20,18 +20,9 @@ from msgan.models.vgg19 import DEFAULT_LAYER, load_vgg19
 from msgan.train import amp
 from msgan.train.lr import get_lr, set_lr
 from msgan.train.phases import grad_reducer, guarded_update, make_adam, scaled
+from msgan.train.translate_phases import NetSet
 
 VGG_LAYER = DEFAULT_LAYER      # φ5,4 after its ReLU, as SRGAN-VGG54
-
-
-class _SRNets(nn.Cell):
-    """One parent so parameter names are unique in every graph (``G.*``, ``D.*``, ``vgg.*``)."""
-
-    def __init__(self, G, D, G_eval, vgg):
-        super().__init__()
-        self.G, self.D, self.G_eval = G, D, G_eval
-        if vgg is not None:
-            self.vgg = vgg
 
 
 class SRGANPhases:
@@ -45,7 +36,13 @@ class SRGANPhases:
         # A separate eval-mode copy: a graph compiled in train mode keeps using batch statistics
         # even after set_train(False), so sampling must not go through G itself.
         self.G_eval = srgan.Generator(m, self.G.resolution, self.G.channels)
-        self.nets = _SRNets(self.G, self.D, self.G_eval, self.vgg)
+        # Parameter names unique per graph (G.*, D.*, vgg.*); the copy is named G.* as well, in
+        # its own holder, so G.ckpt written from generators() has a fresh generator's names.
+        held = {"G": self.G, "D": self.D}
+        if self.vgg is not None:
+            held["vgg"] = self.vgg
+        self.holder = NetSet(held)
+        self._eval_holder = NetSet({"G": self.G_eval})
         self.pretrain_kimg = float(m.pretrain_kimg)
         self.adv_weight = float(m.adv_weight)
         self.progress = 0.0     # fraction of the schedule done; set by the loop
