@@ -21,7 +21,8 @@ from msgan.config import Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
 from msgan.models import MODELS
-from msgan.train import checkpoint, plots
+from msgan.train import checkpoint, plots, rollback
+from msgan.train.lr import get_lr, set_lr
 from msgan.train.phases import ClassicPhases, ema_beta
 
 log = logging.getLogger("msgan")
@@ -153,6 +154,8 @@ class Run:
         for sub in ("checkpoints", "model", "samples") if self.main else ():
             os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
         self.stats_path = os.path.join(out_dir, "stats.jsonl")
+        self.guard = rollback.RollbackGuard(t.rollback_after)
+        self._good_snapshot = None        # the newest snapshot taken while training was healthy
 
     def setup(self):
         cfg = self.cfg
@@ -160,26 +163,18 @@ class Run:
         self.meta = build_meta(cfg, self.image_set, export_batch=min(cfg.generate.batch_size, 32))
         self.phases = build_phases(cfg, len(self.image_set.classes), self.rank, self.world_size)
         self.sampler = self._shard_sampler(images, labels, cfg.train.seed + 1000 * self.rank)
+        self.labels = labels
+        self.images = images
         self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
         self._last_snapshot_it = 0
         resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
         if resume:
             host = checkpoint.load_snapshot(resume, self.phases.state_cells())
-            self.cur_nimg, self.it, self.tick = host["cur_nimg"], host["it"], host["tick"]
-            self.elapsed = host.get("elapsed", 0.0)
-            if self.world_size == 1:
-                self.sampler.load_state_dict(host["sampler"])
-            else:   # only rank 0's data order is stored; the other shards restart their order
-                self.sampler = self._shard_sampler(
-                    images, labels, cfg.train.seed + 1000 * self.rank + self.it)
-            self.phases.load_host_state(host["phases"])
-            if self.main:
-                self._truncate_stats(self.cur_nimg / 1000)
-            self._last_snapshot_it = self.it
+            self._restore_host(host, resume)
+            self.guard.rollbacks = host.get("rollbacks", 0)
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
         elif cfg.train.resume == "auto":
             log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
-        self.labels = labels
         self.scorer = None
         if self.main:
             self._grid_inputs(images, labels)
@@ -192,6 +187,47 @@ class Run:
                 from msgan.train.scoring import SnapshotScorer
                 self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
                                              cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
+
+    def _restore_host(self, host: dict, path: str) -> None:
+        """Continue from a loaded snapshot's host state (resume and rollback)."""
+        self.cur_nimg, self.it, self.tick = host["cur_nimg"], host["it"], host["tick"]
+        self.elapsed = host.get("elapsed", 0.0)
+        if self.world_size == 1:
+            self.sampler.load_state_dict(host["sampler"])
+        else:   # only rank 0's data order is stored; the other shards restart their order
+            self.sampler = self._shard_sampler(
+                self.images, self.labels, self.cfg.train.seed + 1000 * self.rank + self.it)
+        self.phases.load_host_state(host["phases"])
+        # mint Adam keeps lr outside its checkpointed parameters: a lowered lr lives here
+        for name, lr in host.get("lr", {}).items():
+            set_lr(self.phases.optimizers()[name], lr)
+        if self.main:
+            self._truncate_stats(self.cur_nimg / 1000)
+        self._last_snapshot_it = self.it
+        self._good_snapshot = path
+
+    def _roll_back(self) -> None:
+        """Back to the last good snapshot with lower learning rates (train.rollback_after)."""
+        t = self.cfg.train
+        kimg, skipped = self.cur_nimg / 1000, self.guard.longest()
+        self.guard.begin(self._good_snapshot, kimg)
+        snapshot = self._good_snapshot
+        _, lrs = rollback.roll_back(snapshot, self.phases.state_cells(), self.phases.optimizers(),
+                                    t.rollback_lr_factor,
+                                    restore=lambda host: self._restore_host(host, snapshot))
+        name = os.path.basename(self._good_snapshot)
+        lr_text = ", ".join(f"{k} {old:.3g} → {new:.3g}" for k, (old, new) in lrs.items())
+        log.warning("training diverged at %.3f kimg (%d updates in a row had non-finite "
+                    "gradients): rolled back to %s at %.3f kimg with lower learning rates (%s), "
+                    "rollback %d of at most %d", kimg, skipped, name, self.cur_nimg / 1000,
+                    lr_text, self.guard.rollbacks, self.guard.max_rollbacks)
+        if self.main:
+            rollback.drop_snapshots_after(self._good_snapshot)
+            row = {"kimg": round(self.cur_nimg / 1000, 4), "rollback": self.guard.rollbacks,
+                   "from_kimg": round(kimg, 4), "rolled_back_to": name,
+                   **{f"lr_{k}": new for k, (_, new) in lrs.items()}}
+            with open(self.stats_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
 
     def _shard_sampler(self, images, labels, seed: int):
         """Batches of this rank's shard: batch_size / world_size images of every world_size-th."""
@@ -274,13 +310,19 @@ class Run:
             if self.cur_nimg >= next_tick or snap_due:   # a snapshot always closes a tick
                 now = time.time()
                 self.elapsed += now - tick_start_time
+                diverged = self.guard.observe(rollback.flags_from_stats(pending))
                 row = self._tick_row(pending, self.cur_nimg - tick_start_nimg,
                                      now - tick_start_time)
                 pending = []
                 if bar is not None:
                     bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}")
+                if diverged:
+                    self._roll_back()
+                    next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
                 tick_start_nimg, tick_start_time = self.cur_nimg, now
                 next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
+                if diverged:
+                    continue      # a snapshot due now would hold the abandoned steps
             if snap_due:
                 self.snapshot()
                 next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
@@ -306,13 +348,15 @@ class Run:
         row = {"tick": self.tick, "kimg": round(self.cur_nimg / 1000, 4)}
         if not self.main:
             return {"loss_G": float("nan"), "loss_D": float("nan")}
-        if pending:
-            for key in pending[0]:
-                vals = [s[key].asnumpy() for s in pending if key in s]
-                if key.startswith("update_ok_"):   # count the skipped (non-finite) updates
-                    row["skipped_" + key[len("update_ok_"):]] = int(sum(not bool(v) for v in vals))
-                elif vals:
-                    row[key] = float(np.mean([float(v) for v in vals]))
+        keys = list(dict.fromkeys(k for s in pending for k in s))   # some only every n steps
+        for key in keys:
+            vals = [s[key].asnumpy() for s in pending if key in s]
+            if key.startswith("update_ok_"):   # count the skipped (non-finite) updates
+                row["skipped_" + key[len("update_ok_"):]] = int(sum(not bool(v) for v in vals))
+            elif key.startswith("loss_scale_"):  # mixed precision: the scale the tick ended with
+                row[key] = float(vals[-1])
+            else:
+                row[key] = float(np.mean([float(v) for v in vals]))
         row["sec_per_kimg"] = round(seconds / max(nimg / 1000, 1e-9), 3)
         row["sec_per_tick"] = round(seconds, 3)
         row["total_sec"] = round(self.elapsed, 1)
@@ -330,6 +374,9 @@ class Run:
     def snapshot(self):
         if not self.main:
             self._last_snapshot_it = self.it
+            if self.guard.healthy():    # the path rank 0 writes; all ranks roll back together
+                self._good_snapshot = os.path.join(self.out, "checkpoints",
+                                                   f"snapshot-{self.cur_nimg:09d}")
             return
         kimg = self.cur_nimg / 1000
         self.meta["kimg"] = kimg
@@ -340,13 +387,18 @@ class Run:
                            nrow=self.grid_cols)
         host = {"cur_nimg": self.cur_nimg, "it": self.it, "tick": self.tick,
                 "elapsed": self.elapsed, "sampler": self.sampler.state_dict(),
-                "phases": self.phases.host_state(), "seed": self.cfg.train.seed}
+                "phases": self.phases.host_state(), "seed": self.cfg.train.seed,
+                "rollbacks": self.guard.rollbacks,
+                "lr": {k: get_lr(o) for k, o in self.phases.optimizers().items()}}
         score = self._score()
         best = self._best_snapshot()        # the best earlier snapshot survives pruning
         protect = (os.path.join(self.out, "checkpoints", best),) if best else ()
+        protect += (self._good_snapshot,) if self._good_snapshot else ()   # the way back
         path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
                                         self.phases.state_cells(), host, dict(self.meta),
                                         keep=3, protect=protect)
+        if self.guard.healthy():
+            self._good_snapshot = path
         if score is not None:
             row = {"kimg": round(kimg, 4), "snapshot": os.path.basename(path), **score}
             with open(self.stats_path, "a", encoding="utf-8") as f:
