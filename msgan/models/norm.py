@@ -4,6 +4,7 @@ MindSpore 2.10's InstanceNorm2d has no CPU kernel (DESIGN.md), so it is written 
 reductions, which run on every backend, differentiate in graph mode and export to MindIR and
 ONNX. ``pow(var + eps, -0.5)`` instead of rsqrt: ONNX has no Rsqrt converter.
 """
+import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 import numpy as np
 
@@ -21,10 +22,14 @@ class InstanceNorm2d(nn.Cell):
             self.beta = Parameter(Tensor(np.zeros(channels, np.float32)), name="beta")
 
     def construct(self, x):
+        # fp32 statistics under train.amp: in fp16, xc * xc overflows once |x - mean| > 256
+        # and the whole channel comes out 0 (the extra casts are no-ops for fp32 input)
+        dtype = x.dtype
+        x = ops.cast(x, ms.float32)
         mean = x.mean(axis=(2, 3), keep_dims=True)
         xc = x - mean
         var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
-        y = xc * ops.pow(var + self.eps, -0.5)
+        y = ops.cast(xc * ops.pow(var + self.eps, -0.5), dtype)
         if self.affine:
             y = y * self.gamma.reshape(1, -1, 1, 1) + self.beta.reshape(1, -1, 1, 1)
         return y

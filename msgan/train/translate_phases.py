@@ -8,6 +8,10 @@ against the D before its update (the reference pix2pix code updates D first; the
 is one step of lag, and it saves a third of a CPU iteration).
 Changing values (lr decay, image-pool choices) reach the graphs as Tensors or through
 ``Parameter.copy_``, so the graphs compile once.
+
+``train.amp`` O2/O3 works as in the classic phases: the graphs call fp16 copies of the nets
+(``self.runs``), losses stay fp32, each optimizer has its own loss scale, and the eval-mode
+generators (samples, exports) stay fp32.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from mindspore import Parameter, Tensor, nn, ops
 from msgan import losses_translate as L
 from msgan.config import Config
 from msgan.models import cyclegan, discogan, pix2pix
+from msgan.train import amp
 from msgan.train.lr import get_lr, linear_decay, set_lr
-from msgan.train.phases import grad_reducer, guarded_update, make_adam
+from msgan.train.phases import grad_reducer, guarded_update, make_adam, scaled
 
 
 class NetSet(nn.Cell):
@@ -75,7 +80,8 @@ class ImagePool(nn.Cell):
 
 
 class _TranslatePhases:
-    """What the three models share: optimizers, eval copies of the generators, host state."""
+    """What the three models share: optimizers, loss scales, the nets the graphs call, eval
+    copies of the generators, host state."""
 
     module = None            # the model module (generator builder, GENERATORS)
 
@@ -93,6 +99,10 @@ class _TranslatePhases:
         self.opt_D = make_adam(d_params, cfg.train.D_opt)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
         self.reduce_D = grad_reducer(self.opt_D, world_size)
+        # after the holder named the Parameters (amp.cast_network); the eval copies stay fp32
+        self.scales = amp.loss_scales(cfg.train.amp)
+        self.runs = {name: amp.cast_network(cell, cfg.train.amp) for name, cell in nets.items()}
+        self._zero = Tensor(0.0, ms.float32)
         for cell in nets.values():
             cell.set_train(True)
         # Eval copies: a graph compiled in train mode ignores a later set_train(False).
@@ -109,7 +119,25 @@ class _TranslatePhases:
         return ms.jit(fn, jit_level=self.jit_level)
 
     def _grad(self, loss_fn, opt):
+        """Gradients of ``loss_fn``'s first output (the scaled loss); the rest is aux."""
         return ms.value_and_grad(loss_fn, None, opt.parameters, has_aux=True)
+
+    def _update(self, net: str):
+        """In-graph ``grads -> (ok, loss scale after the update)`` for opt_<net> ("G" | "D");
+        the scale is 0 when training in fp32."""
+        opt, reducer = self.optimizers()[net], {"G": self.reduce_G, "D": self.reduce_D}[net]
+        scale, zero = self.scales.get(net), self._zero
+        apply = guarded_update(opt, reducer, scale)
+
+        def update(grads):
+            ok = apply(grads)
+            return ok, (zero if scale is None else scale.scale_value * 1.0)
+        return update
+
+    def _with_scales(self, stats: dict, scale_G, scale_D) -> dict:
+        if self.scales:
+            stats.update(loss_scale_G=scale_G, loss_scale_D=scale_D)
+        return stats
 
     def generators(self) -> dict:
         """Eval-mode generators holding the trained weights (BatchNorm statistics included)."""
@@ -119,7 +147,9 @@ class _TranslatePhases:
         return dict(self.eval_nets)
 
     def state_cells(self) -> dict:
-        return {**self.nets, "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells = {**self.nets, "opt_G": self.opt_G, "opt_D": self.opt_D}
+        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
+        return cells
 
     def optimizers(self) -> dict:
         return {"G": self.opt_G, "D": self.opt_D}
@@ -143,39 +173,42 @@ class Pix2PixPhases(_TranslatePhases):
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         super().__init__(cfg, nets, rank, world_size, {})
-        G, D = nets["G"], nets["D"]
+        G, D = self.runs["G"], self.runs["D"]
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         mode, lambda_l1 = cfg.model.gan_mode, float(cfg.model.lambda_l1)
 
         def g_loss(a, b):
             fake = G(a)
             gan = L.g_gan_loss(D(a, fake), mode)
             l1 = L.l1(fake, b)
-            return gan + lambda_l1 * l1, gan, l1, fake
+            loss = gan + lambda_l1 * l1
+            return scaled(scale_G, loss), loss, gan, l1, fake
 
         def d_loss(a, b, fake):
             real_logits, fake_logits = D(a, b), D(a, fake)
-            return (L.d_gan_loss(real_logits, fake_logits, mode),
-                    real_logits.mean(), fake_logits.mean())
+            loss = L.d_gan_loss(real_logits, fake_logits, mode)
+            return scaled(scale_D, loss), loss, real_logits.mean(), fake_logits.mean()
 
         g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        update_G, update_D = self._update("G"), self._update("D")
 
         def g_step(a, b):
-            (loss, gan, l1, fake), grads = g_grad(a, b)
-            return loss, gan, l1, fake, apply_G(grads)
+            out, grads = g_grad(a, b)
+            return out[1:] + update_G(grads)
 
         def d_step(a, b, fake):
-            (loss, real_mean, fake_mean), grads = d_grad(a, b, fake)
-            return loss, real_mean, fake_mean, apply_D(grads)
+            out, grads = d_grad(a, b, fake)
+            return out[1:] + update_D(grads)
 
         self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
 
     def step(self, a: Tensor, b: Tensor, it: int) -> dict:
-        loss_G, gan, l1, fake, ok_G = self._g_step(a, b)
-        loss_D, d_real, d_fake, ok_D = self._d_step(a, b, fake)
-        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_GAN": gan, "loss_G_L1": l1,
-                "D_real": d_real, "D_fake": d_fake, "update_ok_G": ok_G, "update_ok_D": ok_D}
+        loss_G, gan, l1, fake, ok_G, scale_G = self._g_step(a, b)
+        loss_D, d_real, d_fake, ok_D, scale_D = self._d_step(a, b, fake)
+        return self._with_scales(
+            {"loss_G": loss_G, "loss_D": loss_D, "loss_G_GAN": gan, "loss_G_L1": l1,
+             "D_real": d_real, "D_fake": d_fake, "update_ok_G": ok_G, "update_ok_D": ok_D},
+            scale_G, scale_D)
 
 
 class CycleGANPhases(_TranslatePhases):
@@ -190,7 +223,7 @@ class CycleGANPhases(_TranslatePhases):
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         m = cfg.model
-        G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+        G_AB, G_BA = nets["G_AB"], nets["G_BA"]
         self.pool_A = ImagePool(m.pool_size, G_BA.channels, G_BA.resolution)
         self.pool_B = ImagePool(m.pool_size, G_AB.channels, G_AB.resolution)
         super().__init__(cfg, nets, rank, world_size,
@@ -199,6 +232,8 @@ class CycleGANPhases(_TranslatePhases):
         total = cfg.train.total_kimg
         self.decay_start = total / 2 if m.decay_start_kimg is None else m.decay_start_kimg
         self.lr_frac = 1.0       # decay fraction the optimizers' lr was last scaled to
+        G_AB, G_BA, D_A, D_B = (self.runs[k] for k in ("G_AB", "G_BA", "D_A", "D_B"))
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         mode, use_pool = m.gan_mode, m.pool_size > 0
         lam_c, lam_id = float(m.lambda_cycle), float(m.lambda_cycle * m.lambda_identity)
 
@@ -212,28 +247,29 @@ class CycleGANPhases(_TranslatePhases):
             if lam_id > 0:        # G_BA should leave a domain-A image unchanged, G_AB a B one
                 idt_A, idt_B = L.l1(G_BA(a), a), L.l1(G_AB(b), b)
                 loss = loss + lam_id * (idt_A + idt_B)
-            return loss, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B, fake_a, fake_b
+            return (scaled(scale_G, loss), loss, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B,
+                    fake_a, fake_b)
 
         def d_loss(a, b, fake_a, fake_b):
             loss_A = L.d_gan_loss(D_A(a), D_A(fake_a), mode)
             loss_B = L.d_gan_loss(D_B(b), D_B(fake_b), mode)
-            return loss_A + loss_B, loss_A, loss_B
+            loss = loss_A + loss_B
+            return scaled(scale_D, loss), loss, loss_A, loss_B
 
         g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        update_G, update_D = self._update("G"), self._update("D")
         pool_A, pool_B = self.pool_A, self.pool_B
 
         def g_step(a, b):
             out, grads = g_grad(a, b)
-            return out + (apply_G(grads),)
+            return out[1:] + update_G(grads)
 
         def d_step(a, b, fake_a, fake_b, out_a, keep_a, out_b, keep_b):
             if use_pool:
                 fake_a = pool_A(fake_a, out_a, keep_a)
                 fake_b = pool_B(fake_b, out_b, keep_b)
-            (loss, loss_A, loss_B), grads = d_grad(a, b, fake_a, fake_b)
-            return loss, loss_A, loss_B, apply_D(grads)
+            out, grads = d_grad(a, b, fake_a, fake_b)
+            return out[1:] + update_D(grads)
 
         self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
         self._no_pool = Tensor(np.zeros(1, np.int32))
@@ -259,15 +295,16 @@ class CycleGANPhases(_TranslatePhases):
     def step(self, a: Tensor, b: Tensor, it: int) -> dict:
         self._update_lr()
         (loss_G, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B, fake_a, fake_b,
-         ok_G) = self._g_step(a, b)
+         ok_G, scale_G) = self._g_step(a, b)
         out_a, keep_a = self._pool_plan("A", self.pool_A, b.shape[0])
         out_b, keep_b = self._pool_plan("B", self.pool_B, a.shape[0])
-        loss_D, loss_D_A, loss_D_B, ok_D = self._d_step(a, b, fake_a, fake_b,
-                                                        out_a, keep_a, out_b, keep_b)
-        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
-                "loss_cycle_A": cycle_A, "loss_cycle_B": cycle_B, "loss_idt_A": idt_A,
-                "loss_idt_B": idt_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
-                "update_ok_G": ok_G, "update_ok_D": ok_D}
+        loss_D, loss_D_A, loss_D_B, ok_D, scale_D = self._d_step(
+            a, b, fake_a, fake_b, out_a, keep_a, out_b, keep_b)
+        return self._with_scales(
+            {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
+             "loss_cycle_A": cycle_A, "loss_cycle_B": cycle_B, "loss_idt_A": idt_A,
+             "loss_idt_B": idt_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
+             "update_ok_G": ok_G, "update_ok_D": ok_D}, scale_G, scale_D)
 
     def state_cells(self) -> dict:
         return {**super().state_cells(), "pool_A": self.pool_A, "pool_B": self.pool_B}
@@ -294,7 +331,8 @@ class DiscoGANPhases(_TranslatePhases):
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         super().__init__(cfg, nets, rank, world_size, {})
         m = cfg.model
-        G_AB, G_BA, D_A, D_B = nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"]
+        G_AB, G_BA, D_A, D_B = (self.runs[k] for k in ("G_AB", "G_BA", "D_A", "D_B"))
+        scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         lam_f, lam_r, recon_kind = float(m.lambda_feature), float(m.lambda_recon), m.recon_loss
 
         def g_loss(a, b):
@@ -310,32 +348,34 @@ class DiscoGANPhases(_TranslatePhases):
             fm_A = L.feature_matching(feats_real_a, feats_fake_a)
             loss = ((1.0 - lam_f) * (gan_AB + gan_BA) + lam_f * (fm_A + fm_B)
                     + lam_r * (recon_A + recon_B))
-            return loss, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B, fake_a, fake_b
+            return (scaled(scale_G, loss), loss, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B,
+                    fake_a, fake_b)
 
         def d_loss(a, b, fake_a, fake_b):
             loss_A = L.d_gan_loss(D_A(a)[0], D_A(fake_a)[0], "vanilla")
             loss_B = L.d_gan_loss(D_B(b)[0], D_B(fake_b)[0], "vanilla")
-            return loss_A + loss_B, loss_A, loss_B
+            loss = loss_A + loss_B
+            return scaled(scale_D, loss), loss, loss_A, loss_B
 
         g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        apply_G = guarded_update(self.opt_G, self.reduce_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D)
+        update_G, update_D = self._update("G"), self._update("D")
 
         def g_step(a, b):
             out, grads = g_grad(a, b)
-            return out + (apply_G(grads),)
+            return out[1:] + update_G(grads)
 
         def d_step(a, b, fake_a, fake_b):
-            (loss, loss_A, loss_B), grads = d_grad(a, b, fake_a, fake_b)
-            return loss, loss_A, loss_B, apply_D(grads)
+            out, grads = d_grad(a, b, fake_a, fake_b)
+            return out[1:] + update_D(grads)
 
         self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
 
     def step(self, a: Tensor, b: Tensor, it: int) -> dict:
         (loss_G, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B, fake_a, fake_b,
-         ok_G) = self._g_step(a, b)
-        loss_D, loss_D_A, loss_D_B, ok_D = self._d_step(a, b, fake_a, fake_b)
-        return {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
-                "loss_fm_A": fm_A, "loss_fm_B": fm_B, "loss_recon_A": recon_A,
-                "loss_recon_B": recon_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
-                "update_ok_G": ok_G, "update_ok_D": ok_D}
+         ok_G, scale_G) = self._g_step(a, b)
+        loss_D, loss_D_A, loss_D_B, ok_D, scale_D = self._d_step(a, b, fake_a, fake_b)
+        return self._with_scales(
+            {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
+             "loss_fm_A": fm_A, "loss_fm_B": fm_B, "loss_recon_A": recon_A,
+             "loss_recon_B": recon_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
+             "update_ok_G": ok_G, "update_ok_D": ok_D}, scale_G, scale_D)
