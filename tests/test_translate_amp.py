@@ -70,8 +70,11 @@ def test_o2_trains_fp16_nets_with_fp32_losses_and_logged_scales(trained):
     for cell in ph.nets.values():
         for p in cell.get_parameters():
             assert p.dtype == ms.float32 and np.isfinite(p.asnumpy()).all(), p.name
-    for k, G in ph.generators().items():
+    for k, G in ph.generators().items():       # fp32 eval copies holding the trained weights
         assert k in gens and not G.get_flags().get("fp16") and not G.training
+        for pe, p in zip(G.get_parameters(), ph.nets[k].get_parameters(), strict=True):
+            assert pe.name == p.name
+            np.testing.assert_array_equal(pe.asnumpy(), p.asnumpy(), err_msg=p.name)
 
 
 def test_overflow_skips_the_update_and_halves_the_scale(trained):
