@@ -17,7 +17,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 from msgan import runtime
-from msgan.config import Config, dump_config, to_dict
+from msgan.config import TRANSLATION_MODELS, Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
 from msgan.models import MODELS
@@ -30,7 +30,7 @@ log = logging.getLogger("msgan")
 # Everything msgan writes into an output folder; --force removes only these.
 OUTPUT_ENTRIES = ("config.yaml", "validation.json", "stats.jsonl", "log.txt", "checkpoints",
                   "model", "samples", "Data", "output_0.manifest", "builtin_data",
-                  "metrics_extractor.json")
+                  "metrics_extractor.json", "quality.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,16 +165,7 @@ class Run:
         self.sampler = self._shard_sampler(images, labels, cfg.train.seed + 1000 * self.rank)
         self.labels = labels
         self.images = images
-        self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
-        self._last_snapshot_it = 0
-        resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
-        if resume:
-            host = checkpoint.load_snapshot(resume, self.phases.state_cells())
-            self._restore_host(host, resume)
-            self.guard.rollbacks = host.get("rollbacks", 0)
-            log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
-        elif cfg.train.resume == "auto":
-            log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
+        self._start()
         self.scorer = None
         if self.main:
             self._grid_inputs(images, labels)
@@ -187,6 +178,20 @@ class Run:
                 from msgan.train.scoring import SnapshotScorer
                 self.scorer = SnapshotScorer(images, labels, len(self.image_set.classes),
                                              cfg.metrics, seed=cfg.train.seed, out_dir=self.out)
+
+    def _start(self) -> None:
+        """Counters at zero, or where train.resume left off (phases and sampler must exist)."""
+        cfg = self.cfg
+        self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
+        self._last_snapshot_it = 0
+        resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
+        if resume:
+            host = checkpoint.load_snapshot(resume, self.phases.state_cells())
+            self._restore_host(host, resume)
+            self.guard.rollbacks = host.get("rollbacks", 0)
+            log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
+        elif cfg.train.resume == "auto":
+            log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
 
     def _restore_host(self, host: dict, path: str) -> None:
         """Continue from a loaded snapshot's host state (resume and rollback)."""
@@ -371,12 +376,31 @@ class Run:
         return row
 
     # -- snapshots and the end -------------------------------------------------------------------
+    def _other_rank_snapshot(self) -> None:
+        """What a rank that writes nothing keeps of a snapshot: where rank 0 put it."""
+        self._last_snapshot_it = self.it
+        if self.guard.healthy():    # the path rank 0 writes; all ranks roll back together
+            self._good_snapshot = os.path.join(self.out, "checkpoints",
+                                               f"snapshot-{self.cur_nimg:09d}")
+
+    def _save_state(self, protect: tuple = (), weights: dict | None = None) -> str:
+        """The full training state as a snapshot; returns its folder."""
+        host = {"cur_nimg": self.cur_nimg, "it": self.it, "tick": self.tick,
+                "elapsed": self.elapsed, "sampler": self.sampler.state_dict(),
+                "phases": self.phases.host_state(), "seed": self.cfg.train.seed,
+                "rollbacks": self.guard.rollbacks,
+                "lr": {k: get_lr(o) for k, o in self.phases.optimizers().items()}}
+        protect += (self._good_snapshot,) if self._good_snapshot else ()   # the way back
+        path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
+                                        self.phases.state_cells(), host, dict(self.meta),
+                                        keep=3, protect=protect, weights=weights)
+        if self.guard.healthy():
+            self._good_snapshot = path
+        return path
+
     def snapshot(self):
         if not self.main:
-            self._last_snapshot_it = self.it
-            if self.guard.healthy():    # the path rank 0 writes; all ranks roll back together
-                self._good_snapshot = os.path.join(self.out, "checkpoints",
-                                                   f"snapshot-{self.cur_nimg:09d}")
+            self._other_rank_snapshot()
             return
         kimg = self.cur_nimg / 1000
         self.meta["kimg"] = kimg
@@ -385,20 +409,10 @@ class Run:
         images = self._grid_sampler()(self.grid_z, self.grid_c, psi)
         pipeline.save_grid(images, os.path.join(self.out, "samples", f"fakes{tag}.png"),
                            nrow=self.grid_cols)
-        host = {"cur_nimg": self.cur_nimg, "it": self.it, "tick": self.tick,
-                "elapsed": self.elapsed, "sampler": self.sampler.state_dict(),
-                "phases": self.phases.host_state(), "seed": self.cfg.train.seed,
-                "rollbacks": self.guard.rollbacks,
-                "lr": {k: get_lr(o) for k, o in self.phases.optimizers().items()}}
         score = self._score()
         best = self._best_snapshot()        # the best earlier snapshot survives pruning
-        protect = (os.path.join(self.out, "checkpoints", best),) if best else ()
-        protect += (self._good_snapshot,) if self._good_snapshot else ()   # the way back
-        path = checkpoint.save_snapshot(os.path.join(self.out, "checkpoints"), self.cur_nimg,
-                                        self.phases.state_cells(), host, dict(self.meta),
-                                        keep=3, protect=protect)
-        if self.guard.healthy():
-            self._good_snapshot = path
+        path = self._save_state(protect=(os.path.join(self.out, "checkpoints", best),)
+                                if best else ())
         if score is not None:
             row = {"kimg": round(kimg, 4), "snapshot": os.path.basename(path), **score}
             with open(self.stats_path, "a", encoding="utf-8") as f:
@@ -446,8 +460,8 @@ class Run:
         return result
 
     def weights_checksum(self) -> float:
-        cells = [self.phases.G, self.phases.D]
-        return float(sum(np.float64(p.asnumpy()).sum() for c in cells
+        """Sum of every trained weight: equal on all ranks when data parallelism works."""
+        return float(sum(np.float64(p.asnumpy()).sum() for c in self.phases.state_cells().values()
                          for p in c.trainable_params()))
 
     def finish(self):
@@ -456,11 +470,14 @@ class Run:
                   flush=True)
         if not self.main:
             return
-        out = self.out
-        plots.plot_losses(self.stats_path, os.path.join(out, "samples", "losses.png"))
-        plots.make_progress_gif(os.path.join(out, "samples"),
-                                os.path.join(out, "samples", "progress.gif"))
-        g = self.cfg.generate
+        plots.plot_losses(self.stats_path, os.path.join(self.out, "samples", "losses.png"))
+        plots.make_progress_gif(os.path.join(self.out, "samples"),
+                                os.path.join(self.out, "samples", "progress.gif"))
+        self._final_outputs()
+
+    def _final_outputs(self):
+        """Final exports and the generated images with their manifest."""
+        out, g = self.out, self.cfg.generate
         sampler, export_net, meta = self._grid_sampler(), None, self.meta
         best = self._best_snapshot()
         if best:
@@ -516,7 +533,11 @@ def train(cfg: Config, force: bool = False) -> str:
     runtime.set_seeds(cfg.train.seed)     # same initial weights on every rank
     if rank == 0:
         dump_config(cfg, os.path.join(out, "config.yaml"))
-    run = Run(cfg, out, rank, world_size)
+    if cfg.model.name in TRANSLATION_MODELS:
+        from msgan.train.translate_loop import TranslationRun
+        run = TranslationRun(cfg, out, rank, world_size)
+    else:
+        run = Run(cfg, out, rank, world_size)
     run.setup()
     # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -529,7 +550,10 @@ def train(cfg: Config, force: bool = False) -> str:
 
 
 def predict(cfg: Config) -> str:
-    """The ModelArts operator's predict mode: no training, only generation from a model."""
+    """The ModelArts operator's predict mode: no training, only generation from a model.
+
+    Image-to-image models translate the images of ``data.path`` instead.
+    """
     from msgan.generate import generate, load_sampler
     out = os.path.abspath(cfg.output_dir)
     os.makedirs(out, exist_ok=True)
@@ -537,6 +561,12 @@ def predict(cfg: Config) -> str:
     runtime.select_device(cfg.device_target)
     dump_config(cfg, os.path.join(out, "config.yaml"))
     g = cfg.generate
+    if cfg.model.name in TRANSLATION_MODELS:
+        from msgan.translate import load_translator, translate_folder
+        paths, _ = translate_folder(load_translator(g.resume), cfg.data.path, out, fmt=g.format,
+                                    progress=cfg.train.progress)
+        log.info("translated %d images into %s", len(paths), os.path.join(out, "Data"))
+        return out
     sampler = load_sampler(g.resume)
     paths = generate(sampler, out, g.generate_num, seed=g.seed, truncation=g.truncation,
                      fmt=g.format, progress=cfg.train.progress)
