@@ -42,7 +42,14 @@ def select_device(device_target: str = "auto") -> str:
                              "device_target=auto or install the MindSpore build for that device")
         log.info("device: %s (from config)", target)
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device(target)
+    try:
+        ms.set_device(target)
+    except RuntimeError as e:
+        # A process that already ran kernels (a notebook, a test session calling train() twice)
+        # cannot set the device again; it keeps the one it runs on.
+        if "has been initialized" not in str(e):
+            raise
+        log.info("device: keeping the device this process already runs on")
     return target
 
 

@@ -312,4 +312,20 @@ def test_builtin_names(tmp_path):
     with pytest.raises(MsganError, match="builtin:digits"):
         resolve_data_path("builtin:mnist", str(tmp_path))
     assert os.listdir(tmp_path) == []
-    assert builtin.BUILTIN == ("digits",)
+    assert builtin.BUILTIN == ("digits", "digits-paired", "digits-unpaired", "digits-sr")
+
+
+def test_builtin_translation_sets_fit_their_layouts(tmp_path):
+    from msgan.data.pairs import scan_pairs
+
+    paired = scan_pairs(resolve_data_path("builtin:digits-paired", str(tmp_path)), "pix2pix")
+    assert (len(paired.train["AB"]), len(paired.test["AB"])) == (1700, 97)
+    with Image.open(paired.train["AB"][0]) as im:
+        assert im.size == (64, 32)               # edges | digit
+    unpaired = scan_pairs(resolve_data_path("builtin:digits-unpaired", str(tmp_path)), "cyclegan")
+    names = {s: {os.path.basename(f) for f in unpaired.train[s]} for s in ("A", "B")}
+    assert len(names["A"]) == len(names["B"]) == 850 and not names["A"] & names["B"]
+    with Image.open(unpaired.train["B"][0]) as im:
+        assert im.mode == "RGB"
+    again = resolve_data_path("builtin:digits-paired", str(tmp_path))   # written once
+    assert again == paired.root

@@ -22,8 +22,9 @@ def inputs(n, num_classes, seed=0):
     return z, c
 
 
-@pytest.mark.parametrize("resolution", [8, 16, 32, 64, 128, 256])
-@pytest.mark.parametrize("num_classes", [0, 3])
+# every depth up to 256² would repeat the same blocks at ~15 s each (PyNative on CPU): the
+# smallest, the deepest and some between, conditional and not
+@pytest.mark.parametrize("resolution,num_classes", [(8, 0), (16, 3), (32, 0), (64, 3), (256, 0)])
 def test_shapes_at_every_resolution(resolution, num_classes):
     G, D = stylegan2.build(NARROW, resolution, 3, num_classes)
     z, c = inputs(3, num_classes)          # 3 is not a multiple of mbstd_group=4
