@@ -69,6 +69,9 @@ def prepare_output_dir(cfg: Config, force: bool = False) -> str:
 
 
 def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
+    # A log line that cannot be written (disk full) must not print a traceback; the write that
+    # matters fails too and stops the run with one clear line.
+    logging.raiseExceptions = False
     log.setLevel(logging.INFO)
     for h in list(log.handlers):
         log.removeHandler(h)
@@ -279,17 +282,25 @@ class Run:
     # -- main loop -------------------------------------------------------------------------------
     def run(self):
         try:
-            self._train()
-        except KeyboardInterrupt:
-            # Ctrl-C: keep what was trained. A second Ctrl-C while writing aborts the write, and
-            # the atomic snapshot then leaves the previous one in place.
-            if self.it > self._last_snapshot_it:
-                log.info("interrupted at %.2f kimg: writing a snapshot before exiting",
-                         self.cur_nimg / 1000)
-                self.snapshot()
-            log.info("interrupted; continue with train.resume=auto output_dir=%s", self.out)
-            raise
-        self.finish()
+            try:
+                self._train()
+            except KeyboardInterrupt:
+                # Ctrl-C: keep what was trained. A second Ctrl-C while writing aborts the write,
+                # and the atomic snapshot then leaves the previous one in place.
+                if self.it > self._last_snapshot_it:
+                    log.info("interrupted at %.2f kimg: writing a snapshot before exiting",
+                             self.cur_nimg / 1000)
+                    self.snapshot()
+                log.info("interrupted; continue with train.resume=auto output_dir=%s", self.out)
+                raise
+            self.finish()
+        except OSError as e:
+            # A full disk or a folder that became unwritable shows up in whichever write comes
+            # first (samples, stats.jsonl, an export); snapshots are atomic, so the last complete
+            # one is still there to resume from.
+            raise MsganError(f"cannot write to output_dir {self.out} ({e.strerror or e}) — free "
+                             "disk space or fix the folder, then continue with "
+                             "train.resume=auto; the last complete snapshot was kept") from None
 
     def _train(self):
         cfg = self.cfg
@@ -366,7 +377,10 @@ class Run:
         row["sec_per_tick"] = round(seconds, 3)
         row["total_sec"] = round(self.elapsed, 1)
         skipped = row.get("skipped_D", 0) + row.get("skipped_G", 0)
-        if skipped:
+        if skipped and self.cfg.train.amp != "O0" and self.tick <= 3:
+            # the dynamic loss scale starts high and halves on each overflow: expected early on
+            log.info("%d updates skipped while the mixed-precision loss scale settles", skipped)
+        elif skipped:
             log.warning("%d updates skipped for non-finite gradients before %.2f kimg; if this "
                         "repeats, lower the learning rates or resume from an earlier snapshot",
                         skipped, row["kimg"])
@@ -421,6 +435,7 @@ class Run:
                      "n/a" if score["kid"] is None else f"{score['kid']:.4g}")
         self._last_snapshot_it = self.it
         self._export(os.path.join(self.out, "model", f"G_ema-{tag}"))
+        self._exported = (self.it, tag)
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
 
     def _score(self):
@@ -459,6 +474,16 @@ class Run:
                             r.get("error") or f"max abs diff {r.get('max_abs_diff')}")
         return result
 
+    def _final_export(self, name: str, stem: str, net=None, meta=None) -> None:
+        """model/<stem>.*: a copy of the last snapshot's export of ``name`` when that holds
+        these very weights (``net`` None: the current ones), else a new export."""
+        model = os.path.join(self.out, "model")
+        done_it, tag = getattr(self, "_exported", (None, None))
+        if net is None and done_it == self.it:
+            copy_export(os.path.join(model, f"{name}-{tag}"), os.path.join(model, stem))
+        else:
+            self._export(os.path.join(model, stem), net, meta)
+
     def weights_checksum(self) -> float:
         """Sum of every trained weight: equal on all ranks when data parallelism works."""
         return float(sum(np.float64(p.asnumpy()).sum() for c in self.phases.state_cells().values()
@@ -487,13 +512,13 @@ class Run:
                 from msgan.generate import load_checkpoint_generator
                 G, best_meta = load_checkpoint_generator(os.path.join(out, "checkpoints", best))
                 best_net = MODELS[best_meta["model"]].export_net(G)
-            self._export(os.path.join(out, "model", "best"), best_net, best_meta)
+            self._final_export("G_ema", "best", best_net, best_meta)
             if g.use_snapshot == "best" and best_net is not None:
                 from msgan.generate import CellSampler
                 sampler, export_net, meta = CellSampler(best_net, best_meta), best_net, best_meta
                 log.info("final exports and images use %s, the snapshot with the lowest KID "
                          "(generate.use_snapshot=last uses the newest)", best)
-        self._export(os.path.join(out, "model", "G_ema"), export_net, meta)
+        self._final_export("G_ema", "G_ema", export_net, meta)
         counts = None
         if self.image_set.classes:
             from msgan.balance import balance_counts, count_labels
@@ -505,6 +530,16 @@ class Run:
                              truncation=g.truncation, fmt=g.format, progress=self.cfg.train.progress)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
+
+
+def copy_export(src_stem: str, dst_stem: str) -> None:
+    """Copy an export's files (.json last, so a sidecar never describes a missing model)."""
+    for ext in (".mindir", ".onnx", ".json"):
+        if os.path.exists(dst_stem + ext):
+            os.remove(dst_stem + ext)
+        if os.path.exists(src_stem + ext):
+            shutil.copyfile(src_stem + ext, dst_stem + ext + ".tmp")
+            os.replace(dst_stem + ext + ".tmp", dst_stem + ext)
 
 
 def _raise_interrupt(signum, frame):

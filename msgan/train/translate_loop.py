@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 
 import numpy as np
 from mindspore import Tensor
@@ -163,12 +162,10 @@ class TranslationRun(Run):
         out = self.out
         translators = self._translators()
         for name in translators:
-            final = os.path.join(out, "model", name)
             if getattr(self, "_exported", (None,))[0] == self.it:
-                # the last snapshot exported these very weights: copy, do not convert again
-                _copy_export(os.path.join(out, "model", f"{name}-{self._exported[1]}"), final)
+                self._final_export(name, name)     # a copy of the last snapshot's export
             else:
-                self._export_generator(name, final)
+                self._export_generator(name, os.path.join(out, "model", name))
         if self.cfg.generate.generate_num == 0:
             return
         translate.start_data_dir(out)
@@ -203,16 +200,6 @@ class TranslationRun(Run):
         if self.layout == "sr":
             q["bicubic"] = image_quality(bicubic_upscale(x, self.scale), self.test.b)
         return q
-
-
-def _copy_export(src_stem: str, dst_stem: str) -> None:
-    """Copy an export (.json last, so a sidecar never describes a missing model)."""
-    for ext in (".mindir", ".onnx", ".json"):
-        if os.path.exists(dst_stem + ext):
-            os.remove(dst_stem + ext)
-        if os.path.exists(src_stem + ext):
-            shutil.copyfile(src_stem + ext, dst_stem + ext + ".tmp")
-            os.replace(dst_stem + ext + ".tmp", dst_stem + ext)
 
 
 def _flat(q: dict) -> dict:
