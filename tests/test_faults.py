@@ -82,3 +82,54 @@ def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):
     assert host["cur_nimg"] >= 16
     log = (out / "log.txt").read_text()
     assert "interrupted" in log and "train.resume=auto" in log
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs, so the disk can really fill up; skipped where mounting is not allowed."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()[:80]})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(folder):
+    """Write zeros until the file system is full; returns the filler's path."""
+    path = folder / "filler"
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return path
+
+
+def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(small_disk):
+    out = small_disk / "run"
+    proc = start(out)
+    wait_for_snapshots(proc, out, 1)
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    filler = fill(small_disk)
+    proc.wait(timeout=300)
+    err = proc.stderr.read()
+    assert proc.returncode == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("msgan: error:") and "train.resume=auto" in last, last
+    assert "Traceback" not in err
+    assert snapshots(out)
+    check_complete(out)
+    assert not [n for n in os.listdir(out / "checkpoints") if n.startswith(".tmp-")]
+
+    os.remove(filler)                       # space again: the run continues from the snapshot
+    proc = start(out, "train.resume=auto")
+    proc.wait(timeout=300)
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    assert snapshots(out)[-1] == "snapshot-000000096"
