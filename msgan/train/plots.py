@@ -28,8 +28,16 @@ def plot_losses(stats_path: str, out_path: str) -> None:
     if not rows:
         return
     kimg = [r["kimg"] for r in rows]
-    panels = [("loss", ["loss_G", "loss_D"]), ("D output (mean logit)", ["D_real", "D_fake"])]
-    extra = [k for k in ("loss_r1", "loss_pl", "ada_p", "kid") if any(k in r for r in rows)]
+    seen = list(dict.fromkeys(k for r in rows for k in r))
+    panels = [("loss", ["loss_G", "loss_D"])]
+    if "D_real" in seen:
+        panels.append(("D output (mean logit)", ["D_real", "D_fake"]))
+    # the image-to-image models' loss terms (L1, cycle, identity, content, ...)
+    parts = [k for k in seen if k.startswith("loss_") and k not in
+             ("loss_G", "loss_D", "loss_r1", "loss_pl") and not k.startswith("loss_scale")]
+    if parts:
+        panels.append(("loss terms", parts))
+    extra = [k for k in ("loss_r1", "loss_pl", "ada_p", "kid") if k in seen]
     panels += [(k, [k]) for k in extra]
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=True)
     for ax, (title, keys) in zip(axes, panels):
