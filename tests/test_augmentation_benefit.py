@@ -32,8 +32,8 @@ def test_verdict_compares_mean_difference_with_spread():
 def test_report_end_to_end_is_reproducible(tmp_path):
     real = _write_folder(tmp_path / "real", COLOURS, 12, seed=0)
     # Generated "blue" images are really red: a generator that mixed up its classes.
-    gen = _write_folder(tmp_path / "run" / "Data", {"red": COLOURS["red"], "blue": COLOURS["red"],
-                                                    "purple": (160, 30, 160)}, 6, seed=1)
+    _write_folder(tmp_path / "run" / "Data", {"red": COLOURS["red"], "blue": COLOURS["red"],
+                                              "purple": (160, 30, 160)}, 6, seed=1)
     kwargs = dict(seeds=(0, 1), holdout=0.3, epochs=4, resolution=16, width=16, batch_size=16)
     first = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out1"), **kwargs)
     second = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out2"), **kwargs)
