@@ -93,12 +93,17 @@ def torch_ms(kind, cin, cout, k, s, p, x, a):
     return statistics.median(times[1:]) * 1e3
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_model_args(ap) -> None:
+    """The DCGAN size options every DCGAN benchmark takes."""
     ap.add_argument("--resolution", type=int, default=32)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64, help="ngf = ndf")
     ap.add_argument("--channels", type=int, default=3)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_args(ap)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forward-only", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())

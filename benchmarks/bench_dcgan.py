@@ -20,6 +20,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
+from benchmarks.bench_conv import add_model_args
 from msgan.config import load_config
 from msgan.models import dcgan, fastconv
 from msgan.train.phases import ClassicPhases
@@ -138,10 +139,7 @@ def time_rounds(runners, rounds, steps):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64, help="ngf = ndf")
-    ap.add_argument("--channels", type=int, default=3)
+    add_model_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="iterations per runner per round")
     ap.add_argument("--threads", type=int, default=os.cpu_count())

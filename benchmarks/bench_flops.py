@@ -30,7 +30,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, ops
 
-from benchmarks.bench_conv import compiled, dcgan_layers, make_pair, time_calls, torch_ms
+from benchmarks.bench_conv import (add_model_args, compiled, dcgan_layers, make_pair,
+                                   time_calls, torch_ms)
 from benchmarks.bench_dcgan import MsganRunner, TorchRunner, time_rounds
 from msgan.config import load_config
 
@@ -132,10 +133,7 @@ def per_layer(a):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64, help="ngf = ndf")
-    ap.add_argument("--channels", type=int, default=3)
+    add_model_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="iterations per runner per round")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
