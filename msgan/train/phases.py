@@ -73,7 +73,6 @@ def scaled(scale, loss):
     return loss if scale is None else scale.scale(loss)
 
 
-
 def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.ndarray:
     if z_dist == "uniform":
         return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
