@@ -434,7 +434,7 @@ class Run:
             log.info("%s: KID %s", row["snapshot"],
                      "n/a" if score["kid"] is None else f"{score['kid']:.4g}")
         self._last_snapshot_it = self.it
-        self._export(os.path.join(self.out, "model", f"G_ema-{tag}"))
+        self._export_current("G_ema", os.path.join(self.out, "model", f"G_ema-{tag}"))
         self._exported = (self.it, tag)
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
 
@@ -481,8 +481,14 @@ class Run:
         done_it, tag = getattr(self, "_exported", (None, None))
         if net is None and done_it == self.it:
             copy_export(os.path.join(model, f"{name}-{tag}"), os.path.join(model, stem))
+        elif net is None:
+            self._export_current(name, os.path.join(model, stem))
         else:
             self._export(os.path.join(model, stem), net, meta)
+
+    def _export_current(self, name: str, stem: str) -> dict:
+        """Export network ``name`` with its current weights (here there is only G_ema)."""
+        return self._export(stem)
 
     def weights_checksum(self) -> float:
         """Sum of every trained weight: equal on all ranks when data parallelism works."""

@@ -132,7 +132,7 @@ class TranslationRun(Run):
         path = self._save_state(weights=self.phases.generators())
         self._last_snapshot_it = self.it
         for name in translators:
-            self._export_generator(name, os.path.join(self.out, "model", f"{name}-{tag}"))
+            self._export_current(name, os.path.join(self.out, "model", f"{name}-{tag}"))
         self._exported = (self.it, tag)
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))
 
@@ -150,7 +150,7 @@ class TranslationRun(Run):
         from msgan.data.pipeline import save_grid
         save_grid(np.stack(rows), path, nrow=3)
 
-    def _export_generator(self, name: str, stem: str) -> dict:
+    def _export_current(self, name: str, stem: str) -> dict:
         from msgan.translate import generator_meta
         net = MODELS[self.cfg.model.name].export_net(self.phases.generators()[name])
         return self._export(stem, net, generator_meta(self.meta, name))
@@ -162,10 +162,7 @@ class TranslationRun(Run):
         out = self.out
         translators = self._translators()
         for name in translators:
-            if getattr(self, "_exported", (None,))[0] == self.it:
-                self._final_export(name, name)     # a copy of the last snapshot's export
-            else:
-                self._export_generator(name, os.path.join(out, "model", name))
+            self._final_export(name, name)
         if self.cfg.generate.generate_num == 0:
             return
         translate.start_data_dir(out)
