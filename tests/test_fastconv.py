@@ -4,9 +4,22 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from msgan.models import fastconv
+from msgan.models import conv_kernels, fastconv
 
 ms.set_context(mode=ms.GRAPH_MODE)
+
+# Both lowerings: the compiled im2col/col2im kernels (where a C++ compiler exists) and the
+# pure-MindSpore one that exports and machines without a compiler use.
+PATHS = [pytest.param(True, id="kernels"), pytest.param(False, id="portable")]
+
+
+def _use(net, kernels):
+    if kernels and conv_kernels.library() is None:
+        pytest.skip("no C++ compiler: the conv kernels cannot be built here")
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, (fastconv.Conv2d, fastconv.ConvTranspose2d)):
+            cell.use_kernels = kernels
+    return net
 
 
 def _pair(kind, cin, cout, k, s, p, bias):
@@ -52,9 +65,11 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("kernels", PATHS)
 @pytest.mark.parametrize("kind,cin,cout,k,s,p,bias,shape", CASES)
-def test_forward_and_gradients_match_builtin(kind, cin, cout, k, s, p, bias, shape):
+def test_forward_and_gradients_match_builtin(kind, cin, cout, k, s, p, bias, shape, kernels):
     ref, fast = _pair(kind, cin, cout, k, s, p, bias)
+    _use(fast, kernels)
     assert [q.shape for q in fast.trainable_params()] == [q.shape for q in ref.trainable_params()]
     np.testing.assert_array_equal(fast.weight.asnumpy(), ref.weight.asnumpy())
     rng = np.random.default_rng(0)
@@ -92,6 +107,8 @@ class _TinyG(nn.Cell):
 
 
 def test_mindir_and_onnx_export_reproduce_the_cell(tmp_path):
+    """Exports inside ``portable`` hold only standard operators and reproduce the Cell as it ran
+    in training (with the compiled kernels where they exist)."""
     ort = pytest.importorskip("onnxruntime")
     ms.set_seed(3)
     net = _TinyG()
@@ -101,11 +118,17 @@ def test_mindir_and_onnx_export_reproduce_the_cell(tmp_path):
     assert expected.shape == (2, 3, 8, 8)
 
     stem = str(tmp_path / "tiny")
-    ms.export(net, z, file_name=stem, file_format="MINDIR")
+    with fastconv.portable(net):
+        ms.export(net, z, file_name=stem, file_format="MINDIR")
+        ms.export(net, z, file_name=stem, file_format="ONNX")
+    assert all(c.use_kernels == (conv_kernels.library() is not None)
+               for c in net.net if isinstance(c, (fastconv.Conv2d, fastconv.ConvTranspose2d)))
+    with open(stem + ".mindir", "rb") as f:
+        graph = f.read()
+    assert b"Im2Col" not in graph and b"Col2Im" not in graph
     loaded = nn.GraphCell(ms.load(stem + ".mindir"))
     np.testing.assert_allclose(loaded(z).asnumpy(), expected, rtol=1e-5, atol=1e-5)
 
-    ms.export(net, z, file_name=stem, file_format="ONNX")
     session = ort.InferenceSession(stem + ".onnx")
     out = session.run(None, {session.get_inputs()[0].name: z.asnumpy()})[0]
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)

@@ -11,8 +11,18 @@ kernel are avoided: on this CPU each is ~5-10x slower than Slice or Concat of th
 
 Internally the batch is moved next to the spatial axes, ``(C, N, H, W)``, so that both
 convolutions become one 2-D GEMM over all pixels of the batch: ``(Cout, C*k*k) @ (C*k*k, N*H*W)``.
+
+Where a C++ compiler is available the columns are built and folded back by compiled kernels
+(``conv_kernels``: one pass over memory instead of many slices, concatenations and their
+gradients), which leaves the GEMMs as most of the work. Exports always use the portable lowering:
+wrap them in ``portable(net)``.
 """
+import contextlib
+
+import mindspore as ms
 from mindspore import nn, ops
+
+from msgan.models import conv_kernels
 
 # Concat with zeros: ~10x faster than the Pad kernel on MindSpore 2.10 CPU and, unlike ops.pad's
 # constant mode, its backward stays right over repeated jit calls.
@@ -20,23 +30,52 @@ from msgan.nn import zero_pad as _zero_pad
 
 
 class _MatMul(nn.Cell):
-    """``a @ b`` whose backward uses MatMul's transpose flags.
+    """``a @ b`` (or ``a.T @ b`` with ``transpose_a``) whose backward uses MatMul's transpose flags.
 
     MindSpore 2.10's own MatMul gradient for the weight side is ~4x slower on CPU than a MatMul
     with ``transpose_b=True`` (it materialises the transpose); for a (128, 1024) @ (1024, 4096)
     product the forward+backward went from 176 ms to 47 ms with this bprop.
     """
 
-    def __init__(self):
+    def __init__(self, transpose_a: bool = False):
         super().__init__()
+        self.transpose_a = transpose_a
+        self.matmul = ops.MatMul(transpose_a=transpose_a)
+        self.matmul_nn = ops.MatMul()
         self.matmul_ta = ops.MatMul(transpose_a=True)
         self.matmul_tb = ops.MatMul(transpose_b=True)
 
     def construct(self, a, b):
-        return ops.matmul(a, b)
+        return self.matmul(a, b)
 
     def bprop(self, a, b, out, dout):
+        if self.transpose_a:      # out = a.T @ b
+            return self.matmul_tb(b, dout), self.matmul_nn(a, dout)
         return self.matmul_tb(dout, b), self.matmul_ta(a, dout)
+
+
+def _kernel_library():
+    """The compiled im2col/col2im library on CPU, else None (other devices keep their convs)."""
+    if ms.get_context("device_target") != "CPU":
+        return None
+    return conv_kernels.library()
+
+
+@contextlib.contextmanager
+def portable(net: nn.Cell):
+    """Within the block, ``net``'s fastconv Cells use only standard MindSpore operators.
+
+    For exports: MindIR and ONNX files must not depend on a library compiled on this machine.
+    """
+    cells = [c for _, c in net.cells_and_names() if isinstance(c, (Conv2d, ConvTranspose2d))]
+    saved = [c.use_kernels for c in cells]
+    for c in cells:
+        c.use_kernels = False
+    try:
+        yield net
+    finally:
+        for c, flag in zip(cells, saved):
+            c.use_kernels = flag
 
 
 def _check_pad_mode(pad_mode, padding):
@@ -81,6 +120,10 @@ class Conv2d(nn.Cell):
         self.has_bias = has_bias
         self.q = -(-kernel_size // stride)          # taps per axis after space-to-depth
         self.matmul = _MatMul()
+        lib = _kernel_library()
+        self.use_kernels = lib is not None
+        if lib is not None:
+            self.im2col = conv_kernels.Im2Col(lib, kernel_size, stride, padding)
 
     def _matrix(self):
         """Weight as (cout, q*q*cin*s*s), rows ordered like the columns built in construct."""
@@ -92,6 +135,8 @@ class Conv2d(nn.Cell):
         return ops.transpose(wgt, (0, 2, 4, 1, 3, 5)).reshape(cout, q * q * cin * s * s)
 
     def construct(self, x):
+        if self.use_kernels and x.dtype == ms.float32:
+            return self._construct_kernels(x)
         n, c, h, w = x.shape
         k, s, p, q = self.kernel_size, self.stride, self.padding, self.q
         cout = self.out_channels
@@ -110,6 +155,17 @@ class Conv2d(nn.Cell):
                     taps.append(ops.slice(x, (0, 0, a, b), (c * s * s, n, ho, wo)))
             cols = ops.concat(taps, 0).reshape(q * q * c * s * s, n * ho * wo)
         y = self.matmul(self._matrix(), cols).reshape(cout, n, ho, wo)
+        if self.has_bias:
+            y = y + self.bias.reshape(-1, 1, 1, 1)
+        return ops.transpose(y, (1, 0, 2, 3))
+
+    def _construct_kernels(self, x):
+        cols = self.im2col(x)                                   # (c, k, k, n, ho, wo)
+        c, k, _, n, ho, wo = cols.shape
+        cout = self.out_channels
+        # The weight's (cout, cin, k, k) layout is already the rows the columns need.
+        y = self.matmul(self.weight.reshape(cout, c * k * k), cols.reshape(c * k * k, n * ho * wo))
+        y = y.reshape(cout, n, ho, wo)
         if self.has_bias:
             y = y + self.bias.reshape(-1, 1, 1, 1)
         return ops.transpose(y, (1, 0, 2, 3))
@@ -144,8 +200,27 @@ class ConvTranspose2d(nn.Cell):
         # Kernels whose size is not a multiple of the stride get zero taps appended (exact).
         self.k_pad = self.q * stride - kernel_size
         self.matmul = _MatMul()
+        lib = _kernel_library()
+        self.use_kernels = lib is not None
+        if lib is not None:
+            self.matmul_ta = _MatMul(transpose_a=True)
+            self.col2im = conv_kernels.Col2Im(lib, kernel_size, stride, padding)
 
     def construct(self, x):
+        n, c, h, w = x.shape
+        if self.use_kernels and x.dtype == ms.float32 and not (h == 1 and w == 1):
+            # every tap's products in one GEMM, (cout*k*k, n*h*w), then the compiled overlap-add
+            cout, k = self.out_channels, self.kernel_size
+            xc = ops.transpose(x, (1, 0, 2, 3)).reshape(c, n * h * w)
+            a = self.matmul_ta(self.weight.reshape(c, cout * k * k), xc)
+            y = self.col2im(a.reshape(cout, k, k, n, h, w))
+        else:
+            y = self._construct_portable(x)
+        if self.has_bias:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return y
+
+    def _construct_portable(self, x):
         n, c, h, w = x.shape
         k, s, p, q = self.kernel_size, self.stride, self.padding, self.q
         cout = self.out_channels
@@ -154,14 +229,14 @@ class ConvTranspose2d(nn.Cell):
         if self.k_pad > 0:
             wgt = _zero_pad(_zero_pad(wgt, 2, 0, self.k_pad), 3, 0, self.k_pad)
         kk = q * s
-        # (cin, cout, kk, kk) → (cout*kk*kk, cin): one row per (output channel, tap).
-        wt = ops.transpose(wgt.reshape(c, cout * kk * kk), (1, 0))
         if h == 1 and w == 1:
             # 1×1 input (the z → 4×4 layer): the taps are the output pixels; no overlap to add.
             a = self.matmul(x.reshape(n, c), wgt.reshape(c, cout * kk * kk))
             y = a.reshape(n, cout, kk, kk)
             y = ops.slice(y, (0, 0, p, p), (n, cout, ho, wo))
         else:
+            # (cin, cout, kk, kk) → (cout*kk*kk, cin): one row per (output channel, tap).
+            wt = ops.transpose(wgt.reshape(c, cout * kk * kk), (1, 0))
             xc = ops.transpose(x, (1, 0, 2, 3)).reshape(c, n * h * w)
             a = self.matmul(wt, xc).reshape(cout * kk * kk, n, h, w)
             # room for shifts of 0..q-1 rows/cols
@@ -180,6 +255,4 @@ class ConvTranspose2d(nn.Cell):
             z = z.reshape(cout, s, s, n, hz, wz)
             y = ops.transpose(z, (3, 0, 4, 1, 5, 2)).reshape(n, cout, hz * s, wz * s)
             y = ops.slice(y, (0, 0, p, p), (n, cout, ho, wo))
-        if self.has_bias:
-            y = y + self.bias.reshape(1, -1, 1, 1)
         return y
