@@ -93,6 +93,29 @@ def torch_ms(kind, cin, cout, k, s, p, x, a):
     return statistics.median(times[1:]) * 1e3
 
 
+def add_thread_args(ap) -> None:
+    ap.add_argument("--threads", type=int, default=len(_allowed_cpus()),
+                    help="CPU cores for every framework; the process is pinned to that many cores")
+
+
+def _allowed_cpus():
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        list(range(os.cpu_count() or 1))
+
+
+def use_threads(n: int) -> None:
+    """Run on ``n`` cores: pin the process and set MindSpore's kernel thread count.
+
+    Pinning is what makes a thread count mean the same for both frameworks: MindSpore 2.10's
+    CPU MatMul runs on every core the process may use whatever ``threads_num`` says (a 2048²
+    matmul with ``threads_num(1)`` kept 2 cores busy here, and ran at half speed once pinned to
+    one), so unpinned "1 thread" runs gave msgan two cores against PyTorch's one.
+    """
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, _allowed_cpus()[:n])
+    ms.device_context.cpu.op_tuning.threads_num(n)
+
+
 def add_model_args(ap) -> None:
     """The DCGAN size options every DCGAN benchmark takes."""
     ap.add_argument("--resolution", type=int, default=32)
@@ -106,12 +129,12 @@ def main(argv=None):
     add_model_args(ap)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forward-only", action="store_true")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    add_thread_args(ap)
     ap.add_argument("--torch", action="store_true",
                     help="add PyTorch's f+b time per layer (benchmark-only extra)")
     a = ap.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.device_context.cpu.op_tuning.threads_num(a.threads)
+    use_threads(a.threads)
     print(f"resolution={a.resolution} batch={a.batch} width={a.width} channels={a.channels} "
           f"threads={a.threads} repeats={a.repeats} (median ms; ratio = built-in / fast)")
     print(f"{'layer':18s} {'shape':28s} {'fwd builtin':>11s} {'fwd fast':>9s} {'ratio':>6s} "

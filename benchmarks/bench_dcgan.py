@@ -12,7 +12,6 @@ reported numbers are medians of per-iteration times after warm-up. PyTorch is a 
 extra (``pip install torch``); msgan never imports it.
 """
 import argparse
-import os
 import statistics
 import time
 
@@ -20,16 +19,17 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
-from benchmarks.bench_conv import add_model_args
+from benchmarks.bench_conv import add_model_args, add_thread_args, use_threads
 from msgan.config import load_config
 from msgan.models import dcgan, fastconv
 from msgan.train.phases import ClassicPhases
 
 
-def build_msgan(cfg, resolution, channels, fast):
+def build_msgan(cfg, resolution, channels, fast, kernels=True):
     """(G, D, G_ema) from msgan.models.dcgan.build with fastconv or MindSpore's conv Cells.
 
     dcgan picks its conv Cells per device (fastconv on CPU); the benchmark forces each choice.
+    ``kernels=False`` keeps fastconv on its pure-MindSpore lowering (no compiled im2col/col2im).
     """
     original = dcgan._conv_cells
     cells = ((fastconv.Conv2d, fastconv.ConvTranspose2d) if fast
@@ -42,12 +42,17 @@ def build_msgan(cfg, resolution, channels, fast):
         dcgan._conv_cells = original
     for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
         pe.set_data(p.data.copy())
+    if not kernels:
+        for net in (G, D, G_ema):
+            for _, cell in net.cells_and_names():
+                if isinstance(cell, (fastconv.Conv2d, fastconv.ConvTranspose2d)):
+                    cell.use_kernels = False
     return G, D, G_ema
 
 
 class MsganRunner:
-    def __init__(self, cfg, resolution, channels, batch, fast, ema):
-        G, D, G_ema = build_msgan(cfg, resolution, channels, fast)
+    def __init__(self, cfg, resolution, channels, batch, fast, ema, kernels=True):
+        G, D, G_ema = build_msgan(cfg, resolution, channels, fast, kernels)
         self.phases = ClassicPhases(cfg, G, D, G_ema, 0)
         rng = np.random.default_rng(0)
         self.reals = Tensor(rng.uniform(-1, 1, (batch, channels, resolution, resolution))
@@ -142,15 +147,22 @@ def main(argv=None):
     add_model_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="iterations per runner per round")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    add_thread_args(ap)
     ap.add_argument("--jit-level", default="O0", choices=("O0", "O1"))
+    ap.add_argument("--dispatch-threads", type=int, default=None,
+                    help="MindSpore runtime (actor) threads, ms.runtime.dispatch_threads_num; "
+                         "MindSpore's default is 5")
     ap.add_argument("--impl", default="fast,torch",
-                    help="comma list of runners: fast, builtin (slow: ~1 min per iteration at ngf=64), torch")
+                    help="comma list of runners: fast (fastconv, compiled kernels when available), "
+                         "portable (fastconv without them), builtin (MindSpore's conv Cells; "
+                         "slow: ~1 min per iteration at ngf=64), torch")
     ap.add_argument("--no-ema", action="store_true", help="leave msgan's EMA update out")
     a = ap.parse_args(argv)
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.device_context.cpu.op_tuning.threads_num(a.threads)
+    use_threads(a.threads)
+    if a.dispatch_threads:
+        ms.runtime.dispatch_threads_num(a.dispatch_threads)
     ms.set_seed(0)
     cfg = load_config(None, [f"model.ngf={a.width}", f"model.ndf={a.width}",
                              f"train.batch_size={a.batch}", f"train.jit_level={a.jit_level}"])
@@ -161,9 +173,10 @@ def main(argv=None):
             torch.set_num_threads(a.threads)
             torch.manual_seed(0)
             runners["torch"] = TorchRunner(cfg, a.resolution, a.channels, a.batch)
-        elif name in ("fast", "builtin"):
+        elif name in ("fast", "portable", "builtin"):
             runners[f"msgan-{name}"] = MsganRunner(cfg, a.resolution, a.channels, a.batch,
-                                                   fast=name == "fast", ema=not a.no_ema)
+                                                   fast=name != "builtin", ema=not a.no_ema,
+                                                   kernels=name == "fast")
         else:
             ap.error(f"unknown runner {name!r}")
     med = time_rounds(runners, a.rounds, a.steps)

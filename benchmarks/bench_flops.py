@@ -22,7 +22,6 @@ MindSpore vs the whole fastconv layer (forward + both grads) vs PyTorch's layer:
 layer's time that is GEMM shows how much is data movement around it.
 """
 import argparse
-import os
 import statistics
 import time
 
@@ -30,8 +29,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, ops
 
-from benchmarks.bench_conv import (add_model_args, compiled, dcgan_layers, make_pair,
-                                   time_calls, torch_ms)
+from benchmarks.bench_conv import (add_model_args, add_thread_args, compiled, dcgan_layers,
+                                   make_pair, time_calls, torch_ms, use_threads)
 from benchmarks.bench_dcgan import MsganRunner, TorchRunner, time_rounds
 from msgan.config import load_config
 
@@ -136,7 +135,7 @@ def main(argv=None):
     add_model_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="iterations per runner per round")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    add_thread_args(ap)
     ap.add_argument("--matmul-size", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=5, help="matmul and per-layer repeats")
     ap.add_argument("--layers", action="store_true", help="add the per-layer GEMM table")
@@ -145,7 +144,7 @@ def main(argv=None):
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
-    ms.device_context.cpu.op_tuning.threads_num(a.threads)
+    use_threads(a.threads)
     ms.set_seed(0)
     cfg = load_config(None, [f"model.ngf={a.width}", f"model.ndf={a.width}",
                              f"train.batch_size={a.batch}"])

@@ -19,7 +19,6 @@ Channels default to ``channel_base=2048, channel_max=128`` (the 16384/512 defaul
 too slow on a CPU); ``--channel-base/--channel-max/--w-dim`` change that.
 """
 import argparse
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
+from benchmarks.bench_conv import add_thread_args, use_threads
 from msgan.config import load_config
 from msgan.data.pipeline import BatchSampler
 from msgan.models import stylegan2
@@ -109,13 +109,13 @@ def main(argv=None):
     ap.add_argument("--w-dim", type=int, default=512, help="z_dim = w_dim")
     ap.add_argument("--classes", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=2, help="16-iteration cycles of each kind")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    add_thread_args(ap)
     ap.add_argument("--jit-level", default="O0", choices=("O0", "O1"))
     a = ap.parse_args(argv)
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
-    ms.device_context.cpu.op_tuning.threads_num(a.threads)
+    use_threads(a.threads)
     cfg = load_config(None, [
         "model.name=stylegan2", f"model.z_dim={a.w_dim}", f"model.w_dim={a.w_dim}",
         f"model.channel_base={a.channel_base}", f"model.channel_max={a.channel_max}",
