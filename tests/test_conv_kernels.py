@@ -3,6 +3,7 @@ cache, and a clean fallback to the pure-MindSpore lowering when they cannot be b
 import logging
 import os
 import stat
+import tempfile
 
 import numpy as np
 import pytest
@@ -107,3 +108,29 @@ def test_library_is_built_once_into_the_cache(fresh_library):
     conv_kernels.library.cache_clear()                 # a new process, as far as the cache goes
     assert conv_kernels.library() == path
     assert os.stat(path).st_mtime_ns == built
+
+
+def test_unwritable_cache_falls_back_to_a_temporary_folder(fresh_library, monkeypatch):
+    blocker = fresh_library / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("MSGAN_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(fresh_library / "tmp"))
+    path = _library()
+    assert path.startswith(str(fresh_library / "tmp" / "msgan-kernels-"))
+    assert fastconv.Conv2d(2, 3, 3, 1, 1).use_kernels is True
+
+
+def test_pynative_keeps_each_geometry_apart():
+    """PyNative caches a Custom op's inferred shape by function and input shapes; convs of
+    different geometry on the same input must still get their own output shapes."""
+    _library()
+    x = Tensor(np.ones((2, 3, 8, 8), np.float32))
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        shapes = [fastconv.Conv2d(3, 4, k, s, p)(x).shape
+                  for k, s, p in [(4, 2, 1), (3, 1, 1), (4, 2, 0), (3, 2, 1)]]
+        back = [fastconv.ConvTranspose2d(3, 4, k, s, p)(x).shape for k, s, p in [(4, 2, 1), (3, 1, 1)]]
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+    assert shapes == [(2, 4, 4, 4), (2, 4, 8, 8), (2, 4, 3, 3), (2, 4, 4, 4)]
+    assert back == [(2, 4, 16, 16), (2, 4, 8, 8)]

@@ -4,21 +4,23 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn
 
+from msgan.export import fix_onnx_conv_transpose
 from msgan.models import conv_kernels, fastconv
 
 ms.set_context(mode=ms.GRAPH_MODE)
 
-# Both lowerings: the compiled im2col/col2im kernels (where a C++ compiler exists) and the
-# pure-MindSpore one that exports and machines without a compiler use.
-PATHS = [pytest.param(True, id="kernels"), pytest.param(False, id="portable")]
+# Every lowering: the compiled im2col/col2im kernels (where a C++ compiler exists), the
+# pure-MindSpore one (MindIR exports, machines without a compiler) and plain conv operators
+# (ONNX exports).
+PATHS = ["kernels", "portable", "native"]
 
 
-def _use(net, kernels):
-    if kernels and conv_kernels.library() is None:
+def _use(net, path):
+    if path == "kernels" and conv_kernels.library() is None:
         pytest.skip("no C++ compiler: the conv kernels cannot be built here")
     for _, cell in net.cells_and_names():
         if isinstance(cell, (fastconv.Conv2d, fastconv.ConvTranspose2d)):
-            cell.use_kernels = kernels
+            cell.use_kernels, cell.native_ops = path == "kernels", path == "native"
     return net
 
 
@@ -65,11 +67,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kernels", PATHS)
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind,cin,cout,k,s,p,bias,shape", CASES)
-def test_forward_and_gradients_match_builtin(kind, cin, cout, k, s, p, bias, shape, kernels):
+def test_forward_and_gradients_match_builtin(kind, cin, cout, k, s, p, bias, shape, path):
     ref, fast = _pair(kind, cin, cout, k, s, p, bias)
-    _use(fast, kernels)
+    _use(fast, path)
     assert [q.shape for q in fast.trainable_params()] == [q.shape for q in ref.trainable_params()]
     np.testing.assert_array_equal(fast.weight.asnumpy(), ref.weight.asnumpy())
     rng = np.random.default_rng(0)
@@ -108,8 +110,10 @@ class _TinyG(nn.Cell):
 
 def test_mindir_and_onnx_export_reproduce_the_cell(tmp_path):
     """Exports inside ``portable`` hold only standard operators and reproduce the Cell as it ran
-    in training (with the compiled kernels where they exist)."""
+    in training (with the compiled kernels where they exist): MindIR with fastconv's own
+    lowering, ONNX (``native_ops``) with plain Conv/ConvTranspose nodes."""
     ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
     ms.set_seed(3)
     net = _TinyG()
     net.set_train(False)
@@ -120,15 +124,22 @@ def test_mindir_and_onnx_export_reproduce_the_cell(tmp_path):
     stem = str(tmp_path / "tiny")
     with fastconv.portable(net):
         ms.export(net, z, file_name=stem, file_format="MINDIR")
+    with fastconv.portable(net, native_ops=True):
         ms.export(net, z, file_name=stem, file_format="ONNX")
-    assert all(c.use_kernels == (conv_kernels.library() is not None)
-               for c in net.net if isinstance(c, (fastconv.Conv2d, fastconv.ConvTranspose2d)))
+    convs = [c for c in net.net if isinstance(c, (fastconv.Conv2d, fastconv.ConvTranspose2d))]
+    assert all(c.use_kernels == (conv_kernels.library() is not None) and not c.native_ops
+               for c in convs)
     with open(stem + ".mindir", "rb") as f:
         graph = f.read()
     assert b"Im2Col" not in graph and b"Col2Im" not in graph
     loaded = nn.GraphCell(ms.load(stem + ".mindir"))
     np.testing.assert_allclose(loaded(z).asnumpy(), expected, rtol=1e-5, atol=1e-5)
 
-    session = ort.InferenceSession(stem + ".onnx")
+    model = onnx.load(stem + ".onnx")
+    ops_used = [node.op_type for node in model.graph.node]
+    assert ops_used.count("ConvTranspose") == 2 and ops_used.count("Conv") == 1
+    assert "MatMul" not in ops_used
+    fix_onnx_conv_transpose(model)     # what msgan's exporter does to MindSpore's ONNX
+    session = ort.InferenceSession(model.SerializeToString())
     out = session.run(None, {session.get_inputs()[0].name: z.asnumpy()})[0]
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)

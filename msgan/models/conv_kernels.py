@@ -76,22 +76,38 @@ def library():
         return None
 
 
+def _folders():
+    """The cache, then a per-user temporary folder for when the cache cannot be written."""
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    return [cache_dir(), os.path.join(tempfile.gettempdir(), f"msgan-kernels-{user}")]
+
+
 def _build(cxx: str, key: str) -> str:
-    folder = cache_dir()
-    path = os.path.join(folder, f"conv_cols-{key}.so")
-    if os.path.exists(path):
-        return path
-    os.makedirs(folder, exist_ok=True)
-    # Build under a unique name, then rename: processes starting together (data-parallel
-    # ranks, test workers) never load a half-written library.
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-    os.close(fd)
+    name = f"conv_cols-{key}.so"
+    for folder in _folders():
+        if os.path.exists(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    for folder in _folders():
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+        except OSError:
+            continue
+        os.close(fd)
+        return _compile(cxx, tmp, os.path.join(folder, name))
+    raise OSError(f"no writable folder for them (tried {', '.join(_folders())})")
+
+
+def _compile(cxx: str, tmp: str, path: str) -> str:
+    """Build into ``tmp``, then rename it to ``path``: processes starting together
+    (data-parallel ranks, test workers) never load a half-written library."""
     try:
         done = subprocess.run([cxx, *FLAGS, "-o", tmp, SOURCE], capture_output=True, text=True,
                               timeout=300)
         if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
             raise OSError(f"{os.path.basename(cxx)} failed: "
-                          f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+                          f"{lines[-1] if lines else f'exit code {done.returncode}'}")
         ctypes.CDLL(tmp)                     # loads, and exports what MindSpore will look up
         os.replace(tmp, path)
     finally:
@@ -102,6 +118,15 @@ def _build(cxx: str, key: str) -> str:
 
 def _same_dtype(*dtypes):
     return dtypes[0]
+
+
+def _custom(lib: str, func: str, out_shape, k: int, s: int, p: int):
+    op = ops.Custom(f"{lib}:{func}", out_shape=out_shape, out_dtype=_same_dtype, func_type="aot")
+    # PyNative mode caches a Custom op's inferred shape per function and input shapes, not per
+    # out_shape callable: without an attribute naming the geometry, a k=3 conv after a k=4 one
+    # on the same input would get the k=4 output shape.
+    op.add_prim_attr("geometry", f"k{k}s{s}p{p}")
+    return op
 
 
 class Im2Col(nn.Cell):
@@ -122,10 +147,8 @@ class Im2Col(nn.Cell):
         def like_shape(cols_shape, geom_shape, like_shape_):
             return list(like_shape_)
 
-        self.im2col = ops.Custom(f"{lib}:Im2Col", out_shape=columns_shape,
-                                 out_dtype=_same_dtype, func_type="aot")
-        self.col2im = ops.Custom(f"{lib}:Col2Im", out_shape=like_shape,
-                                 out_dtype=_same_dtype, func_type="aot")
+        self.im2col = _custom(lib, "Im2Col", columns_shape, k, s, p)
+        self.col2im = _custom(lib, "Col2Im", like_shape, k, s, p)
 
     def construct(self, x):
         return self.im2col(x, self.geom)
@@ -154,10 +177,8 @@ class Col2Im(nn.Cell):
             n, c, h, w = x_shape
             return [c, k, k, n, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1]
 
-        self.col2im = ops.Custom(f"{lib}:Col2Im", out_shape=image_shape,
-                                 out_dtype=_same_dtype, func_type="aot")
-        self.im2col = ops.Custom(f"{lib}:Im2Col", out_shape=columns_shape,
-                                 out_dtype=_same_dtype, func_type="aot")
+        self.col2im = _custom(lib, "Col2Im", image_shape, k, s, p)
+        self.im2col = _custom(lib, "Im2Col", columns_shape, k, s, p)
 
     def construct(self, cols):
         return self.col2im(cols, self.geom)

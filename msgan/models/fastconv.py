@@ -14,8 +14,10 @@ convolutions become one 2-D GEMM over all pixels of the batch: ``(Cout, C*k*k) @
 
 Where a C++ compiler is available the columns are built and folded back by compiled kernels
 (``conv_kernels``: one pass over memory instead of many slices, concatenations and their
-gradients), which leaves the GEMMs as most of the work. Exports always use the portable lowering:
-wrap them in ``portable(net)``.
+gradients), which leaves the GEMMs as most of the work. Exports must not depend on them: wrap an
+export in ``portable(net)`` (this lowering, for MindIR files that MindSpore runs on CPU) or
+``portable(net, native_ops=True)`` (plain Conv2D / Conv2DTranspose operators, for ONNX: its
+runtimes have fast convolution kernels of their own).
 """
 import contextlib
 
@@ -62,20 +64,22 @@ def _kernel_library():
 
 
 @contextlib.contextmanager
-def portable(net: nn.Cell):
+def portable(net: nn.Cell, native_ops: bool = False):
     """Within the block, ``net``'s fastconv Cells use only standard MindSpore operators.
 
     For exports: MindIR and ONNX files must not depend on a library compiled on this machine.
+    ``native_ops`` makes them plain Conv2D / Conv2DTranspose operators (same function, same
+    Parameters) instead of this module's slices + MatMul.
     """
     cells = [c for _, c in net.cells_and_names() if isinstance(c, (Conv2d, ConvTranspose2d))]
-    saved = [c.use_kernels for c in cells]
+    saved = [(c.use_kernels, c.native_ops) for c in cells]
     for c in cells:
-        c.use_kernels = False
+        c.use_kernels, c.native_ops = False, native_ops
     try:
         yield net
     finally:
-        for c, flag in zip(cells, saved):
-            c.use_kernels = flag
+        for c, (kernels, native) in zip(cells, saved):
+            c.use_kernels, c.native_ops = kernels, native
 
 
 def _check_pad_mode(pad_mode, padding):
@@ -124,6 +128,10 @@ class Conv2d(nn.Cell):
         self.use_kernels = lib is not None
         if lib is not None:
             self.im2col = conv_kernels.Im2Col(lib, kernel_size, stride, padding)
+        self.native_ops = False
+        # tuple attributes, as nn.Conv2d passes them: MindSpore's ONNX exporter needs tuples
+        self.conv_op = ops.Conv2D(out_channels, (kernel_size,) * 2, mode=1, pad_mode="pad",
+                                  pad=(padding,) * 4, stride=(stride,) * 2, dilation=(1, 1))
 
     def _matrix(self):
         """Weight as (cout, q*q*cin*s*s), rows ordered like the columns built in construct."""
@@ -135,6 +143,11 @@ class Conv2d(nn.Cell):
         return ops.transpose(wgt, (0, 2, 4, 1, 3, 5)).reshape(cout, q * q * cin * s * s)
 
     def construct(self, x):
+        if self.native_ops:
+            y = self.conv_op(x, self.weight)
+            if self.has_bias:
+                y = y + self.bias.reshape(1, -1, 1, 1)
+            return y
         if self.use_kernels and x.dtype == ms.float32:
             return self._construct_kernels(x)
         n, c, h, w = x.shape
@@ -205,10 +218,19 @@ class ConvTranspose2d(nn.Cell):
         if lib is not None:
             self.matmul_ta = _MatMul(transpose_a=True)
             self.col2im = conv_kernels.Col2Im(lib, kernel_size, stride, padding)
+        self.native_ops = False
+        # as nn.Conv2dTranspose builds it: the backward-input op of a conv with in_channels outputs
+        self.conv_transpose_op = ops.Conv2DTranspose(in_channels, (kernel_size,) * 2, mode=1,
+                                                     pad_mode="pad", pad=(padding,) * 4,
+                                                     stride=(stride,) * 2, dilation=(1, 1))
 
     def construct(self, x):
         n, c, h, w = x.shape
-        if self.use_kernels and x.dtype == ms.float32 and not (h == 1 and w == 1):
+        if self.native_ops:
+            k, s, p = self.kernel_size, self.stride, self.padding
+            y = self.conv_transpose_op(x, self.weight, (n, self.out_channels, (h - 1) * s - 2 * p + k,
+                                                        (w - 1) * s - 2 * p + k))
+        elif self.use_kernels and x.dtype == ms.float32 and not (h == 1 and w == 1):
             # every tap's products in one GEMM, (cout*k*k, n*h*w), then the compiled overlap-add
             cout, k = self.out_channels, self.kernel_size
             xc = ops.transpose(x, (1, 0, 2, 3)).reshape(c, n * h * w)
