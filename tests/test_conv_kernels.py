@@ -129,7 +129,8 @@ def test_pynative_keeps_each_geometry_apart():
     try:
         shapes = [fastconv.Conv2d(3, 4, k, s, p)(x).shape
                   for k, s, p in [(4, 2, 1), (3, 1, 1), (4, 2, 0), (3, 2, 1)]]
-        back = [fastconv.ConvTranspose2d(3, 4, k, s, p)(x).shape for k, s, p in [(4, 2, 1), (3, 1, 1)]]
+        back = [fastconv.ConvTranspose2d(3, 4, k, s, p)(x).shape
+                for k, s, p in [(4, 2, 1), (3, 1, 1)]]
     finally:
         ms.set_context(mode=ms.GRAPH_MODE)
     assert shapes == [(2, 4, 4, 4), (2, 4, 8, 8), (2, 4, 3, 3), (2, 4, 4, 4)]

@@ -21,9 +21,10 @@
 
 namespace {
 
-// Runs body(begin, end) over [0, count) split across the CPUs this process may use. MindSpore
-// runs a Custom kernel on one thread; these copies are memory-bound, so a second core helps.
-// Small jobs stay on the calling thread, where starting threads would cost more than it saves.
+// Runs body(begin, end) over [0, count) split across the CPUs this process may use (MindSpore
+// calls a Custom kernel on one thread). Small jobs stay on the calling thread, where starting
+// threads would cost more than it saves; DCGAN-sized layers, whose short rows make loop overhead
+// rather than bandwidth the limit, gain little either way (benchmarks/RESULTS.md).
 template <typename Body>
 void ParallelFor(int64_t count, int64_t work, Body body) {
   static const int64_t cpus = [] {
@@ -59,7 +60,8 @@ struct Geometry {
 };
 
 Geometry Read(const int64_t *image, const int64_t *columns, const int32_t *geom) {
-  return {image[0], image[1], image[2], image[3], columns[1], columns[4], columns[5], geom[0], geom[1]};
+  return {image[0],   image[1],   image[2],   image[3], columns[1],
+          columns[4], columns[5], geom[0],    geom[1]};
 }
 
 }  // namespace
@@ -72,33 +74,35 @@ extern "C" int Im2Col(int nparam, void **params, int *ndims, int64_t **shapes, c
   const Geometry g = Read(shapes[0], shapes[2], static_cast<const int32_t *>(params[1]));
   const int64_t work = g.C * g.K * g.K * g.N * g.OH * g.OW;
   ParallelFor(g.C, work, [&](int64_t c_begin, int64_t c_end) {
-  for (int64_t c = c_begin; c < c_end; ++c)
-    for (int64_t ky = 0; ky < g.K; ++ky)
-      for (int64_t kx = 0; kx < g.K; ++kx) {
-        int64_t lo, hi;
-        ValidRange(kx - g.p, g.s, g.W, g.OW, &lo, &hi);
-        for (int64_t n = 0; n < g.N; ++n) {
-          const float *plane = x + (n * g.C + c) * g.H * g.W;
-          float *dst = cols + (((c * g.K + ky) * g.K + kx) * g.N + n) * g.OH * g.OW;
-          for (int64_t oy = 0; oy < g.OH; ++oy, dst += g.OW) {
-            const int64_t iy = oy * g.s + ky - g.p;
-            if (iy < 0 || iy >= g.H) {
-              std::memset(dst, 0, g.OW * sizeof(float));
-              continue;
+    for (int64_t c = c_begin; c < c_end; ++c) {
+      for (int64_t ky = 0; ky < g.K; ++ky) {
+        for (int64_t kx = 0; kx < g.K; ++kx) {
+          int64_t lo, hi;
+          ValidRange(kx - g.p, g.s, g.W, g.OW, &lo, &hi);
+          for (int64_t n = 0; n < g.N; ++n) {
+            const float *plane = x + (n * g.C + c) * g.H * g.W;
+            float *dst = cols + (((c * g.K + ky) * g.K + kx) * g.N + n) * g.OH * g.OW;
+            for (int64_t oy = 0; oy < g.OH; ++oy, dst += g.OW) {
+              const int64_t iy = oy * g.s + ky - g.p;
+              if (iy < 0 || iy >= g.H) {
+                std::memset(dst, 0, g.OW * sizeof(float));
+                continue;
+              }
+              const float *src = plane + iy * g.W + kx - g.p;
+              std::fill(dst, dst + lo, 0.f);
+              if (g.s == 1) {
+                std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
+              } else if (g.s == 2) {  // the common case: a constant stride the compiler vectorises
+                for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[2 * ox];
+              } else {
+                for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * g.s];
+              }
+              std::fill(dst + hi, dst + g.OW, 0.f);
             }
-            const float *src = plane + iy * g.W + kx - g.p;
-            std::fill(dst, dst + lo, 0.f);
-            if (g.s == 1) {
-              std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
-            } else if (g.s == 2) {  // the common case, a constant stride the compiler can vectorise
-              for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[2 * ox];
-            } else {
-              for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * g.s];
-            }
-            std::fill(dst + hi, dst + g.OW, 0.f);
           }
         }
       }
+    }
   });
   return 0;
 }
@@ -110,14 +114,14 @@ extern "C" int Col2Im(int nparam, void **params, int *ndims, int64_t **shapes, c
   const float *cols = static_cast<const float *>(params[0]);
   float *x = static_cast<float *>(params[nparam - 1]);
   const Geometry g = Read(shapes[nparam - 1], shapes[0], static_cast<const int32_t *>(params[1]));
-  // One (n, c) plane at a time, so the plane stays in cache while its K*K taps are added.
   const int64_t work = g.C * g.K * g.K * g.N * g.OH * g.OW;
+  // One (n, c) plane at a time, so the plane stays in cache while its K*K taps are added.
   ParallelFor(g.N * g.C, work, [&](int64_t begin, int64_t end) {
-  for (int64_t nc = begin; nc < end; ++nc) {
+    for (int64_t nc = begin; nc < end; ++nc) {
       const int64_t n = nc / g.C, c = nc % g.C;
-      float *plane = x + (n * g.C + c) * g.H * g.W;
+      float *plane = x + nc * g.H * g.W;
       std::memset(plane, 0, g.H * g.W * sizeof(float));
-      for (int64_t ky = 0; ky < g.K; ++ky)
+      for (int64_t ky = 0; ky < g.K; ++ky) {
         for (int64_t kx = 0; kx < g.K; ++kx) {
           int64_t lo, hi;
           ValidRange(kx - g.p, g.s, g.W, g.OW, &lo, &hi);
@@ -135,6 +139,7 @@ extern "C" int Col2Im(int nparam, void **params, int *ndims, int64_t **shapes, c
             }
           }
         }
+      }
     }
   });
   return 0;

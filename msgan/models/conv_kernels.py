@@ -158,7 +158,7 @@ class Im2Col(nn.Cell):
 
 
 class Col2Im(nn.Cell):
-    """Columns ``(C, k, k, N, H, W)`` → the image ``(N, C, (H-1)s - 2p + k, ...)`` they overlap-add to.
+    """Columns ``(C, k, k, N, H, W)`` → the image ``(N, C, (H-1)s - 2p + k, ...)`` they add up to.
 
     This is a transposed convolution's output from its per-tap products. Its gradient is
     ``Im2Col`` of the output gradient. float32 only.

@@ -228,8 +228,8 @@ class ConvTranspose2d(nn.Cell):
         n, c, h, w = x.shape
         if self.native_ops:
             k, s, p = self.kernel_size, self.stride, self.padding
-            y = self.conv_transpose_op(x, self.weight, (n, self.out_channels, (h - 1) * s - 2 * p + k,
-                                                        (w - 1) * s - 2 * p + k))
+            out_shape = (n, self.out_channels, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k)
+            y = self.conv_transpose_op(x, self.weight, out_shape)
         elif self.use_kernels and x.dtype == ms.float32 and not (h == 1 and w == 1):
             # every tap's products in one GEMM, (cout*k*k, n*h*w), then the compiled overlap-add
             cout, k = self.out_channels, self.kernel_size
