@@ -149,6 +149,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2, help="iterations per runner per round")
     add_thread_args(ap)
     ap.add_argument("--jit-level", default="O0", choices=("O0", "O1"))
+    ap.add_argument("--ms-threads", type=int, default=None,
+                    help="MindSpore's intra-op threads (threads_num) if not --threads; the MatMul "
+                         "uses every allowed core either way")
     ap.add_argument("--dispatch-threads", type=int, default=None,
                     help="MindSpore runtime (actor) threads, ms.runtime.dispatch_threads_num; "
                          "MindSpore's default is 5")
@@ -160,7 +163,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    use_threads(a.threads)
+    use_threads(a.threads, a.ms_threads or 0)
     if a.dispatch_threads:
         ms.runtime.dispatch_threads_num(a.dispatch_threads)
     ms.set_seed(0)
