@@ -90,6 +90,7 @@ class Pix2PixConfig:
     norm: str = "batch"              # batch | instance
     dropout: float = 0.5             # in the U-Net's innermost decoder blocks
     gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
+    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
 
 
 @dataclass
@@ -445,6 +446,7 @@ def validate(cfg: Config) -> None:
         _positive("model.lambda_l1", m.lambda_l1, allow_zero=True)
         if not 0.0 <= m.dropout < 1.0:
             raise MsganError(f"config key model.dropout is {m.dropout} — use 0 <= p < 1")
+        _positive("model.decay_start_kimg", m.decay_start_kimg, allow_zero=True)
     if m.name == "cyclegan":
         _positive("model.n_blocks", m.n_blocks)
         _positive("model.lambda_cycle", m.lambda_cycle, allow_zero=True)

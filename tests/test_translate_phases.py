@@ -69,6 +69,17 @@ def test_pix2pix_generators_follow_training_in_eval_mode(pix2pix_run):
     np.testing.assert_array_equal(G(a).asnumpy(), out)       # dropout is off: deterministic
 
 
+def test_pix2pix_lr_is_constant_then_decays_linearly_from_half_way(pix2pix_run):
+    ph, a, _, _ = pix2pix_run
+    _, b = problem()
+    assert get_lr(ph.opt_G) == pytest.approx(0.001, rel=1e-6)   # 10 steps at 0 kimg: constant
+    ph.cur_kimg = 0.75 * ph.cfg.train.total_kimg
+    ph.step(a, b, 10)
+    assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.5, rel=1e-5)
+    assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.5, rel=1e-5)
+    assert ph.host_state()["lr_frac"] == pytest.approx(0.5)
+
+
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
     # 7 steps of 4 images, total 0.032 kimg: lr decay starts at 0.016 (auto: half); pool 3 < batch.

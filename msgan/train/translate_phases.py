@@ -114,6 +114,28 @@ class _TranslatePhases:
             self.eval_nets[name] = copy
         self._eval_holder = NetSet(self.eval_nets)
         self.jit_level = cfg.train.jit_level
+        self.decay_start = None  # kimg from which the lr falls linearly to 0; None: constant lr
+        self.lr_frac = 1.0       # decay fraction the optimizers' lr was last scaled to
+
+    def _decay_from(self, decay_start_kimg) -> None:
+        """Constant lr, then linear decay to 0 from ``decay_start_kimg`` (None: half way), the
+        schedule of the authors' pix2pix/CycleGAN code."""
+        total = self.cfg.train.total_kimg
+        self.decay_start = total / 2 if decay_start_kimg is None else decay_start_kimg
+
+    def _update_lr(self) -> None:
+        # Scaled in place by new/old decay fraction instead of set to base * fraction, so a lr
+        # lowered from outside (the loop's NaN rollback) stays lowered by the same factor.
+        if self.decay_start is None:
+            return
+        frac = linear_decay(1.0, self.cur_kimg, self.decay_start, self.cfg.train.total_kimg)
+        if frac == self.lr_frac or self.lr_frac <= 0.0:
+            return
+        ratio = Tensor(frac / self.lr_frac, ms.float32)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"].copy_(group["lr"] * ratio)
+        self.lr_frac = frac
 
     def _jit(self, fn):
         return ms.jit(fn, jit_level=self.jit_level)
@@ -158,12 +180,15 @@ class _TranslatePhases:
         # mint Adam's lr Parameter is not among the optimizer's parameters, so checkpoints of
         # state_cells() do not hold it; a decayed or lowered lr is kept here.
         return {"rng": self.rng.bit_generator.state,
-                "lr": {name: get_lr(opt) for name, opt in self.optimizers().items()}}
+                "lr": {name: get_lr(opt) for name, opt in self.optimizers().items()},
+                "lr_frac": self.lr_frac}
 
     def load_host_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         for name, lr in state["lr"].items():
             set_lr(self.optimizers()[name], lr)
+        # snapshots from before pix2pix had a decay schedule hold no fraction: it was 1
+        self.lr_frac = float(state.get("lr_frac", 1.0))
 
 
 class Pix2PixPhases(_TranslatePhases):
@@ -201,8 +226,10 @@ class Pix2PixPhases(_TranslatePhases):
             return out[1:] + update_D(grads)
 
         self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+        self._decay_from(cfg.model.decay_start_kimg)
 
     def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+        self._update_lr()
         loss_G, gan, l1, fake, ok_G, scale_G = self._g_step(a, b)
         loss_D, d_real, d_fake, ok_D, scale_D = self._d_step(a, b, fake)
         return self._with_scales(
@@ -229,9 +256,7 @@ class CycleGANPhases(_TranslatePhases):
         super().__init__(cfg, nets, rank, world_size,
                          {"pool_A": self.pool_A, "pool_B": self.pool_B})
         self.pool_count = {"A": 0, "B": 0}
-        total = cfg.train.total_kimg
-        self.decay_start = total / 2 if m.decay_start_kimg is None else m.decay_start_kimg
-        self.lr_frac = 1.0       # decay fraction the optimizers' lr was last scaled to
+        self._decay_from(m.decay_start_kimg)
         G_AB, G_BA, D_A, D_B = (self.runs[k] for k in ("G_AB", "G_BA", "D_A", "D_B"))
         scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         mode, use_pool = m.gan_mode, m.pool_size > 0
@@ -274,18 +299,6 @@ class CycleGANPhases(_TranslatePhases):
         self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
         self._no_pool = Tensor(np.zeros(1, np.int32))
 
-    def _update_lr(self) -> None:
-        # Scaled in place by new/old decay fraction instead of set to base * fraction, so a lr
-        # lowered from outside (the loop's NaN rollback) stays lowered by the same factor.
-        frac = linear_decay(1.0, self.cur_kimg, self.decay_start, self.cfg.train.total_kimg)
-        if frac == self.lr_frac or self.lr_frac <= 0.0:
-            return
-        ratio = Tensor(frac / self.lr_frac, ms.float32)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"].copy_(group["lr"] * ratio)
-        self.lr_frac = frac
-
     def _pool_plan(self, which: str, pool: ImagePool, batch: int):
         if pool.size == 0:
             return self._no_pool, self._no_pool
@@ -310,13 +323,11 @@ class CycleGANPhases(_TranslatePhases):
         return {**super().state_cells(), "pool_A": self.pool_A, "pool_B": self.pool_B}
 
     def host_state(self) -> dict:
-        return {**super().host_state(), "pool_count": dict(self.pool_count),
-                "lr_frac": self.lr_frac}
+        return {**super().host_state(), "pool_count": dict(self.pool_count)}
 
     def load_host_state(self, state: dict) -> None:
         super().load_host_state(state)
         self.pool_count = dict(state["pool_count"])
-        self.lr_frac = float(state["lr_frac"])
 
 
 class DiscoGANPhases(_TranslatePhases):
