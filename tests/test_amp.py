@@ -7,6 +7,7 @@ pytest.importorskip("onnxruntime")
 from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
+from msgan.errors import MsganError  # noqa: E402
 from msgan.export import export_generator  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
@@ -77,6 +78,25 @@ def test_loss_scales_are_saved_and_restored(trained, tmp_path):
     np.testing.assert_array_equal(fresh.scales["G"].counter.asnumpy(),
                                   ph.scales["G"].counter.asnumpy())
     for a, b in zip(ph.G.get_parameters(), fresh.G.get_parameters()):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+
+
+def test_an_fp32_snapshot_resumes_with_mixed_precision_and_fresh_scales(tmp_path):
+    fp32 = make_phases("O0")
+    x, c = batches(1)[0]
+    fp32.step(x, c, 0)
+    cells = fp32.state_cells()
+    assert not any(k.startswith("scale_") for k in cells)
+    path = checkpoint.save_snapshot(str(tmp_path), 8, cells, {"phases": fp32.host_state()}, {})
+    mixed = make_phases("O2")
+    keys = [k for k in mixed.state_cells() if k.startswith("scale_")]
+    assert keys == ["scale_G", "scale_D"]
+    with pytest.raises(MsganError, match="no value for scale_"):
+        checkpoint.load_snapshot(path, mixed.state_cells())
+    host = checkpoint.load_snapshot(path, mixed.state_cells(), optional=keys)
+    assert host["fresh_cells"] == ["scale_D", "scale_G"]
+    assert mixed.scales["D"].value() == 2.0 ** 16
+    for a, b in zip(fp32.G.get_parameters(), mixed.G.get_parameters()):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
 
 

@@ -146,19 +146,26 @@ def read_json(path: str) -> dict:
                          "earlier one") from None
 
 
-def load_snapshot(path: str, cells: dict) -> dict:
+def load_snapshot(path: str, cells: dict, optional=()) -> dict:
     """Copy a snapshot's values into ``cells`` in place and return its host state.
 
     Values are copied with ``Parameter.copy_`` so graphs compiled before the load see them
     (``set_data`` and ``load_param_into_net`` are invisible to an already compiled graph).
+    Cells whose keys are in ``optional`` keep their values when the snapshot has none for them
+    (the loss scales when a run resumes with mixed precision switched on); the host state then
+    lists those keys under ``"fresh_cells"``.
     """
     try:
         saved = ms.load_checkpoint(os.path.join(path, "state.ckpt"))
     except Exception as e:
         raise MsganError(f"cannot load {path}/state.ckpt ({str(e).splitlines()[0][:120]}) — "
                          "the snapshot is damaged; resume from an earlier one") from None
+    fresh = set()
     for entry in _entries(cells):
         name, p = entry["name"], entry["data"]
+        if name not in saved and name.split("/", 1)[0] in optional:
+            fresh.add(name.split("/", 1)[0])
+            continue
         if name not in saved:
             raise MsganError(f"snapshot {path} has no value for {name} — it was written by a "
                              "different model or config; resume with the config it was made with")
@@ -167,4 +174,7 @@ def load_snapshot(path: str, cells: dict) -> dict:
             raise MsganError(f"snapshot {path}: {name} has shape {tuple(value.shape)}, the model "
                              f"needs {tuple(p.shape)} — resume with the config it was made with")
         p.copy_(ms.Tensor(np.array(value.asnumpy()), p.dtype))   # own copy: no aliasing
-    return read_json(os.path.join(path, "host.json"))
+    host = read_json(os.path.join(path, "host.json"))
+    if fresh:
+        host["fresh_cells"] = sorted(fresh)
+    return host

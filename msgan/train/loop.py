@@ -189,7 +189,13 @@ class Run:
         self._last_snapshot_it = 0
         resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
         if resume:
-            host = checkpoint.load_snapshot(resume, self.phases.state_cells())
+            cells = self.phases.state_cells()
+            # a run resumed with train.amp switched on starts its loss scales fresh
+            host = checkpoint.load_snapshot(resume, cells,
+                                            optional=[k for k in cells if k.startswith("scale_")])
+            if host.get("fresh_cells"):
+                log.info("%s was trained without mixed precision: the loss scales (%s) start "
+                         "fresh", resume, ", ".join(host["fresh_cells"]))
             self._restore_host(host, resume)
             self.guard.rollbacks = host.get("rollbacks", 0)
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
