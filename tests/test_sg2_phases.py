@@ -74,10 +74,11 @@ def scheduled():
 def test_step_reports_stats_and_runs_regularisers_on_schedule(scheduled):
     ph, keys = scheduled
     base = {"loss_G", "loss_D", "D_real", "D_fake", "ada_p", "update_ok_G", "update_ok_D"}
-    assert keys[0] == base | {"loss_r1", "loss_pl"}
+    r1, pl = {"loss_r1", "update_ok_D_reg"}, {"loss_pl", "update_ok_G_reg"}
+    assert keys[0] == base | r1 | pl
     assert keys[1] == base
-    assert keys[2] == base | {"loss_r1"}
-    assert keys[3] == base | {"loss_pl"}
+    assert keys[2] == base | r1
+    assert keys[3] == base | pl
     assert ph.host_state()["ada"]["steps"] == 4
 
 
@@ -103,8 +104,8 @@ def test_r1_updates_only_d_and_path_length_updates_g(scheduled):
     reals, labels = batch()
     p = Tensor(0.2, ms.float32)
     g_before, d_before = values(ph.G.get_parameters()), values(ph.D.get_parameters())
-    r1 = float(ph._d_reg(reals, labels, ph._aug_rand(B), p).asnumpy())
-    assert r1 > 0
+    r1, ok = ph._d_reg(reals, labels, ph._aug_rand(B), p)
+    assert float(r1.asnumpy()) > 0 and bool(ok.asnumpy())
     assert not moved(g_before, ph.G.get_parameters())
     d_moved = moved(d_before, ph.D.trainable_params())
     assert {p.name for p in ph.D.trainable_params() if p.name.endswith("weight")} <= d_moved
@@ -114,8 +115,8 @@ def test_r1_updates_only_d_and_path_length_updates_g(scheduled):
     z, z2, mix, noises = ph._latents(B // 2)
     pl_noise = Tensor(np.random.default_rng(1).standard_normal((B // 2, 3, RES, RES))
                       .astype(np.float32) / RES)
-    pl = float(ph._g_reg(z, z2, mix, labels[:B // 2], noises, pl_noise).asnumpy())
-    assert pl > 0
+    pl, ok = ph._g_reg(z, z2, mix, labels[:B // 2], noises, pl_noise)
+    assert float(pl.asnumpy()) > 0 and bool(ok.asnumpy())
     assert not moved(d_before, ph.D.get_parameters())
     g_moved = moved(g_before, ph.G.get_parameters())
     synthesis_weights = {p.name for p in ph.G.synthesis.trainable_params()
@@ -124,6 +125,16 @@ def test_r1_updates_only_d_and_path_length_updates_g(scheduled):
     assert any(".mapping.fcs." in n for n in g_moved)
     assert "pl.pl_mean" in moved(pl_before, ph.nets.pl.get_parameters())
     assert "G.mapping.w_avg" in g_moved
+
+
+def test_a_non_finite_r1_gradient_skips_the_update_and_says_so(scheduled):
+    ph, _ = scheduled
+    reals, labels = batch()
+    bad = Tensor(np.full(reals.shape, np.nan, np.float32))
+    d_before = values(ph.D.get_parameters())
+    _, ok = ph._d_reg(bad, labels, ph._aug_rand(B), Tensor(0.0, ms.float32))
+    assert not bool(ok.asnumpy())
+    assert not moved(d_before, ph.D.get_parameters())
 
 
 def test_resume_from_a_snapshot_repeats_the_next_step(scheduled, tmp_path):

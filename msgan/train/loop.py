@@ -382,7 +382,7 @@ class Run:
         row["sec_per_kimg"] = round(seconds / max(nimg / 1000, 1e-9), 3)
         row["sec_per_tick"] = round(seconds, 3)
         row["total_sec"] = round(self.elapsed, 1)
-        skipped = row.get("skipped_D", 0) + row.get("skipped_G", 0)
+        skipped = sum(v for k, v in row.items() if k.startswith("skipped_"))
         if skipped and self.cfg.train.amp != "O0" and self.tick <= 3:
             # the dynamic loss scale starts high and halves on each overflow: expected early on
             log.info("%d updates skipped while the mixed-precision loss scale settles", skipped)

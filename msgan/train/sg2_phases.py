@@ -175,10 +175,10 @@ class StyleGAN2Phases:
 
         def g_reg_step(z, z2, mix, c, noises, pl_noise):
             (_, (penalty, new_mean, ws)), grads = g_reg_grad(z, z2, mix, c, noises, pl_noise)
-            apply_G(grads)
+            ok = apply_G(grads)
             ops.assign(pl_state.pl_mean, new_mean)
             update_w_avg(ws)
-            return penalty
+            return penalty, ok
 
         def d_main_step(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
             (_, (loss, real, fake, sign, ws)), grads = d_main_grad(reals, c, z, z2, mix, noises,
@@ -193,8 +193,7 @@ class StyleGAN2Phases:
 
         def d_reg_step(reals, c, aug_real, p):
             (_, penalty), grads = d_reg_grad(reals, c, aug_real, p)
-            apply_D(grads)
-            return penalty
+            return penalty, apply_D(grads)
 
         # SG2A copies buffers (w_avg, constant noise) into G_ema instead of averaging them.
         g_params = [p for p in self.G.get_parameters() if p.requires_grad]
@@ -255,7 +254,10 @@ class StyleGAN2Phases:
             res = self.G.resolution
             pl_noise = self.rng.standard_normal((nb, self.G.channels, res, res),
                                                 dtype=np.float32) / res
-            stats["loss_pl"] = self._g_reg(z, z2, mix, labels[:nb], noises, Tensor(pl_noise))
+            # the regulariser updates are counted apart (skipped_G_reg): under mixed precision
+            # their gradients overflow on other steps than the main ones
+            stats["loss_pl"], stats["update_ok_G_reg"] = self._g_reg(
+                z, z2, mix, labels[:nb], noises, Tensor(pl_noise))
         z, z2, mix, noises = self._latents(n)
         d_outs = self._d_main(reals, labels, z, z2, mix, noises, self._aug_rand(n),
                               self._aug_rand(n), p)
@@ -264,7 +266,8 @@ class StyleGAN2Phases:
         if self.scales:
             stats.update(loss_scale_G=g_outs[2], loss_scale_D=d_outs[5])
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
-            stats["loss_r1"] = self._d_reg(reals, labels, self._aug_rand(n), p)
+            stats["loss_r1"], stats["update_ok_D_reg"] = self._d_reg(
+                reals, labels, self._aug_rand(n), p)
         if self.augment is not None:
             stats["ada_p"] = p
             if self.augment_mode == "ada":
