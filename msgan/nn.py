@@ -95,6 +95,26 @@ def fir_mm(x, taps_1d, pad):
     return z
 
 
+class LeakyReLU(nn.Cell):
+    """``nn.LeakyReLU(alpha)`` (0 < alpha < 1) with a one-Select gradient.
+
+    MindSpore 2.10 computes leaky_relu as Maximum(x, alpha * x), whose gradient takes two Selects,
+    comparisons and an add: 6 % of a CPU DCGAN step's op time, halved by this bprop
+    (benchmarks/RESULTS.md). First-order only: StyleGAN2, whose R1 and path-length penalties
+    differentiate twice, keeps ``bias_act``.
+    """
+
+    def __init__(self, alpha: float = 0.2):
+        super().__init__()
+        self.alpha = alpha
+
+    def construct(self, x):
+        return ops.leaky_relu(x, self.alpha)
+
+    def bprop(self, x, out, dout):
+        return (ops.select(x > 0, dout, dout * self.alpha),)
+
+
 def rsqrt(x):
     return ops.pow(x, -0.5)
 

@@ -14,6 +14,8 @@ from msgan.config import DCGANConfig
 from msgan.models import fastconv
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
+from msgan.nn import LeakyReLU
+
 
 def _weights():
     """N(0, 0.02), the DCGAN paper's init (MindSpore's "normal" string means sigma 0.01)."""
@@ -86,7 +88,7 @@ class Discriminator(nn.Cell):
                                     weight_init=_weights(), has_bias=level == 0))
             if level > 0:
                 layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(LeakyReLU(0.2))
             if cfg.d_dropout > 0:
                 layers.append(nn.Dropout(p=cfg.d_dropout))
             cin = cout

@@ -12,6 +12,7 @@ from mindspore import nn
 
 from msgan.config import DiscoGANConfig
 from msgan.models.translate_layers import conv, conv_transpose
+from msgan.nn import LeakyReLU
 
 GENERATORS = ("G_AB", "G_BA")
 
@@ -28,7 +29,7 @@ def _encoder(channels: int, base: int, n_down: int) -> list:
         layers = [conv(cin, cout, 4, 2, 1, bias=False)]
         if level > 0:
             layers.append(nn.BatchNorm2d(cout))
-        layers.append(nn.LeakyReLU(0.2))
+        layers.append(LeakyReLU(0.2))
         levels.append(nn.SequentialCell(layers))
         cin = cout
     return levels

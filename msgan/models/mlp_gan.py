@@ -3,6 +3,7 @@ from mindspore import nn, ops
 
 from msgan.config import MLPGANConfig
 from msgan.models.layers import ClassEmbedding, classic_export_net
+from msgan.nn import LeakyReLU
 
 
 class Generator(nn.Cell):
@@ -33,7 +34,7 @@ class Discriminator(nn.Cell):
         in_dim = channels * resolution * resolution
         layers = []
         for width in cfg.d_hidden:
-            layers += [nn.Dense(in_dim, width), nn.LeakyReLU(0.2)]
+            layers += [nn.Dense(in_dim, width), LeakyReLU(0.2)]
             if cfg.d_dropout > 0:
                 layers.append(nn.Dropout(p=cfg.d_dropout))
             in_dim = width

@@ -8,6 +8,7 @@ from mindspore import nn
 from msgan.errors import MsganError
 from msgan.models.norm import norm_has_shift, norm_layer
 from msgan.models.translate_layers import conv
+from msgan.nn import LeakyReLU
 
 
 def patch_size(resolution: int, d_layers: int) -> int:
@@ -32,13 +33,13 @@ class PatchGAN(nn.Cell):
                              f"{resolution} (no output patch left) — use d_layers <= {most} or a "
                              "larger data.resolution")
         bias = not norm_has_shift(norm)
-        layers = [conv(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
+        layers = [conv(in_channels, ndf, 4, 2, 1), LeakyReLU(0.2)]
         width = ndf
         for n in range(1, d_layers + 1):
             nxt = ndf * min(2 ** n, 8)
             stride = 2 if n < d_layers else 1
             layers += [conv(width, nxt, 4, stride, 1, bias), norm_layer(norm, nxt),
-                       nn.LeakyReLU(0.2)]
+                       LeakyReLU(0.2)]
             width = nxt
         layers.append(conv(width, 1, 4, 1, 1))
         self.net = nn.SequentialCell(layers)

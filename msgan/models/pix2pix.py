@@ -14,6 +14,7 @@ from msgan.config import Pix2PixConfig
 from msgan.models.norm import norm_has_shift, norm_layer
 from msgan.models.patchgan import PatchGAN
 from msgan.models.translate_layers import conv, conv_transpose
+from msgan.nn import LeakyReLU
 
 GENERATORS = ("G",)
 MAX_DOWNS = 8
@@ -36,7 +37,7 @@ class _Block(nn.Cell):
         inner = _width(ngf, level)
         down = [conv(in_channels, inner, 4, 2, 1, bias=bias)]
         if not self.outermost:
-            down.insert(0, nn.LeakyReLU(0.2))
+            down.insert(0, LeakyReLU(0.2))
         if not (self.outermost or innermost):
             down.append(norm_layer(norm, inner))
         self.down = nn.SequentialCell(down)

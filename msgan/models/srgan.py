@@ -18,7 +18,7 @@ from mindspore import nn, ops
 from msgan.config import SRGANConfig
 from msgan.errors import MsganError
 from msgan.models import fastconv
-from msgan.nn import matmul_convs
+from msgan.nn import LeakyReLU, matmul_convs
 
 GENERATORS = ("G",)
 
@@ -83,14 +83,14 @@ class Discriminator(nn.Cell):
     def __init__(self, cfg: SRGANConfig, channels: int):
         super().__init__()
         w = cfg.ndf
-        layers = [_conv(channels, w, 3), nn.LeakyReLU(0.2)]
+        layers = [_conv(channels, w, 3), LeakyReLU(0.2)]
         cin = w
         for i, mult in enumerate((1, 2, 2, 4, 4, 8, 8)):
             layers += [_conv(cin, w * mult, 3, stride=2 if i % 2 == 0 else 1, bias=False),
-                       nn.BatchNorm2d(w * mult), nn.LeakyReLU(0.2)]
+                       nn.BatchNorm2d(w * mult), LeakyReLU(0.2)]
             cin = w * mult
         self.features = nn.SequentialCell(layers)
-        self.head = nn.SequentialCell([nn.Dense(cin, 16 * w), nn.LeakyReLU(0.2),
+        self.head = nn.SequentialCell([nn.Dense(cin, 16 * w), LeakyReLU(0.2),
                                        nn.Dense(16 * w, 1)])
 
     def construct(self, x):
