@@ -44,9 +44,8 @@ def build_msgan(cfg, resolution, channels, fast, kernels=True):
         pe.set_data(p.data.copy())
     if not kernels:
         for net in (G, D, G_ema):
-            for _, cell in net.cells_and_names():
-                if isinstance(cell, (fastconv.Conv2d, fastconv.ConvTranspose2d)):
-                    cell.use_kernels = False
+            for cell in fastconv.cells_of(net):
+                cell.use_kernels = False
     return G, D, G_ema
 
 

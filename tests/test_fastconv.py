@@ -18,9 +18,8 @@ PATHS = ["kernels", "portable", "native"]
 def _use(net, path):
     if path == "kernels" and conv_kernels.library() is None:
         pytest.skip("no C++ compiler: the conv kernels cannot be built here")
-    for _, cell in net.cells_and_names():
-        if isinstance(cell, (fastconv.Conv2d, fastconv.ConvTranspose2d)):
-            cell.use_kernels, cell.native_ops = path == "kernels", path == "native"
+    for cell in fastconv.cells_of(net):
+        cell.use_kernels, cell.native_ops = path == "kernels", path == "native"
     return net
 
 
@@ -126,8 +125,8 @@ def test_mindir_and_onnx_export_reproduce_the_cell(tmp_path):
         ms.export(net, z, file_name=stem, file_format="MINDIR")
     with fastconv.portable(net, native_ops=True):
         ms.export(net, z, file_name=stem, file_format="ONNX")
-    convs = [c for c in net.net if isinstance(c, (fastconv.Conv2d, fastconv.ConvTranspose2d))]
-    assert all(c.use_kernels == (conv_kernels.library() is not None) and not c.native_ops
+    convs = fastconv.cells_of(net)
+    assert len(convs) == 3 and all(c.use_kernels == (conv_kernels.library() is not None) and not c.native_ops
                for c in convs)
     with open(stem + ".mindir", "rb") as f:
         graph = f.read()

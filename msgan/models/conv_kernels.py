@@ -120,6 +120,14 @@ def _same_dtype(*dtypes):
     return dtypes[0]
 
 
+def _columns_shape(k: int, s: int, p: int):
+    """out_shape of Im2Col: the columns of an (N, C, H, W) input."""
+    def shape(x_shape, geom_shape):
+        n, c, h, w = x_shape
+        return [c, k, k, n, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1]
+    return shape
+
+
 def _custom(lib: str, func: str, out_shape, k: int, s: int, p: int):
     op = ops.Custom(f"{lib}:{func}", out_shape=out_shape, out_dtype=_same_dtype, func_type="aot")
     # PyNative mode caches a Custom op's inferred shape per function and input shapes, not per
@@ -140,14 +148,10 @@ class Im2Col(nn.Cell):
         k, s, p = kernel_size, stride, padding
         self.geom = Tensor(np.array([s, p], np.int32))
 
-        def columns_shape(x_shape, geom_shape):
-            n, c, h, w = x_shape
-            return [c, k, k, n, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1]
-
         def like_shape(cols_shape, geom_shape, like_shape_):
             return list(like_shape_)
 
-        self.im2col = _custom(lib, "Im2Col", columns_shape, k, s, p)
+        self.im2col = _custom(lib, "Im2Col", _columns_shape(k, s, p), k, s, p)
         self.col2im = _custom(lib, "Col2Im", like_shape, k, s, p)
 
     def construct(self, x):
@@ -173,12 +177,8 @@ class Col2Im(nn.Cell):
             c, _, _, n, h, w = cols_shape
             return [n, c, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k]
 
-        def columns_shape(x_shape, geom_shape):
-            n, c, h, w = x_shape
-            return [c, k, k, n, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1]
-
         self.col2im = _custom(lib, "Col2Im", image_shape, k, s, p)
-        self.im2col = _custom(lib, "Im2Col", columns_shape, k, s, p)
+        self.im2col = _custom(lib, "Im2Col", _columns_shape(k, s, p), k, s, p)
 
     def construct(self, cols):
         return self.col2im(cols, self.geom)

@@ -63,6 +63,11 @@ def _kernel_library():
     return conv_kernels.library()
 
 
+def cells_of(net: nn.Cell) -> list:
+    """The fastconv Cells inside ``net``."""
+    return [c for _, c in net.cells_and_names() if isinstance(c, (Conv2d, ConvTranspose2d))]
+
+
 @contextlib.contextmanager
 def portable(net: nn.Cell, native_ops: bool = False):
     """Within the block, ``net``'s fastconv Cells use only standard MindSpore operators.
@@ -71,7 +76,7 @@ def portable(net: nn.Cell, native_ops: bool = False):
     ``native_ops`` makes them plain Conv2D / Conv2DTranspose operators (same function, same
     Parameters) instead of this module's slices + MatMul.
     """
-    cells = [c for _, c in net.cells_and_names() if isinstance(c, (Conv2d, ConvTranspose2d))]
+    cells = cells_of(net)
     saved = [(c.use_kernels, c.native_ops) for c in cells]
     for c in cells:
         c.use_kernels, c.native_ops = False, native_ops
@@ -145,11 +150,15 @@ class Conv2d(nn.Cell):
     def construct(self, x):
         if self.native_ops:
             y = self.conv_op(x, self.weight)
-            if self.has_bias:
-                y = y + self.bias.reshape(1, -1, 1, 1)
-            return y
-        if self.use_kernels and x.dtype == ms.float32:
-            return self._construct_kernels(x)
+        elif self.use_kernels and x.dtype == ms.float32:
+            y = self._construct_kernels(x)
+        else:
+            y = self._construct_portable(x)
+        if self.has_bias:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return y
+
+    def _construct_portable(self, x):
         n, c, h, w = x.shape
         k, s, p, q = self.kernel_size, self.stride, self.padding, self.q
         cout = self.out_channels
@@ -168,8 +177,6 @@ class Conv2d(nn.Cell):
                     taps.append(ops.slice(x, (0, 0, a, b), (c * s * s, n, ho, wo)))
             cols = ops.concat(taps, 0).reshape(q * q * c * s * s, n * ho * wo)
         y = self.matmul(self._matrix(), cols).reshape(cout, n, ho, wo)
-        if self.has_bias:
-            y = y + self.bias.reshape(-1, 1, 1, 1)
         return ops.transpose(y, (1, 0, 2, 3))
 
     def _construct_kernels(self, x):
@@ -178,10 +185,7 @@ class Conv2d(nn.Cell):
         cout = self.out_channels
         # The weight's (cout, cin, k, k) layout is already the rows the columns need.
         y = self.matmul(self.weight.reshape(cout, c * k * k), cols.reshape(c * k * k, n * ho * wo))
-        y = y.reshape(cout, n, ho, wo)
-        if self.has_bias:
-            y = y + self.bias.reshape(-1, 1, 1, 1)
-        return ops.transpose(y, (1, 0, 2, 3))
+        return ops.transpose(y.reshape(cout, n, ho, wo), (1, 0, 2, 3))
 
 
 class ConvTranspose2d(nn.Cell):

@@ -163,8 +163,9 @@ def load_snapshot(path: str, cells: dict, optional=()) -> dict:
     fresh = set()
     for entry in _entries(cells):
         name, p = entry["name"], entry["data"]
-        if name not in saved and name.split("/", 1)[0] in optional:
-            fresh.add(name.split("/", 1)[0])
+        key = name.split("/", 1)[0]
+        if name not in saved and key in optional:
+            fresh.add(key)
             continue
         if name not in saved:
             raise MsganError(f"snapshot {path} has no value for {name} — it was written by a "
