@@ -8,7 +8,6 @@ never leaves a half-written model behind.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from msgan.io import fix_mode, write_json
 from msgan.models.fastconv import portable
 
 SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
@@ -123,7 +123,7 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
     sidecar["parity"] = {fmt: {k: v for k, v in r.items() if k != "path"}
                          for fmt, r in results.items()}
     sidecar["parity_atol"] = atol
-    _write_json_atomic(out_stem + ".json", sidecar)
+    write_json(out_stem + ".json", sidecar)
     return results
 
 
@@ -141,6 +141,7 @@ def _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol) -> d
         # After one ONNX export of a Cell, later exports of it fail ("i: 4 out of range" on
         # Gather): MindSpore reuses the graph it converted. A fresh wrapper per export avoids it.
         ms.export(_Fresh(net), *tensors, file_name=tmp_stem, file_format=fmt.upper())
+        fix_mode(tmp_file)     # MindSpore writes it -r--------; the ONNX patch rewrites it too
         if fmt == "onnx":
             result["conv_transpose_fixed"] = _patch_onnx_file(tmp_file, list(meta["inputs"]))
             output = _run_onnx(tmp_file, list(meta["inputs"]), inputs)
@@ -196,13 +197,6 @@ def _run_onnx(path: str, input_names: list[str], inputs: list[np.ndarray]) -> np
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     feeds = {i.name: a for i, a in zip(session.get_inputs(), inputs)}
     return session.run(None, feeds)[0]
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _one_line(e: Exception) -> str:

@@ -13,13 +13,13 @@ Conventions (fixed so that runs are reproducible and documented in one place):
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from msgan.errors import MsganError
+from msgan.io import atomic_path
 
 MAX_PRELOAD_BYTES = 8 * 1024 ** 3
 RESIZE_MODES = ("crop", "pad", "stretch")
@@ -160,8 +160,8 @@ def load_images(image_set, resolution: int, channels: int, resize: str = "crop",
     out = np.empty((n, channels, resolution, resolution), np.uint8)
     files = image_set.files
     if progress:
-        from tqdm import tqdm
-        files = tqdm(files, desc="loading images", unit="img")
+        from msgan.progress import Bar
+        files = Bar(files, desc="loading images", unit="img")
     for i, path in enumerate(files):
         out[i] = load_image(path, resolution, channels, resize)
     return out, np.asarray(image_set.labels, dtype=np.int32).copy()
@@ -292,14 +292,5 @@ def save_grid(images: np.ndarray, path: str, nrow: int) -> None:
                          f"{images.shape}")
     grid = make_grid(images, nrow)
     img = Image.fromarray(grid[..., 0], "L") if grid.shape[2] == 1 else Image.fromarray(grid, "RGB")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")

@@ -7,9 +7,7 @@ recommends at least 70 images per class).
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
@@ -20,6 +18,7 @@ from PIL import Image, ImageOps
 from msgan.data.folder import ImageSet
 from msgan.data.pipeline import convert_mode
 from msgan.errors import MsganError
+from msgan.io import write_json
 
 # 100 megapixels (≈10000×10000): larger images would need gigabytes just to decode. Pillow's own
 # bomb check (warning at ~89 MP) is silenced while validating; this limit decides instead.
@@ -79,18 +78,7 @@ def _inside(path: str, folder: str) -> bool:
 
 def _write_json(report: Dict, path: str) -> None:
     """Atomic write; odd (undecodable) file names are kept as backslash escapes, not a crash."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            json.dump(report, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json(path, report, ensure_ascii=False, errors="backslashreplace")
 
 
 def _warnings(image_set: ImageSet, kept: Dict[str, int], short_sides: List[int],
@@ -122,8 +110,8 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
                          "output folder outside it")
     files = image_set.files
     if progress:
-        from tqdm import tqdm
-        files = tqdm(files, desc="validating images", unit="img")
+        from msgan.progress import Bar
+        files = Bar(files, desc="validating images", unit="img")
     problems, keep, short_sides = [], [], []
     for i, path in enumerate(files):
         problem, short = check_image(path, channels, min_size)

@@ -20,6 +20,7 @@ import numpy as np
 import mindspore as ms
 
 from msgan.errors import MsganError
+from msgan.io import fix_mode
 
 _SNAPSHOT = re.compile(r"^snapshot-(\d{9})$")
 
@@ -96,6 +97,7 @@ def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict, weights
     _write_json(os.path.join(tmp, "host.json"), host)
     _write_json(os.path.join(tmp, "meta.json"), meta)
     for f in ["state.ckpt", "host.json", "meta.json"] + [f"{n}.ckpt" for n in weights]:
+        fix_mode(os.path.join(tmp, f))    # MindSpore writes checkpoints -r--------
         _fsync_file(os.path.join(tmp, f))
     _fsync_dir(tmp)
 

@@ -21,7 +21,6 @@ resolution and seed), never with published FID/KID or between datasets.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 from msgan.errors import MsganError
+from msgan.io import write_json
 from msgan.metrics import classifier as clf
 from msgan.metrics import evaluate
 
@@ -127,10 +127,7 @@ class SnapshotScorer:
         log.info("snapshot scoring: %s features of %d reals ready in %.1f s", self.extractor,
                  len(images), self.info["setup_sec"])
         if out_dir:
-            path = os.path.join(out_dir, EXTRACTOR_FILE)
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
-                json.dump(self.info, f, indent=2)
-            os.replace(path + ".tmp", path)
+            write_json(os.path.join(out_dir, EXTRACTOR_FILE), self.info)
 
     def _train_classifier(self, images, labels, seed, max_steps, width):
         small = shrink(images, CLASSIFIER_MAX_RES)

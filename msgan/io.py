@@ -1,0 +1,77 @@
+"""Atomic file writes (temp file + rename) that leave files with the user's usual permissions.
+
+A temp file made by ``tempfile.mkstemp`` is ``-rw-------`` and MindSpore writes checkpoints and
+exports ``-r--------``; ``os.replace`` keeps that mode, so such outputs could not be read by a
+teammate or a serving process while everything else in the folder was ``-rw-r--r--``. Every
+finished file here gets ``0o666 & ~umask``, what a plain ``open(path, "w")`` would have given.
+This module is a leaf: it imports nothing from msgan.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+
+_umask_lock = threading.Lock()
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:          # elsewhere the only way to read it is to set it and set it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a newly created regular file gets: 0o666 minus the umask (0o644 for 022)."""
+    return 0o666 & ~umask()
+
+
+def fix_mode(path: str) -> None:
+    """Give ``path`` the usual new-file mode (after mkstemp or a library that writes 0o400)."""
+    os.chmod(path, file_mode())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ""):
+    """Yield a temp path next to ``path``; on success it gets the usual mode and replaces
+    ``path`` in one rename, on any error it is removed and ``path`` is left as it was."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        fix_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_text(path: str, text: str, errors: str = "strict") -> None:
+    """``errors="backslashreplace"`` keeps undecodable file names readable instead of failing."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", errors=errors) as f:
+        f.write(text)
+
+
+def write_json(path: str, data, indent: int = 2, ensure_ascii: bool = True,
+               errors: str = "strict") -> None:
+    write_text(path, json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n",
+               errors=errors)
