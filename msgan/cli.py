@@ -45,9 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--generator", default=None, help="CycleGAN/DiscoGAN run folders: G_AB "
                    "(default) or G_BA")
     g.add_argument("--class", dest="class_name", default=None, help="only this class")
-    g.add_argument("--seed", type=int, default=0, help="first seed; image j uses seed+j")
+    g.add_argument("--seed", type=int, default=0, help="first seed: every class gets seeds "
+                   "S..S+num-1, file <class>_<seed>; --class C --seed S --num 1 remakes C_S")
     g.add_argument("--truncation", type=float, default=1.0, help="psi for StyleGAN2 (1 = off)")
-    g.add_argument("--format", choices=("png", "jpg"), default="png")
+    g.add_argument("--format", choices=("png", "jpg"), default="png", help="image file format")
+    g.add_argument("--force", action="store_true", help="replace the images and manifest an "
+                   "earlier msgan generate wrote in --out (other files are kept)")
 
     e = sub.add_parser("export", help="export G_ema of a checkpoint to MindIR / ONNX")
     e.add_argument("--checkpoint", required=True, help="snapshot folder or run folder")
@@ -110,14 +113,15 @@ def _cmd_generate(args) -> None:
     if translating:
         translator = translate.load_translator(args.model, args.generator)
         paths, skipped = translate.translate_folder(translator, args.input,
-                                                    os.path.abspath(args.out), fmt=args.format)
+                                                    os.path.abspath(args.out), fmt=args.format,
+                                                    overwrite=args.force)
         print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
               f"and output_0.manifest ({len(skipped)} unreadable inputs skipped)")
         return
     sampler = generate.load_sampler(args.model)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
-                              fmt=args.format)
+                              fmt=args.format, overwrite=args.force)
     print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
           "and output_0.manifest")
 

@@ -1,7 +1,9 @@
 """Images from a trained generator (checkpoint, MindIR or ONNX) and the manifest that lists them.
 
-Every image has its own seed: image j of a run uses ``RandomState(seed + j)`` for its latent, so
-any single image can be regenerated from the seed in its file name (like NVlabs ``--seeds``).
+Every image has its own seed, in its file name: ``<class>_<seed>.png`` (``seed<seed>.png``
+without classes). Each class gets seeds S, S+1, ..., S+n-1; the latent comes from
+``RandomState(seed)`` and the class goes into the generator's class input, so
+``--class C --seed S --num 1`` regenerates exactly the file ``C_S`` (like NVlabs ``--seeds``).
 """
 from __future__ import annotations
 
@@ -10,15 +12,14 @@ import json
 import logging
 import os
 import re
-import shutil
 
 import numpy as np
 
+from msgan import generated
 from msgan.errors import MsganError
 
 log = logging.getLogger("msgan")
 
-MARKER = ".msgan-generated"   # in Data/: says the folder is ours to replace on the next run
 _WHAT_TO_PASS = ("pass a checkpoint folder (checkpoints/snapshot-*), a run output folder, "
                  "a .mindir or an .onnx export with its .json next to it")
 
@@ -214,7 +215,7 @@ def load_generator_weights(G, ckpt_path: str) -> None:
             raise MsganError(f"{ckpt_path}: parameter {p.name} has shape {tuple(value.shape)}, "
                              f"the model built from meta.json needs {tuple(p.shape)} — pass the "
                              "checkpoint that belongs to this meta.json")
-        p.set_data(ms.Tensor(value.astype(ms.dtype_to_nptype(p.dtype))))
+        p.set_data(ms.Tensor(value, dtype=p.dtype))
 
 
 def _common_prefix(names: list[str], saved: dict) -> str | None:
@@ -311,15 +312,16 @@ def newest_export(folder: str) -> str | None:
 def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
              truncation: float = 1.0, class_name: str | None = None, fmt: str = "png",
              progress: bool = True, manifest_name: str = "output_0.manifest",
-             counts: dict | None = None) -> list[str]:
+             counts: dict | None = None, overwrite: bool = True) -> list[str]:
     """Write images to ``out_dir/Data`` (one folder per class) and ``out_dir/<manifest_name>``.
 
-    Class-conditional models get ``num_per_class`` images per class (or ``counts[class]``);
-    image j of the whole run (classes in order) uses seed ``seed + j``, also when ``class_name``
-    restricts the run to one class, so its files equal those of the full run. Earlier output in
-    ``Data/`` is replaced. Returns the absolute image paths.
+    Class-conditional models get ``num_per_class`` images per class (or ``counts[class]``),
+    with seeds ``seed .. seed+n-1`` in every class; ``class_name`` keeps one class, whose files
+    equal those of the full run. Earlier msgan output in ``Data/`` is replaced when
+    ``overwrite`` (a training run's own folder), otherwise refused (``msgan generate`` without
+    ``--force``); files msgan did not write are never deleted. Returns the absolute image paths.
     """
-    from tqdm import tqdm
+    from msgan.progress import bar as progress_bar
 
     meta = sampler.meta
     if fmt not in ("png", "jpg"):
@@ -331,25 +333,24 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
         log.warning("truncation %s ignored: model %s has no truncation input", truncation,
                     meta.get("model", "?"))
 
-    data_dir = os.path.abspath(os.path.join(out_dir, "Data"))
-    _clear_previous(data_dir, os.path.join(out_dir, manifest_name))
-    os.makedirs(data_dir, exist_ok=True)
-    open(os.path.join(data_dir, MARKER), "w").close()
+    data_dir = generated.start(out_dir, overwrite, manifest_name)
     for k in sorted({k for k, _ in plan if k >= 0}):
         os.makedirs(os.path.join(data_dir, classes[k]), exist_ok=True)
+    names = [f"{classes[k]}_{s}" if k >= 0 else f"seed{s}" for k, s in plan]
+    files = [os.path.join(data_dir, classes[k], f"{name}.{fmt}") if k >= 0
+             else os.path.join(data_dir, f"{name}.{fmt}") for (k, _), name in zip(plan, names)]
+    generated.claim(data_dir, files)
 
     chunk = int(meta["batch"]) * max(1, 64 // int(meta["batch"]))
     paths, lines = [], []
-    with tqdm(total=len(plan), unit="img", desc="generate", disable=not progress) as bar:
+    with progress_bar(len(plan), "generate", "img", enabled=progress) as bar:
         for start in range(0, len(plan), chunk):
             part = plan[start:start + chunk]
             z = z_from_seeds([s for _, s in part], int(meta["z_dim"]),
                              meta.get("z_dist", "gaussian"))
             c = np.array([max(k, 0) for k, _ in part], np.int32)
-            for (k, s), img in zip(part, sampler(z, c, truncation)):
-                name = f"{classes[k]}_{s}" if k >= 0 else f"seed{s}"
-                folder = os.path.join(data_dir, classes[k]) if k >= 0 else data_dir
-                path = os.path.join(folder, f"{name}.{fmt}")
+            for i, ((k, _), img) in enumerate(zip(part, sampler(z, c, truncation))):
+                name, path = names[start + i], files[start + i]
                 save_image(img, path)
                 paths.append(path)
                 annotation = ([{"name": classes[k], "type": "modelarts/image_classification"}]
@@ -357,7 +358,7 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
                 lines.append(json.dumps({"id": name, "source": path, "usage": "train",
                                          "annotation": annotation}))
             bar.update(len(part))
-    _write_text_atomic(os.path.join(out_dir, manifest_name), "".join(x + "\n" for x in lines))
+    generated.write_manifest(out_dir, lines, manifest_name)
     return paths
 
 
@@ -391,34 +392,14 @@ def _plan(meta, num_per_class, seed, class_name, counts):
         if unknown:
             raise MsganError(f"counts name unknown class {unknown[0]!r} — the model's classes "
                              f"are {', '.join(classes)}")
-    plan, j = [], seed
+    plan = []
     for k, name in enumerate(classes):
         n = int(counts.get(name, 0)) if counts is not None else int(num_per_class)
         if n < 0:
             raise MsganError(f"number of images for class {name!r} is {n} — use 0 or more")
-        plan += [(k, j + i) for i in range(n)]
-        j += n
-    if class_name is not None:
-        plan = [(k, s) for k, s in plan if classes[k] == class_name]
+        if class_name is None or name == class_name:
+            plan += [(k, seed + i) for i in range(n)]
     return plan, classes
-
-
-def _clear_previous(data_dir: str, manifest: str) -> None:
-    """Remove a Data/ folder an earlier run wrote (it has our marker) and its manifest."""
-    if os.path.isdir(data_dir) and os.listdir(data_dir):
-        if not os.path.isfile(os.path.join(data_dir, MARKER)):
-            raise MsganError(f"{data_dir} already holds files msgan did not write — pass an "
-                             "output folder without a Data/ folder")
-        shutil.rmtree(data_dir)
-    if os.path.isfile(manifest):
-        os.remove(manifest)
-
-
-def _write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _one_line(e: Exception) -> str:

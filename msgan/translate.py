@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
+from msgan import generated
 from msgan.errors import MsganError
-from msgan.generate import (MARKER, CellSampler, MindIRSampler, OnnxSampler, _clear_previous,
-                            _read_json, _write_text_atomic, load_generator_weights,
-                            newest_export, save_image, to_uint8)
+from msgan.generate import (CellSampler, MindIRSampler, OnnxSampler, _read_json,
+                            load_generator_weights, newest_export, save_image, to_uint8)
 
 log = logging.getLogger("msgan")
 
@@ -219,14 +219,18 @@ def write_translations(images: np.ndarray, sources: list[str], out_dir: str, sub
     """
     folder = os.path.join(out_dir, "Data", sub) if sub else os.path.join(out_dir, "Data")
     os.makedirs(folder, exist_ok=True)
-    lines, used = [], set()
-    for img, src in zip(images, sources):
+    names, used = [], set()
+    for src in sources:
         stem = os.path.splitext(os.path.basename(src))[0]
         name, k = stem, 1
         while name in used:          # same stem, other extension: keep both
             name, k = f"{stem}_{k}", k + 1
         used.add(name)
-        path = os.path.abspath(os.path.join(folder, f"{name}.{fmt}"))
+        names.append(name)
+    paths = [os.path.abspath(os.path.join(folder, f"{name}.{fmt}")) for name in names]
+    generated.claim(os.path.abspath(os.path.join(out_dir, "Data")), paths)
+    lines = []
+    for img, name, path in zip(images, names, paths):
         save_image(img, path)
         annotation = ([{"name": label, "type": "modelarts/image_classification"}]
                       if label else [])
@@ -235,21 +239,21 @@ def write_translations(images: np.ndarray, sources: list[str], out_dir: str, sub
     return lines
 
 
-def start_data_dir(out_dir: str, manifest_name: str = "output_0.manifest") -> None:
-    data_dir = os.path.abspath(os.path.join(out_dir, "Data"))
-    _clear_previous(data_dir, os.path.join(out_dir, manifest_name))
-    os.makedirs(data_dir, exist_ok=True)
-    open(os.path.join(data_dir, MARKER), "w").close()
+def start_data_dir(out_dir: str, manifest_name: str = "output_0.manifest",
+                   overwrite: bool = True) -> None:
+    generated.start(out_dir, overwrite, manifest_name)
 
 
 def write_manifest(out_dir: str, lines: list[str], manifest_name: str = "output_0.manifest"):
-    _write_text_atomic(os.path.join(out_dir, manifest_name), "".join(x + "\n" for x in lines))
+    generated.write_manifest(out_dir, lines, manifest_name)
 
 
 def translate_folder(translator: Translator, input_dir: str, out_dir: str, fmt: str = "png",
-                     progress: bool = True) -> tuple[list[str], list]:
-    """Translate every image of ``input_dir`` into ``out_dir/Data``; (written paths, skipped)."""
-    from tqdm import tqdm
+                     progress: bool = True, overwrite: bool = True) -> tuple[list[str], list]:
+    """Translate every image of ``input_dir`` into ``out_dir/Data``; (written paths, skipped).
+
+    Earlier msgan output in ``out_dir`` is replaced when ``overwrite``, otherwise refused."""
+    from msgan.progress import bar as progress_bar
 
     if fmt not in ("png", "jpg"):
         raise MsganError(f"image format {fmt!r} is not supported — use png or jpg")
@@ -258,10 +262,10 @@ def translate_folder(translator: Translator, input_dir: str, out_dir: str, fmt: 
         raise MsganError(f"--out {out_dir} is inside --input {input_dir} — msgan never writes "
                          "into the input; choose another output folder")
     paths = list_input_images(input_dir)
-    start_data_dir(out_dir)
+    start_data_dir(out_dir, overwrite=overwrite)
     lines, written, skipped = [], [], []
     chunk = 64
-    with tqdm(total=len(paths), unit="img", desc="translate", disable=not progress) as bar:
+    with progress_bar(len(paths), "translate", "img", enabled=progress) as bar:
         for start in range(0, len(paths), chunk):
             images, kept, bad = read_inputs(paths[start:start + chunk], translator.input_shape)
             skipped += bad

@@ -11,6 +11,7 @@ from PIL import Image  # noqa: E402
 
 from msgan.errors import MsganError  # noqa: E402
 from msgan.export import export_generator  # noqa: E402
+from msgan.io import file_mode  # noqa: E402
 from msgan.generate import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
                             OnnxSampler, generate, load_sampler, to_uint8, z_from_seeds)
 
@@ -37,6 +38,9 @@ def cond(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cond") / "model"
     result = export_generator(net, meta_for(True), str(folder / "G"))
     assert result["mindir"]["ok"] and result["onnx"]["ok"], result
+    # MindSpore writes exports -r--------; they get the usual mode like every other output
+    for f in ("G.mindir", "G.onnx", "G.json"):
+        assert os.stat(folder / f).st_mode & 0o777 == file_mode(), f
     return net, result["mindir"]["path"], result["onnx"]["path"]
 
 
@@ -118,10 +122,9 @@ def test_generate_conditional_layout_and_manifest(cell_sampler, tmp_path):
     paths = generate(cell_sampler, str(out), 3, seed=5, progress=False)
     assert len(paths) == 9
     assert sorted(os.listdir(out)) == ["Data", "output_0.manifest"]
-    for k, name in enumerate(CLASSES):
+    for name in CLASSES:
         files = sorted(os.listdir(out / "Data" / name))
-        seeds = range(5 + 3 * k, 8 + 3 * k)      # image j of the run has seed 5 + j
-        assert files == sorted(f"{name}_{s}.png" for s in seeds)
+        assert files == [f"{name}_{s}.png" for s in (5, 6, 7)]   # seeds S..S+n-1 per class
         for f in files:
             with Image.open(out / "Data" / name / f) as img:
                 assert img.size == (RES, RES) and img.mode == "RGB" and img.format == "PNG"
@@ -145,10 +148,19 @@ def test_generated_image_can_be_regenerated_alone(cell_sampler, tmp_path):
     for p, q in zip(paths, again):
         with open(p, "rb") as f, open(q, "rb") as g:
             assert f.read() == g.read()
-    # eel is class 2; its second image is image j = 5 of the run → seed 16
-    path = tmp_path / "a" / "Data" / "eel" / "eel_16.png"
-    alone = cell_sampler(z_from_seeds([16], Z_DIM), np.array([2], np.int32), 0.9)[0]
+    # eel is class 2; its second image has seed 12: the latent of seed 12, class input 2
+    path = tmp_path / "a" / "Data" / "eel" / "eel_12.png"
+    alone = cell_sampler(z_from_seeds([12], Z_DIM), np.array([2], np.int32), 0.9)[0]
     np.testing.assert_array_equal(read_image(path), alone)
+    # msgan generate --class eel --seed 12 --num 1 remakes that one file
+    (one,) = generate(cell_sampler, str(tmp_path / "one"), 1, seed=12, truncation=0.9,
+                      class_name="eel", progress=False)
+    assert os.path.basename(one) == "eel_12.png"
+    with open(one, "rb") as f, open(path, "rb") as g:
+        assert f.read() == g.read()
+    # the same seed in another class is the same latent with another class input
+    dog = read_image(tmp_path / "a" / "Data" / "dog" / "dog_12.png")
+    assert not np.array_equal(dog, read_image(path))
     # another seed gives other images
     other = generate(cell_sampler, str(tmp_path / "c"), 2, seed=12, truncation=0.9,
                      progress=False)
@@ -159,7 +171,7 @@ def test_class_name_restricts_to_the_full_run_images(cell_sampler, tmp_path):
     full = generate(cell_sampler, str(tmp_path / "full"), 2, progress=False)
     dog = generate(cell_sampler, str(tmp_path / "dog"), 2, class_name="dog", progress=False)
     assert sorted(os.listdir(tmp_path / "dog" / "Data")) == [".msgan-generated", "dog"]
-    assert [os.path.basename(p) for p in dog] == ["dog_2.png", "dog_3.png"]
+    assert [os.path.basename(p) for p in dog] == ["dog_0.png", "dog_1.png"]
     full_dog = [p for p in full if os.path.basename(os.path.dirname(p)) == "dog"]
     for p, q in zip(dog, full_dog):
         np.testing.assert_array_equal(read_image(p), read_image(q))
@@ -198,10 +210,21 @@ def test_unconditional_layout(uncond, tmp_path):
 def test_rerun_replaces_only_our_output(cell_sampler, tmp_path):
     (tmp_path / "keep.txt").write_text("not ours")
     generate(cell_sampler, str(tmp_path), 3, progress=False)
-    paths = generate(cell_sampler, str(tmp_path), 1, progress=False)
-    assert sorted(os.listdir(tmp_path / "Data" / "cat")) == ["cat_0.png"]
+    (tmp_path / "Data" / "cat" / "notes.txt").write_text("a user's file among the images")
+    # msgan generate without --force refuses to touch earlier output
+    with pytest.raises(MsganError, match="--force"):
+        generate(cell_sampler, str(tmp_path), 1, progress=False, overwrite=False)
+    assert len(os.listdir(tmp_path / "Data" / "cat")) == 4
+    paths = generate(cell_sampler, str(tmp_path), 1, progress=False, overwrite=True)
+    assert sorted(os.listdir(tmp_path / "Data" / "cat")) == ["cat_0.png", "notes.txt"]
     assert len(read_manifest(tmp_path / "output_0.manifest")) == len(paths) == 3
     assert (tmp_path / "keep.txt").read_text() == "not ours"
+    assert (tmp_path / "Data" / "cat" / "notes.txt").is_file()
+    # the images and the manifest get the usual file mode (umask), not a temp file's 0600
+    for p in (paths[0], tmp_path / "output_0.manifest"):
+        assert os.stat(p).st_mode & 0o777 == file_mode()
+    # an empty --out, or one with other files but no Data/, needs no --force
+    generate(cell_sampler, str(tmp_path / "fresh"), 1, progress=False, overwrite=False)
     # a Data/ folder that msgan did not write is never deleted
     foreign = tmp_path / "foreign"
     (foreign / "Data" / "cat").mkdir(parents=True)
@@ -300,7 +323,7 @@ def test_checkpoint_sampler_matches_the_saved_generator(tmp_path):
     assert not np.array_equal(images[:4], to_uint8(old(ms.Tensor(zb[:4]),
                                                        ms.Tensor(cb[:4])).asnumpy()))
     paths = generate(sampler, str(tmp_path / "gen"), 2, progress=False)
-    assert [os.path.basename(p) for p in paths] == ["a_0.png", "a_1.png", "b_2.png", "b_3.png"]
+    assert [os.path.basename(p) for p in paths] == ["a_0.png", "a_1.png", "b_0.png", "b_1.png"]
 
 
 def test_checkpoint_names_and_shapes_are_checked(tmp_path):

@@ -1,0 +1,76 @@
+"""Atomic writes keep the umask's mode; Data/ replacement deletes only what msgan wrote."""
+import json
+import os
+
+import pytest
+
+from msgan import generated, io
+from msgan.errors import MsganError
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield
+    os.umask(old)
+
+
+def test_atomic_writes_get_the_umask_mode(tmp_path, umask_027):
+    assert io.umask() == 0o027 and io.file_mode() == 0o640
+    io.write_json(str(tmp_path / "a" / "x.json"), {"k": "ä"}, ensure_ascii=False)
+    io.write_bytes(str(tmp_path / "b.bin"), b"\x00\x01")
+    for p in (tmp_path / "a" / "x.json", tmp_path / "b.bin"):
+        assert os.stat(p).st_mode & 0o777 == 0o640
+    assert json.loads((tmp_path / "a" / "x.json").read_text(encoding="utf-8")) == {"k": "ä"}
+    # a file some library wrote read-only (MindSpore: 0400) is fixed in place
+    ro = tmp_path / "ro.ckpt"
+    ro.write_bytes(b"x")
+    os.chmod(ro, 0o400)
+    io.fix_mode(str(ro))
+    assert os.stat(ro).st_mode & 0o777 == 0o640
+
+
+def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "stats.json"
+    io.write_text(str(target), "old")
+    with pytest.raises(ZeroDivisionError):
+        with io.atomic_path(str(target)) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            1 / 0
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["stats.json"]
+
+
+def _old_run(out):
+    """Data/ as an older msgan left it: an empty marker, images listed in the manifest."""
+    (out / "Data" / "cat").mkdir(parents=True)
+    (out / "Data" / generated.MARKER).write_text("")
+    lines = []
+    for name in ("cat_0", "cat_1"):
+        path = out / "Data" / "cat" / f"{name}.png"
+        path.write_bytes(b"png")
+        lines.append(json.dumps({"id": name, "source": str(path)}))
+    (out / "output_0.manifest").write_text("\n".join(lines) + "\n")
+    (out / "Data" / "cat" / "mine.png").write_bytes(b"a user's image")
+
+
+def test_replacing_old_output_removes_only_listed_files(tmp_path):
+    _old_run(tmp_path)
+    with pytest.raises(MsganError, match="--force"):
+        generated.start(str(tmp_path), overwrite=False)
+    assert len(os.listdir(tmp_path / "Data" / "cat")) == 3
+    data = generated.start(str(tmp_path), overwrite=True)
+    assert os.listdir(tmp_path / "Data" / "cat") == ["mine.png"]
+    assert not (tmp_path / "output_0.manifest").exists()
+    # the new marker lists what is claimed next, relative to Data/
+    generated.claim(data, [os.path.join(data, "dog", "dog_3.png")])
+    assert (tmp_path / "Data" / generated.MARKER).read_text() == os.path.join("dog", "dog_3.png") + "\n"
+
+
+def test_a_data_folder_msgan_did_not_write_is_refused(tmp_path):
+    (tmp_path / "Data").mkdir()
+    (tmp_path / "Data" / "photo.jpg").write_bytes(b"x")
+    for overwrite in (False, True):
+        with pytest.raises(MsganError, match="did not write"):
+            generated.start(str(tmp_path), overwrite=overwrite)
+    assert (tmp_path / "Data" / "photo.jpg").read_bytes() == b"x"
