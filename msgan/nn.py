@@ -1,7 +1,9 @@
 """Shared Cells for the style-based models: equalised-LR layers, modulated conv, FIR resampling.
 
 Everything here follows NVlabs stylegan2-ada-pytorch (SG2A) and is written so that graph mode,
-second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10:
+second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10, with
+MindSpore's own convolution operators on every device (CPU included, so the tests run the code
+Ascend and GPU users run):
 zero padding is the ``ops.Pad`` primitive (functional constant pad has a wrong backward from the
 second jit call on), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no Rsqrt converter) and FIR
 filtering (SG2A's upfirdn2d) is a padded depthwise convolution.
@@ -18,10 +20,11 @@ LRELU_GAIN = math.sqrt(2.0)    # keeps the activation variance of lrelu(0.2) lay
 
 
 def matmul_convs() -> bool:
-    """Lower convs and FIR filters to slices + MatMul? Decided when a Cell is built.
+    """Should the fastconv models (DCGAN, image-to-image, VGG19) lower convs to MatMul? On CPU.
 
-    MindSpore 2.10's CPU conv kernels run at ~0.5 GFLOP/s (a 3x3 64→64 conv on 8×32² takes ~1 s)
-    while MatMul is tens of times faster; Ascend and GPU keep their native convolutions.
+    StyleGAN2 does not ask: its layers below use MindSpore's own convolution operators on every
+    device, so the CPU test suite runs the code Ascend and GPU users run (benchmarks/RESULTS.md,
+    "one convolution path": the Gather + MatMul lowering it used on CPU was slower and 4x heavier).
     """
     return ms.get_context("device_target") == "CPU"
 
@@ -39,60 +42,6 @@ def zero_pad(x, axis: int, before: int, after: int):
         shape[axis] = after
         parts.append(ops.zeros(tuple(shape), x.dtype))
     return ops.concat(parts, axis) if len(parts) > 1 else x
-
-
-def take(x, axis: int, start: int, size: int, step: int = 1):
-    """``size`` entries of ``x`` along ``axis`` from ``start`` by ``step``, as a Gather.
-
-    Gather, not Slice: MindSpore 2.10 has no gradient for SliceGrad, so Slice breaks the
-    second-order gradients of R1 and the path-length penalty; Gather's chain stays differentiable.
-    """
-    idx = Tensor(np.arange(start, start + size * step, step, dtype=np.int32))
-    return ops.gather(x, idx, axis)
-
-
-def conv2d_mm(x, w, padding: int):
-    """Stride-1 ``ops.conv2d(x, w, padding)`` as im2col (contiguous slices) + one MatMul."""
-    n, c, _, _ = x.shape
-    cout, _, k, _ = w.shape
-    x = zero_pad(zero_pad(x, 2, padding, padding), 3, padding, padding)
-    xt = ops.transpose(x, (1, 0, 2, 3))                       # (c, n, h, w): batch joins pixels
-    ho, wo = xt.shape[2] - k + 1, xt.shape[3] - k + 1
-    if k == 1:
-        cols = xt.reshape(c, n * ho * wo)
-    else:
-        taps = []
-        for a in range(k):
-            rows = take(xt, 2, a, ho)
-            for b in range(k):
-                taps.append(take(rows, 3, b, wo))
-        cols = ops.concat(taps, 0).reshape(k * k * c, n * ho * wo)
-    wm = ops.transpose(w, (0, 2, 3, 1)).reshape(cout, k * k * c)   # columns ordered (a, b, c)
-    return ops.transpose(ops.matmul(wm, cols).reshape(cout, n, ho, wo), (1, 0, 2, 3))
-
-
-def subsample_2x(x):
-    """Every second row and column, starting at 0."""
-    _, _, h, w = x.shape
-    return take(take(x, 2, 0, (h + 1) // 2, 2), 3, 0, (w + 1) // 2, 2)
-
-
-def fir_mm(x, taps_1d, pad):
-    """Separable FIR (same taps on both axes; a true convolution) as shifted slices summed."""
-    x = zero_pad(zero_pad(x, 2, pad[0], pad[1]), 3, pad[0], pad[1])
-    f = taps_1d[::-1]
-    n, c, h, w = x.shape
-    k = len(f)
-    ho, wo = h - k + 1, w - k + 1
-    y = None
-    for i in range(k):
-        v = take(x, 2, i, ho) * float(f[i])
-        y = v if y is None else y + v
-    z = None
-    for i in range(k):
-        v = take(y, 3, i, wo) * float(f[i])
-        z = v if z is None else z + v
-    return z
 
 
 class LeakyReLU(nn.Cell):
@@ -182,10 +131,6 @@ class Blur(nn.Cell):
 
     def __init__(self, channels: int, pad, taps=(1, 3, 3, 1), gain: float = 1.0, down: int = 1):
         super().__init__()
-        self.mm = matmul_convs()
-        t = np.asarray(taps, np.float64)
-        self.taps_1d = [float(v) for v in t / t.sum() * math.sqrt(gain)]
-        self.pad_lr = (pad[0], pad[1])
         k = fir_2d(taps, gain)[::-1, ::-1].copy()
         self.kernel = Tensor(np.tile(k[None, None], (channels, 1, 1, 1)))
         self.channels = channels
@@ -193,9 +138,6 @@ class Blur(nn.Cell):
         self.pad = ops.Pad(((0, 0), (0, 0), (pad[0], pad[1]), (pad[0], pad[1])))
 
     def construct(self, x):
-        if self.mm:
-            y = fir_mm(x, self.taps_1d, self.pad_lr)
-            return subsample_2x(y) if self.down == 2 else y
         return ops.conv2d(self.pad(x), self.kernel, stride=self.down, groups=self.channels)
 
 
@@ -236,7 +178,6 @@ class EqualConv2d(nn.Cell):
         self.weight_gain = 1.0 / math.sqrt(cin * kernel * kernel)
         self.activation = activation
         self.kernel, self.down = kernel, down
-        self.mm = matmul_convs()
         fw = len(taps)
         if down == 1:
             self.pre = None
@@ -254,11 +195,7 @@ class EqualConv2d(nn.Cell):
         if self.pre is not None:
             x = self.pre(x)
         w = self.weight * self.weight_gain
-        if self.mm:
-            x = conv2d_mm(x, w, self.padding)
-            if self.stride == 2:
-                x = subsample_2x(x)
-        elif self.padding > 0:
+        if self.padding > 0:
             x = ops.conv2d(x, w, stride=self.stride, pad_mode="pad", padding=self.padding)
         else:
             x = ops.conv2d(x, w, stride=self.stride)
@@ -278,32 +215,19 @@ class ModulatedConv2d(nn.Cell):
         self.weight = Parameter(Tensor(randn((cout, cin, kernel, kernel))), name="weight")
         self.cin, self.cout, self.kernel = cin, cout, kernel
         self.demodulate, self.up = demodulate, up
-        self.mm = matmul_convs()
         if up == 2:
             # Conv2DTranspose's out_channel is the forward conv's output, i.e. our input width.
             self.tconv = ops.Conv2DTranspose(out_channel=cin, kernel_size=kernel,
                                              pad_mode="valid", stride=2)
             self.blur = Blur(cout, (1, 1), gain=4.0)
 
-    def _flipped(self):
-        # Gather rather than a negative-stride slice or ReverseV2: it exports to ONNX everywhere.
-        rev = Tensor(np.arange(self.kernel - 1, -1, -1, dtype=np.int32))
-        return ops.gather(ops.gather(self.weight, rev, 2), rev, 3)
-
     def construct(self, x, styles):
         n, _, h, w = x.shape
         x = x * styles.reshape(n, self.cin, 1, 1)
-        if self.up == 2 and self.mm:
-            # Stride-2 transposed conv = zero insertion + full correlation with the flipped kernel.
-            k = self.kernel
-            x = zero_pad(zero_pad(zero_insert_2x(x), 2, k - 1, k - 2), 3, k - 1, k - 2)
-            x = self.blur(conv2d_mm(x, self._flipped(), 0))
-        elif self.up == 2:
+        if self.up == 2:
             wt = self.weight.transpose(1, 0, 2, 3)
             oh, ow = (h - 1) * 2 + self.kernel, (w - 1) * 2 + self.kernel
             x = self.blur(self.tconv(x, wt, (n, self.cout, oh, ow)))
-        elif self.mm:
-            x = conv2d_mm(x, self.weight, self.kernel // 2)
         else:
             x = ops.conv2d(x, self.weight, pad_mode="pad", padding=self.kernel // 2)
         if self.demodulate:
