@@ -25,7 +25,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="msgan", description="Train GANs on image folders with MindSpore and "
                 "generate new images per class.", epilog=EPILOG)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--debug", action="store_true",
+                   help="show tracebacks and MindSpore's own warnings")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model (or only generate with generate.predict=true)")
@@ -58,32 +60,60 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output folder")
 
     v = sub.add_parser("validate", help="check an image folder without training")
-    v.add_argument("data_dir")
-    v.add_argument("--resolution", type=int, default=256)
-    v.add_argument("--channels", type=int, choices=(1, 3), default=3)
-    v.add_argument("--min-size", type=int, default=8)
-    v.add_argument("--report", default=None, help="write the JSON report here")
+    v.add_argument("data_dir", help="image folder (folder/*.png or folder/<class>/*.png)")
+    v.add_argument("--resolution", type=int, default=256,
+                   help="training resolution to check against (default 256)")
+    v.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                   help="1 = greyscale, 3 = RGB (default 3)")
+    v.add_argument("--min-size", type=int, default=8,
+                   help="images with a shorter side below this are left out (default 8)")
+    v.add_argument("--report", default=None,
+                   help="write the JSON report here (default ./validation.json)")
 
-    ev = sub.add_parser("evaluate", help="FID/KID/precision/recall, or the augmentation report")
-    ev.add_argument("real_dir")
+    ev = sub.add_parser("evaluate", help="FID/KID/precision/recall, or the augmentation report",
+                        description="Score generated images against real ones. When FAKE_DIR "
+                        "belongs to a run folder, its config.yaml gives the defaults below "
+                        "(data.resolution, data.channels, train.seed, metrics.*), so the KID is "
+                        "the same measurement as the run's snapshot KID in stats.jsonl.")
+    ev.add_argument("real_dir", help="real images (folder/<class>/*.png, or folder/*.png)")
     ev.add_argument("fake_dir", help="generated images (e.g. a run's Data/ folder), or a model "
                     "(.onnx, .mindir, snapshot folder) to generate them from")
     ev.add_argument("--num", type=int, default=100,
                     help="images per class generated when FAKE_DIR is a model (default 100)")
-    ev.add_argument("--extractor", choices=("classifier", "inception"), default="classifier")
+    ev.add_argument("--extractor", choices=("classifier", "inception"), default=None,
+                    help="features for FID/KID: classifier (a small CNN trained on REAL_DIR, "
+                    "no download; default) or inception (needs --inception-checkpoint)")
     ev.add_argument("--inception-checkpoint", default=None,
                     help="MindSpore .ckpt of the FID InceptionV3 (see README)")
-    ev.add_argument("--resolution", type=int, default=64,
-                    help="both folders are read at this size; use the generator's resolution")
-    ev.add_argument("--channels", type=int, choices=(1, 3), default=3)
-    ev.add_argument("--epochs", type=int, default=30, help="classifier training epochs")
+    ev.add_argument("--resolution", type=int, default=None,
+                    help="both folders are read at this size (default: the run's "
+                    "data.resolution, else 64); use the generator's resolution")
+    ev.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                    help="1 = greyscale, 3 = RGB (default: the run's data.channels, else 3)")
+    ev.add_argument("--epochs", type=int, default=None, help="classifier training epochs "
+                    "(default: the run's metrics.classifier_epochs, else 30)")
     ev.add_argument("--seeds", type=int, default=3,
-                    help="classifier runs per arm for --augmentation-benefit")
+                    help="classifier runs per arm for --augmentation-benefit (default 3)")
     ev.add_argument("--augmentation-benefit", action="store_true",
                     help="train a classifier with and without the generated images")
-    ev.add_argument("--out", default=None, help="folder for report/ (default: the run folder when FAKE_DIR is its Data/)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", default=None, help="folder that gets report/ (default: the run "
+                    "folder when FAKE_DIR is its Data/ or one of its models, else FAKE_DIR)")
+    ev.add_argument("--seed", type=int, default=None, help="seeds the classifier, the images "
+                    "generated from a model and the KID subsets (default: the run's "
+                    "train.seed, else 0)")
     return p
+
+
+def _version() -> str:
+    """msgan's version and the MindSpore it would run on, without importing MindSpore (slow)."""
+    from importlib import metadata
+
+    from msgan import __version__
+    try:
+        ms_version = metadata.version("mindspore")
+    except metadata.PackageNotFoundError:
+        ms_version = "not installed"
+    return f"msgan {__version__} (MindSpore {ms_version}, Python {sys.version.split()[0]})"
 
 
 def _cmd_train(args) -> None:
@@ -171,11 +201,22 @@ def _cmd_validate(args) -> None:
 
 
 def _cmd_evaluate(args) -> None:
-    from msgan import runtime
-    runtime.select_device("auto")
+    import logging
+
+    from msgan import runinfo, runtime
+    from msgan.train.loop import setup_logging
+    setup_logging(None)
+    log = logging.getLogger("msgan")
+    fake = os.path.abspath(args.fake_dir.rstrip("/"))
+    run = runinfo.find_run(fake)
+    taken = runinfo.fill_defaults(args, run)
+    if taken:
+        log.info("evaluate: as the run's snapshot scoring (%s): %s",
+                 os.path.join(run, "config.yaml"),
+                 " ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items()))
     if args.resolution <= 0 or args.epochs <= 0 or args.seeds <= 0:
         raise MsganError("--resolution, --epochs and --seeds must be positive")
-    fake = os.path.abspath(args.fake_dir.rstrip("/"))
+    runtime.select_device("auto")
     is_model = os.path.isfile(fake) or os.path.isfile(os.path.join(fake, "meta.json"))
     # reports go next to Data/ (the run folder) when given a run's Data/ or a model file
     out = args.out or (os.path.dirname(fake) if os.path.basename(fake) == "Data" or is_model
@@ -186,12 +227,14 @@ def _cmd_evaluate(args) -> None:
             if args.num <= 0:
                 raise MsganError(f"--num is {args.num} — pass a positive number of images")
             generate.generate(generate.load_sampler(fake), tmp, args.num, seed=args.seed)
-            fake = os.path.join(tmp, "Data")
-        result = _evaluate(args, fake, out)
+        result = _evaluate(args, os.path.join(tmp, "Data") if is_model else fake, out,
+                           run, fake)
     print(json.dumps(result, indent=1))
+    if result.get("comparison"):
+        log.info("%s", result["comparison"])
 
 
-def _evaluate(args, fake: str, out: str) -> dict:
+def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
     if args.augmentation_benefit:
         from msgan.metrics.augmentation_benefit import augmentation_benefit
         return augmentation_benefit(args.real_dir, fake, out,
@@ -202,10 +245,16 @@ def _evaluate(args, fake: str, out: str) -> dict:
     result = evaluate_folders(args.real_dir, fake, extractor=args.extractor,
                               inception_checkpoint=args.inception_checkpoint,
                               resolution=args.resolution, channels=args.channels,
-                              epochs=args.epochs, seed=args.seed)
-    os.makedirs(os.path.join(out, "report"), exist_ok=True)
-    with open(os.path.join(out, "report", "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+                              epochs=args.epochs, seed=args.seed, progress=True)
+    if run:   # say whether this KID and the run's own snapshot KID are the same measurement
+        from msgan import runinfo
+        row, result["comparison"] = runinfo.compare_with_run(run, given, args.real_dir, args,
+                                                             result)
+        if row:
+            result["run_snapshot"] = {k: row.get(k) for k in ("snapshot", "kimg", "kid",
+                                                              "kid_std", "n_fake", "n_real")}
+    from msgan.io import write_json
+    write_json(os.path.join(out, "report", "metrics.json"), result, indent=1)
     return result
 
 
@@ -216,6 +265,12 @@ COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_expor
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    if not debug:
+        # Before MindSpore is imported: it prints ~20 WARNING lines per command that a user
+        # cannot act on (its own deprecated calls, probes for Ascend/GPU plugins on a CPU
+        # machine). Errors still show; a GLOG_v the user set wins; --debug keeps them all.
+        from msgan.runtime import quiet_mindspore
+        quiet_mindspore()
     try:
         parser = _parser()
         # KEY=VALUE overrides may come after options (train cfg --force a=1): argparse stops

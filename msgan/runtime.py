@@ -40,7 +40,8 @@ def select_device(device_target: str = "auto") -> str:
         if not ok:
             raise MsganError(f"device_target {target} was asked for but {why} — use "
                              "device_target=auto or install the MindSpore build for that device")
-        log.info("device: %s (from config)", target)
+        # set in the YAML or on the command line (the run_*.sh scripts): say which key, not where
+        log.info("device: %s (device_target=%s)", target, device_target)
     ms.set_context(mode=ms.GRAPH_MODE)
     try:
         ms.set_device(target)

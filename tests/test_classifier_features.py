@@ -102,7 +102,7 @@ def test_evaluate_folders_bad_input(tmp_path):
         evaluate.evaluate_folders(real, str(tmp_path / "missing"), resolution=16)
     with pytest.raises(MsganError, match="no class folder names are shared"):
         evaluate.evaluate_folders(real, other, resolution=16)
-    with pytest.raises(MsganError, match="no class folders"):
+    with pytest.raises(MsganError, match="at least 4 real images"):   # before any training
         evaluate.evaluate_folders(str(flat), real, resolution=16)
     with pytest.raises(MsganError, match="metrics.inception_checkpoint"):
         evaluate.evaluate_folders(real, real, extractor="inception", resolution=16)
@@ -111,3 +111,70 @@ def test_evaluate_folders_bad_input(tmp_path):
                                   inception_checkpoint=str(tmp_path / "nope.ckpt"))
     with pytest.raises(MsganError, match="extractor 'vgg'"):
         evaluate.evaluate_folders(real, real, extractor="vgg")
+
+
+def test_evaluate_measures_kid_exactly_as_snapshot_scoring(tmp_path):
+    """Same reals, resolution and seed: evaluate's extractor is the snapshot scorer's, so the
+    same generated images get the same KID (the run's stats.jsonl and evaluate agree)."""
+    from msgan.config import MetricsConfig
+    from msgan.metrics.features import load_folder
+    from msgan.train.scoring import SnapshotScorer
+
+    real = _write_folder(tmp_path / "real", COLOURS, 8, seed=0)
+    fake = _write_folder(tmp_path / "fake", COLOURS, 4, seed=1)
+    r, f = load_folder(real, 16), load_folder(fake, 16)
+    scorer = SnapshotScorer(r.images, r.labels, 3, MetricsConfig(kid_images=12,
+                                                                 classifier_epochs=6), seed=0)
+
+    class FolderSampler:        # the scorer asks for 4 per class, in class order: the folder's
+        meta = {"z_dim": 2, "num_classes": 3}
+
+        def __call__(self, z, c, psi=1.0):
+            np.testing.assert_array_equal(c, f.labels)
+            return f.images
+
+    snapshot = scorer.score(FolderSampler(), seed=0)
+    out = evaluate.evaluate_folders(real, fake, resolution=16, epochs=6, seed=0)
+    assert out["extractor_info"]["classifier_steps"] == scorer.info["classifier_steps"]
+    assert out["overall"]["kid"] == pytest.approx(snapshot["kid"], rel=1e-9, abs=1e-12)
+
+
+def test_evaluate_takes_the_run_settings_and_explains_the_comparison(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import yaml
+
+    from msgan import runinfo
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "Data").mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({
+        "data": {"resolution": 32, "channels": 1}, "train": {"seed": 4},
+        "metrics": {"extractor": "classifier", "classifier_epochs": 9,
+                    "inception_checkpoint": ""}, "generate": {"use_snapshot": "best"}}))
+    (run / "validation.json").write_text(json.dumps({"root": str(tmp_path / "reals")}))
+    rows = [{"kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.02, "n_fake": 500},
+            {"kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.05, "n_fake": 500}]
+    (run / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = SimpleNamespace(resolution=None, channels=None, seed=None, epochs=None,
+                           extractor=None, inception_checkpoint=None)
+    assert runinfo.find_run(str(run / "Data")) == str(run)
+    taken = runinfo.fill_defaults(args, str(run))
+    assert taken == {"resolution": 32, "channels": 1, "seed": 4, "epochs": 9,
+                     "extractor": "classifier"}
+    assert args.inception_checkpoint is None
+    result = {"overall": {"kid": 0.021, "kid_std": 0.004, "n_fake": 300}}
+    row, why = runinfo.compare_with_run(str(run), str(run / "Data"), str(tmp_path / "reals"),
+                                        args, result)
+    # Data/ holds the images of the best snapshot (use_snapshot=best)
+    assert row["snapshot"] == "snapshot-000001000" and "differ only by the images" in why
+    args.resolution = 64
+    _, why = runinfo.compare_with_run(str(run), str(run / "Data"), str(tmp_path / "other"),
+                                      args, result)
+    assert "not comparable" in why and "--resolution 64" in why and "REAL_DIR" in why
+    # with no run folder, evaluate falls back to its documented defaults
+    bare = SimpleNamespace(resolution=None, channels=None, seed=None, epochs=None,
+                           extractor=None, inception_checkpoint=None)
+    assert runinfo.fill_defaults(bare, None) == {} and bare.resolution == 64

@@ -18,6 +18,7 @@ from mindspore import nn, ops
 
 from msgan.errors import MsganError
 from msgan.models import fastconv
+from msgan.progress import Bar
 
 COMPARABILITY_NOTE = ("features come from a small CNN trained on this real dataset: figures are "
                       "comparable only between evaluations against the same real folder, "
@@ -74,7 +75,7 @@ class Classifier:
     batch_size: int
     _infer: object = field(default=None, repr=False)
 
-    def infer(self, images: np.ndarray):
+    def infer(self, images: np.ndarray, progress: bool = False):
         """uint8 (N, C, R, R) → (features (N, F) float64, logits (N, K) float64)."""
         images = np.asarray(images)
         expected = (self.channels, self.resolution, self.resolution)
@@ -93,7 +94,8 @@ class Classifier:
             self._infer = infer
         feats, logits = [], []
         b = self.batch_size
-        for s in range(0, len(images), b):
+        for s in Bar(range(0, len(images), b), desc="features", unit="batch",
+                     disable=not progress):
             x = to_input(images[s:s + b])
             n = len(x)
             if n < b:   # fixed batch shape: one compile
@@ -106,7 +108,7 @@ class Classifier:
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 30,
                      seed: int = 0, batch_size: int = 32, lr: float = 2e-3, steps: int = None,
-                     mirror: bool = True, width: int = 32) -> Classifier:
+                     mirror: bool = True, width: int = 32, progress: bool = False) -> Classifier:
     """Train a SmallCNN on uint8 (N, C, R, R) images with int labels in [0, num_classes).
 
     ``steps`` (optimizer steps) overrides ``epochs`` so two training sets of different size can
@@ -144,7 +146,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     net.set_train(True)
     total = steps if steps is not None else epochs * -(-n // b)
     order = np.empty(0, dtype=np.int64)
-    for _ in range(total):
+    for _ in Bar(range(total), desc="training the feature classifier", unit="step",
+                 disable=not progress):
         if len(order) < b:   # epochs run back to back; a batch may span two of them
             order = np.concatenate([order, rng.permutation(n)])
         idx, order = order[:b], order[b:]

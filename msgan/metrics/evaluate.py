@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 
 from msgan.errors import MsganError
-from msgan.metrics import classifier as clf
 from msgan.metrics import stats
+from msgan.metrics.extractor import ClassifierExtractor
 from msgan.metrics.features import FolderImages, generated_root, load_folder, match_classes
 
 EXTRACTORS = ("classifier", "inception")
@@ -48,33 +48,35 @@ def pick_best(scores: dict, metric: str = "kid") -> Optional[str]:
     return min(known, key=known.get) if known else None
 
 
-def _classifier_features(real: FolderImages, fake: FolderImages, epochs: int, seed: int):
-    if not real.conditional or len(real.classes) < 2:
-        has = "one class" if real.conditional else "no class folders"
-        raise MsganError(f"the classifier extractor trains on the real folder's classes, but "
-                         f"{real.root} has {has} "
-                         "— lay it out as folder/<class>/*.png with 2+ classes, or use "
-                         "--extractor inception with metrics.inception_checkpoint")
-    model = clf.train_classifier(real.images, real.labels, len(real.classes), epochs=epochs,
-                                 seed=seed)
-    return clf.extract_features(model, real.images), clf.extract_features(model, fake.images)
+def _classifier_features(real: FolderImages, fake: FolderImages, epochs: int, seed: int,
+                         progress: bool):
+    """The snapshot scorer's recipe (msgan.metrics.extractor), trained on ``real``."""
+    ex = ClassifierExtractor(real.images, real.labels, len(real.classes), epochs, seed,
+                             progress=progress, what=real.root)
+    # the extractor saw all reals (no subset) in this order: its features are theirs
+    real_f = ex.real_features if ex.n_real == len(real.images) else ex.features(real.images,
+                                                                                progress)
+    return real_f, ex.features(fake.images, progress), ex.info
 
 
-def _inception_features(real: FolderImages, fake: FolderImages, checkpoint):
+def _inception_features(real: FolderImages, fake: FolderImages, checkpoint, progress: bool):
     from msgan.metrics import inception
     net = inception.load_inception(checkpoint)
-    return (inception.inception_features(net, real.images),
-            inception.inception_features(net, fake.images))
+    return (inception.inception_features(net, real.images, progress=progress),
+            inception.inception_features(net, fake.images, progress=progress),
+            {"note": INCEPTION_NOTE})
 
 
 def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier",
                      inception_checkpoint: Optional[str] = None, resolution: int = 64,
                      channels: int = 3, per_class: bool = True, kid_subset_size: int = 1000,
-                     num_subsets: int = 100, epochs: int = 30, seed: int = 0) -> dict:
+                     num_subsets: int = 100, epochs: int = 30, seed: int = 0,
+                     progress: bool = False) -> dict:
     """Score ``fake_dir`` against ``real_dir``; returns a JSON-ready dict.
 
     Both folders are read at ``resolution`` (what the GAN made), then each extractor sees them
-    its own way (Inception: bilinear to 299). ``epochs`` trains the classifier extractor.
+    its own way (Inception: bilinear to 299). ``epochs`` trains the classifier extractor, with
+    the same recipe as snapshot scoring; ``progress`` shows bars for each long step.
     """
     if extractor not in EXTRACTORS:
         raise MsganError(f"extractor {extractor!r} is not known — use one of "
@@ -86,8 +88,9 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
         # Fail before reading any image: the checkpoint is the likeliest thing to be missing.
         from msgan.metrics.inception import check_checkpoint_path
         check_checkpoint_path(inception_checkpoint)
-    real = load_folder(real_dir, resolution, channels, "real")
-    fake = load_folder(generated_root(fake_dir), resolution, channels, "generated")
+    real = load_folder(real_dir, resolution, channels, "real", progress=progress)
+    fake = load_folder(generated_root(fake_dir), resolution, channels, "generated",
+                       progress=progress)
     classes = match_classes(real, fake)
     if per_class and real.conditional and fake.conditional and not classes["common"]:
         raise MsganError(f"no class folder names are shared by {real.root} "
@@ -96,16 +99,16 @@ def evaluate_folders(real_dir: str, fake_dir: str, extractor: str = "classifier"
                          "the real ones, or pass per_class=False")
 
     if extractor == "classifier":
-        real_f, fake_f = _classifier_features(real, fake, epochs, seed)
-        note = clf.COMPARABILITY_NOTE
+        real_f, fake_f, info = _classifier_features(real, fake, epochs, seed, progress)
     else:
-        real_f, fake_f = _inception_features(real, fake, inception_checkpoint)
-        note = INCEPTION_NOTE
+        real_f, fake_f, info = _inception_features(real, fake, inception_checkpoint, progress)
+    note = info.pop("note")
 
     def score(r, f):
         return score_images(r, f, kid_subset_size, num_subsets, seed=seed)
 
-    result = {"extractor": extractor, "note": note, "resolution": resolution,
+    result = {"extractor": extractor, "note": note, "extractor_info": info,
+              "resolution": resolution, "channels": channels,
               "kid_subset_size": kid_subset_size, "num_subsets": num_subsets, "seed": seed,
               "overall": score(real_f, fake_f), "per_class": {}, "classes": classes}
     if per_class and classes["common"]:

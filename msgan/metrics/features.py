@@ -28,7 +28,8 @@ class FolderImages:
         return self.images[self.labels == self.classes.index(name)]
 
 
-def load_folder(path: str, resolution: int, channels: int = 3, what: str = "image") -> FolderImages:
+def load_folder(path: str, resolution: int, channels: int = 3, what: str = "image",
+                progress: bool = False) -> FolderImages:
     """Read ``path`` (folder/*.png or folder/<class>/*.png), every image resized to R×R."""
     if not path or not os.path.isdir(path):
         state = "is not a folder" if path and os.path.exists(path) else "does not exist"
@@ -37,7 +38,7 @@ def load_folder(path: str, resolution: int, channels: int = 3, what: str = "imag
     if resolution < 8:
         raise MsganError(f"resolution {resolution} is too small to compare images — use 8 or more")
     image_set = scan_folder(path)
-    images, labels = load_images(image_set, resolution, channels)
+    images, labels = load_images(image_set, resolution, channels, progress=progress)
     return FolderImages(image_set.root, images, labels, tuple(image_set.classes))
 
 

@@ -283,12 +283,15 @@ def prepare_images(images: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
 
 
 def inception_features(net, images: np.ndarray, batch_size: int = 32,
-                       size: int = INPUT_SIZE) -> np.ndarray:
+                       size: int = INPUT_SIZE, progress: bool = False) -> np.ndarray:
     """uint8 images (N, C, H, W) → float64 pool3 features (N, 2048)."""
+    from msgan.progress import Bar
+
     n = len(images)
     batch_size = max(1, min(batch_size, n))
     feats = []
-    for s in range(0, n, batch_size):
+    for s in Bar(range(0, n, batch_size), desc="inception features", unit="batch",
+                 disable=not progress):
         x = prepare_images(images[s:s + batch_size], size)
         real = len(x)
         if real < batch_size:

@@ -5,19 +5,10 @@ Every snapshot is then scored on the same latents and the same class mix, so dif
 snapshots come from the generator alone.
 
 Extractors:
-- ``classifier`` with 2+ classes: the small CNN of ``msgan.metrics.classifier`` trained to tell
-  the real classes apart.
-- ``classifier`` without classes (or with one): the same CNN trained on a self-supervised proxy,
-  predicting which of 0/90/180/270 degrees a real image was rotated by (Gidaris et al. 2018).
-  Telling upright from rotated needs features of shape and layout, which is what a bad
-  generator gets wrong; on data that looks the same at every rotation (textures) those features
-  are weak and KID separates snapshots less well.
+- ``classifier``: ``msgan.metrics.extractor.ClassifierExtractor``, a small CNN trained on the
+  run's reals (their classes, or their rotation without classes); ``msgan evaluate`` uses the
+  same recipe, so its KID against the same reals is the same measurement.
 - ``inception``: FID InceptionV3 loaded from ``metrics.inception_checkpoint``.
-
-The classifier sees images average-pooled to at most ``CLASSIFIER_MAX_RES`` pixels and trains
-for at most ``max_steps`` steps, so it stays cheap inside a training run; it judges colour,
-shape and class, not fine texture. Its figures are comparable only within one run (same reals,
-resolution and seed), never with published FID/KID or between datasets.
 """
 from __future__ import annotations
 
@@ -31,40 +22,13 @@ import numpy as np
 
 from msgan.errors import MsganError
 from msgan.io import write_json
-from msgan.metrics import classifier as clf
 from msgan.metrics import evaluate
+from msgan.metrics.extractor import (CLASSIFIER_MAX_RES, MAX_REAL, MAX_STEPS,  # noqa: F401
+                                     ROTATION_NOTE, ClassifierExtractor, rotations, shrink)
 
 log = logging.getLogger("msgan")
 
-CLASSIFIER_MAX_RES = 32
-MAX_REAL = 2000          # real images whose features are cached (a seeded random subset)
-MAX_STEPS = 200          # classifier optimizer steps at most, whatever classifier_epochs asks
 EXTRACTOR_FILE = "metrics_extractor.json"
-
-ROTATION_NOTE = ("features come from a small CNN trained on this run's reals to predict their "
-                 "rotation (the data has no classes to learn): figures are comparable only "
-                 "between snapshots of this run, never with published FID/KID or other datasets")
-
-
-def shrink(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, C, R, R) → (N, C, s, s), s = min(R, size), by averaging whole pixel blocks."""
-    r = images.shape[2]
-    if r <= size:
-        return images
-    if r % size:
-        raise MsganError(f"resolution {r} is not a multiple of {size} — use a power-of-two "
-                         "resolution")
-    f = r // size
-    n, c = images.shape[:2]
-    blocks = images.reshape(n, c, size, f, size, f).astype(np.float32).mean(axis=(3, 5))
-    return np.rint(blocks).astype(np.uint8)
-
-
-def rotations(images: np.ndarray) -> tuple:
-    """Every image at 0, 90, 180 and 270 degrees, with the quarter-turn count as its label."""
-    rotated = [np.rot90(images, k, axes=(2, 3)) for k in range(4)]
-    labels = np.repeat(np.arange(4, dtype=np.int32), len(images))
-    return np.ascontiguousarray(np.concatenate(rotated)), labels
 
 
 def class_mix(n: int, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -101,20 +65,23 @@ class SnapshotScorer:
         self.extractor = metrics_cfg.extractor
         # Class proportions come from every real image, not only the cached subset.
         self.class_labels = labels if self.num_classes > 0 else np.zeros(0, np.int32)
-        rng = np.random.default_rng(seed)
-        if len(images) > max_real:
-            keep = np.sort(rng.choice(len(images), max_real, replace=False))
-            images, labels = images[keep], labels[keep]
-        self.info = {"extractor": self.extractor, "n_real": int(len(images)), "seed": int(seed)}
+        self.info = {"extractor": self.extractor, "n_real": int(min(len(images), max_real)),
+                     "seed": int(seed)}
 
         if self.extractor == "classifier":
-            self._model = self._train_classifier(images, labels, seed, max_steps, width)
-            feats, logits = self._model.infer(shrink(images, CLASSIFIER_MAX_RES))
-            target = labels if self.info["task"] == "classes" else np.zeros_like(labels)
-            # Training-set accuracy: a sanity check that the features learned something.
-            self.info["accuracy_on_reals"] = float((logits.argmax(1) == target).mean())
+            # the recipe msgan evaluate uses too, so its KID is the same measurement
+            self._model = ClassifierExtractor(images, labels, self.num_classes,
+                                              metrics_cfg.classifier_epochs, seed,
+                                              max_real=max_real, max_steps=max_steps,
+                                              width=width)
+            feats = self._model.real_features
+            self.info.update(self._model.info)
         elif self.extractor == "inception":
             from msgan.metrics import inception
+            rng = np.random.default_rng(seed)
+            if len(images) > max_real:
+                keep = np.sort(rng.choice(len(images), max_real, replace=False))
+                images, labels = images[keep], labels[keep]
             self._net = inception.load_inception(metrics_cfg.inception_checkpoint)
             feats = inception.inception_features(self._net, images)
             self.info["note"] = evaluate.INCEPTION_NOTE
@@ -125,30 +92,14 @@ class SnapshotScorer:
         self.info["feature_dim"] = int(feats.shape[1])
         self.info["setup_sec"] = round(time.time() - start, 2)
         log.info("snapshot scoring: %s features of %d reals ready in %.1f s", self.extractor,
-                 len(images), self.info["setup_sec"])
+                 self.info["n_real"], self.info["setup_sec"])
         if out_dir:
             write_json(os.path.join(out_dir, EXTRACTOR_FILE), self.info)
-
-    def _train_classifier(self, images, labels, seed, max_steps, width):
-        small = shrink(images, CLASSIFIER_MAX_RES)
-        if self.num_classes >= 2:
-            task, x, y, k, mirror = "classes", small, labels, self.num_classes, True
-            note = clf.COMPARABILITY_NOTE
-        else:
-            x, y = rotations(small)
-            # A mirrored 90-degree turn is a 270-degree turn of the mirrored image: no flips.
-            task, k, mirror, note = "rotation", 4, False, ROTATION_NOTE
-        batch = min(32, len(x))
-        steps = min(self.cfg.classifier_epochs * math.ceil(len(x) / batch), max_steps)
-        self.info.update(task=task, note=note, classifier_resolution=int(small.shape[2]),
-                         classifier_steps=int(steps))
-        return clf.train_classifier(x, y, k, seed=seed, batch_size=batch, steps=steps,
-                                    mirror=mirror, width=width)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Features of uint8 (N, C, R, R) images from the extractor the reals went through."""
         if self.extractor == "classifier":
-            return self._model.infer(shrink(np.asarray(images), CLASSIFIER_MAX_RES))[0]
+            return self._model.features(images)
         from msgan.metrics import inception
         return inception.inception_features(self._net, images)
 
