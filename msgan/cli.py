@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export G_ema of a checkpoint to MindIR / ONNX")
     e.add_argument("--checkpoint", required=True, help="snapshot folder or run folder")
-    e.add_argument("--format", choices=("mindir", "onnx", "both"), default="both")
+    e.add_argument("--format", choices=("mindir", "onnx", "both"), default="both",
+                   help="export format (default both)")
     e.add_argument("--out", required=True, help="output folder")
 
     v = sub.add_parser("validate", help="check an image folder without training")

@@ -8,8 +8,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_msgan(*args, cwd=ROOT):
+def run_msgan(*args, cwd=ROOT, quiet_env=True):
     env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    if not quiet_env:        # as a user calling msgan without the run_*.sh scripts
+        del env["GLOG_v"]
     return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
                           text=True, timeout=300, env=env, cwd=cwd)
 
@@ -71,8 +73,11 @@ def test_output_inside_input_is_refused(tmp_path):
 
 
 def test_bad_model_paths(tmp_path):
-    assert_clean_error(run_msgan("generate", "--model", str(tmp_path / "x.onnx"), "--out",
-                                 str(tmp_path / "o")), "does not exist")
+    r = run_msgan("generate", "--model", str(tmp_path / "x.onnx"), "--out", str(tmp_path / "o"),
+                  quiet_env=False)
+    assert_clean_error(r, "does not exist")
+    # the device probe ran (MindSpore imported) without its WARNING lines reaching the user
+    assert "device: " in r.stderr and "[WARNING]" not in r.stderr, r.stderr
     junk = tmp_path / "junk.pt"
     junk.write_text("x")
     assert_clean_error(run_msgan("generate", "--model", str(junk), "--out", str(tmp_path / "o")),
@@ -108,3 +113,26 @@ def test_validate_command(tmp_path):
     Image.new("RGB", (16, 16)).save(data / "c" / "only.png")
     r = run_msgan("validate", str(data), "--resolution", "16", "--report", str(report))
     assert_clean_error(r, "'c'")
+
+
+def test_mindspore_log_level_is_set_before_import_unless_debug(monkeypatch, capsys):
+    from msgan import __version__, cli
+    for argv, expected in ((["--version"], "3"), (["--debug", "--version"], None)):
+        monkeypatch.delenv("GLOG_v", raising=False)
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 0 and os.environ.get("GLOG_v") == expected
+        assert capsys.readouterr().out.startswith(f"msgan {__version__} (MindSpore ")
+    monkeypatch.setenv("GLOG_v", "1")        # a level the user chose is kept
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert os.environ["GLOG_v"] == "1"
+
+
+def test_every_option_has_help():
+    from msgan import cli
+    parser = cli._parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            assert action.help, f"msgan {name} {action.dest} has no help text"
