@@ -259,6 +259,15 @@ def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
     return result
 
 
+def _to_log_file(line: str) -> None:
+    """A run's log.txt also says why it stopped (the console line alone is easily lost)."""
+    import logging
+    log = logging.getLogger("msgan")
+    for h in log.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, line, None, None))
+
+
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_export,
             "validate": _cmd_validate, "evaluate": _cmd_evaluate}
 
@@ -291,6 +300,7 @@ def main(argv=None) -> int:
         if debug:
             traceback.print_exc()
         print(f"msgan: error: {e}", file=sys.stderr)
+        _to_log_file(f"msgan: error: {e}")
         return 2
     except KeyboardInterrupt:
         print("msgan: interrupted", file=sys.stderr)

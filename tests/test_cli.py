@@ -49,18 +49,21 @@ def test_missing_config_file():
     assert_clean_error(run_msgan("train", "configs/nope.yaml"), "does not exist")
 
 
-def test_missing_data_folder(tmp_path):
+def test_bad_data_folders_and_their_retry(tmp_path):
+    out = tmp_path / "out"
     r = run_msgan("train", "configs/dcgan_cpu.yaml", f"data.path={tmp_path}/missing",
-                  f"output_dir={tmp_path}/out")
+                  f"output_dir={out}")
     assert_clean_error(r, "does not exist")
-
-
-def test_folder_without_images(tmp_path):
+    assert (out / "log.txt").is_file() and (out / "config.yaml").is_file()
+    # the failed start is not a run: retrying into the same output_dir is not refused
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "notes.txt").write_text("hello")
     r = run_msgan("train", "configs/dcgan_cpu.yaml", f"data.path={tmp_path}/data",
-                  f"output_dir={tmp_path}/out")
+                  f"output_dir={out}")
     assert_clean_error(r, "no images")
+    log = (out / "log.txt").read_text()
+    assert f"{tmp_path}/missing" in log and "reusing it" in log      # old lines kept
+    assert log.index(f"{tmp_path}/missing") < log.index("reusing it")
 
 
 def test_output_inside_input_is_refused(tmp_path):
