@@ -214,3 +214,25 @@ def test_report_inside_input_is_refused(tmp_path):
         do_validation(scan_folder(str(tmp_path)), 16, 3,
                       report_path=str(tmp_path / "validation.json"))
     assert not (tmp_path / "validation.json").exists()
+
+
+def test_upscale_advice_names_only_resolutions_the_model_builds():
+    import re
+
+    from msgan.config import RESOLUTION_RANGE
+    from msgan.data.validate import upscale_advice
+
+    # the demo: 8 px digits with dcgan, whose smallest resolution is 32 — nothing to change
+    warning, note = upscale_advice(8, 32, "dcgan")
+    assert warning == "" and "smallest resolution dcgan builds" in note and "4x" in note
+    assert upscale_advice(8, 32, "gan")[0].endswith(
+        "consider data.resolution=8 (gan builds 4 to 256)")
+    assert "data.resolution=32" in upscale_advice(12, 128, "dcgan")[0]
+    assert upscale_advice(20, 32, "dcgan") == ("", "")               # at most 2x: fine
+    assert "dcgan 32" in upscale_advice(8, 64, None)[0]               # msgan validate
+    for model, (lo, hi) in RESOLUTION_RANGE.items():
+        for median in (1, 3, 8, 20, 50):
+            for r in (lo, min(4 * lo, hi), hi):
+                warning, _ = upscale_advice(median, r, model)
+                for value in re.findall(r"data\.resolution=(\d+)", warning):
+                    assert lo <= int(value) < r, (model, median, r, warning)

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 
 from msgan.data.folder import ImageSet
 from msgan.data.pipeline import convert_mode
+from msgan.config import RESOLUTION_RANGE
 from msgan.errors import MsganError
 from msgan.io import write_json
 
@@ -92,18 +93,44 @@ def _warnings(image_set: ImageSet, kept: Dict[str, int], short_sides: List[int],
             else:
                 out.append(f"the folder has {n} usable images; at least "
                            f"{RECOMMENDED_PER_CLASS} are recommended")
-    if short_sides:
-        median = float(np.median(short_sides))
-        if median < resolution / 2:
-            out.append(f"median shorter side is {median:g} px, so most images are upscaled more "
-                       f"than 2x to {resolution} px and will look blurry; consider a lower "
-                       "data.resolution")
     return out
 
 
+NOISE_MODELS = ("gan", "stylegan2", "dcgan")
+
+
+def upscale_advice(median: float, resolution: int, model: Optional[str]) -> Tuple[str, str]:
+    """(warning, note) about images smaller than ``resolution``; each may be "".
+
+    A warning names a resolution the model can be built at (``model`` None: the noise models'
+    own minimums, for ``msgan validate``); when the model's smallest resolution is the one
+    in use there is nothing to change, so it is only a note.
+    """
+    if median >= resolution / 2:
+        return "", ""
+    lowest = {m: RESOLUTION_RANGE[m][0] for m in ((model,) if model else NOISE_MODELS)}
+    target = 1 << max(int(np.ceil(np.log2(max(median, 1.0)))), 0)   # at most 2x upscaling
+    fact = (f"median shorter side is {median:g} px, so most images are upscaled more than 2x "
+            f"to {resolution} px and will look blurry")
+    if model is None:
+        smallest = ", ".join(f"{m} {r}" for m, r in lowest.items())
+        return (f"{fact}; consider --resolution / data.resolution={target} if the model "
+                f"allows it (smallest: {smallest})", "")
+    suggestion = max(target, lowest[model])
+    if suggestion < resolution:
+        lo, hi = RESOLUTION_RANGE[model]
+        return f"{fact}; consider data.resolution={suggestion} ({model} builds {lo} to {hi})", ""
+    return "", (f"median shorter side is {median:g} px: images are upscaled "
+                f"{resolution / median:.2g}x to {resolution} px, the smallest resolution "
+                f"{model} builds; outputs will be as soft as the upscaled reals")
+
+
 def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size: int = 8,
-                  report_path: Optional[str] = None, progress: bool = False) -> ImageSet:
-    """Decode every file, write ``report_path`` (JSON) and return the usable subset."""
+                  report_path: Optional[str] = None, progress: bool = False,
+                  model: Optional[str] = None) -> ImageSet:
+    """Decode every file, write ``report_path`` (JSON) and return the usable subset.
+
+    ``model`` makes the advice fit it (a resolution it can be built at)."""
     if report_path is not None and _inside(report_path, image_set.root):
         raise MsganError(f"validation report {report_path} would be written inside the input "
                          f"folder {image_set.root} — msgan never writes there; choose an "
@@ -123,6 +150,9 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
 
     usable = image_set.subset(keep)
     found, kept = image_set.counts(), usable.counts()
+    warnings_ = _warnings(image_set, kept, short_sides, resolution)
+    upscale, note = (upscale_advice(float(np.median(short_sides)), resolution, model)
+                     if short_sides else ("", ""))
     report = {
         "root": image_set.root,
         "layout": image_set.layout,
@@ -132,7 +162,8 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
         "counts": {name: {"found": found[name], "kept": kept[name]} for name in found},
         "problems": problems,
         "skipped": [{"path": p, "reason": r} for p, r in image_set.skipped],
-        "warnings": _warnings(image_set, kept, short_sides, resolution),
+        "warnings": warnings_ + ([upscale] if upscale else []),
+        "notes": [note] if note else [],
         "summary": {"found": len(image_set), "kept": len(usable), "problems": len(problems),
                     "skipped": len(image_set.skipped)},
     }
@@ -156,7 +187,7 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
 
 
 def validation_summary(report: Dict) -> str:
-    """One to three human lines for the CLI."""
+    """One to four human lines for the CLI."""
     s = report["summary"]
     classes = [c for c in report["counts"] if c]
     where = f" in {len(classes)} classes" if classes else ""
@@ -178,4 +209,5 @@ def validation_summary(report: Dict) -> str:
         more = len(report["warnings"]) - 1
         lines.append("warning: " + report["warnings"][0]
                      + (f" (+{more} more in the report)" if more else ""))
+    lines += ["note: " + n for n in report.get("notes", [])]
     return "\n".join(lines)

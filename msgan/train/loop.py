@@ -124,7 +124,8 @@ def load_data(cfg: Config, out_dir: str, write_report: bool = True):
     if d.do_validation:
         image_set = validate.do_validation(image_set, d.resolution, d.channels, d.min_size,
                                            report_path=report_path if write_report else None,
-                                           progress=cfg.train.progress and write_report)
+                                           progress=cfg.train.progress and write_report,
+                                           model=cfg.model.name)
         if write_report:
             with open(report_path, encoding="utf-8") as f:
                 log.info(validate.validation_summary(json.load(f)))
