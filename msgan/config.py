@@ -490,6 +490,40 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Keys whose null means "auto": how each resolves (as the code that uses it computes it, see
+# loop.Run, phases.ema_beta, losses_sg2.r1_gamma, translate_phases) and the value.
+AUTO_VALUES = {
+    ("train", "tick_kimg"): ("total_kimg / 50", lambda c: max(c.train.total_kimg / 50, 0.001)),
+    ("train", "snapshot_kimg"): ("total_kimg / 5", lambda c: c.train.total_kimg / 5),
+    ("train", "ema_kimg"): ("batch_size * 10 / 32", lambda c: c.train.batch_size * 10 / 32),
+    ("train", "ema_rampup"): ("SG2A's 0.05", lambda c: 0.05),
+    ("model", "r1_gamma"): ("0.0002 * resolution^2 / batch_size",
+                            lambda c: 0.0002 * c.data.resolution ** 2 / c.train.batch_size),
+    ("model", "decay_start_kimg"): ("total_kimg / 2", lambda c: c.train.total_kimg / 2),
+}
+
+
+def resolve_auto_values(cfg: Config) -> dict:
+    """{(section, key): (value, how)} for every key of ``cfg`` left at auto (None)."""
+    out = {}
+    for (section, key), (how, value) in AUTO_VALUES.items():
+        if getattr(getattr(cfg, section), key, 0) is None:
+            out[(section, key)] = (value(cfg), how)
+    return out
+
+
 def dump_config(cfg: Config, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    """The resolved config: auto keys hold the value the run used, marked ``# auto: how``."""
+    from msgan.io import write_text
+
+    data, auto = to_dict(cfg), resolve_auto_values(cfg)
+    for (section, key), (value, _) in auto.items():
+        data[section][key] = value
+    lines, section = [], None
+    for line in yaml.safe_dump(data, sort_keys=False).splitlines():
+        if not line.startswith(" "):
+            section = line.split(":")[0]
+        elif not line.startswith("   ") and (section, line.strip().split(":")[0]) in auto:
+            line += f"  # auto: {auto[(section, line.strip().split(':')[0])][1]}"
+        lines.append(line)
+    write_text(path, "\n".join(lines) + "\n")

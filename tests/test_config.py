@@ -1,10 +1,11 @@
 """Config strictness: every key checked, every bad value named, every shipped YAML loads."""
+import dataclasses
 import glob
 import os
 
 import pytest
 
-from msgan.config import Config, dump_config, load_config
+from msgan.config import Config, dump_config, load_config, resolve_auto_values
 from msgan.errors import MsganError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,4 +68,31 @@ def test_shipped_configs_load_and_round_trip(path, tmp_path):
     cfg = load_config(path)
     out = tmp_path / "config.yaml"
     dump_config(cfg, str(out))
-    assert load_config(str(out)) == cfg
+    # the written config is cfg with its auto keys resolved to the values the run used
+    resolved = cfg
+    for (section, key), (value, _) in resolve_auto_values(cfg).items():
+        part = dataclasses.replace(getattr(resolved, section), **{key: value})
+        resolved = dataclasses.replace(resolved, **{section: part})
+    assert load_config(str(out)) == resolved
+
+
+def test_dumped_config_holds_the_auto_values_used(tmp_path):
+    from msgan.losses_sg2 import r1_gamma
+    from msgan.train.phases import ema_beta
+
+    cfg = load_config(None, ["model.name=stylegan2", "data.resolution=64",
+                             "train.batch_size=8", "train.total_kimg=2", "train.tick_kimg=0.5"])
+    path = tmp_path / "config.yaml"
+    dump_config(cfg, str(path))
+    text = path.read_text()
+    assert "tick_kimg: 0.5\n" in text                       # set by the user: no auto mark
+    assert "snapshot_kimg: 0.4  # auto: total_kimg / 5" in text
+    assert "ema_kimg: 2.5  # auto: batch_size * 10 / 32" in text
+    assert "  # auto: 0.0002 * resolution^2 / batch_size" in text
+    again = load_config(str(path))                          # still a valid config, no nulls
+    assert again.model.r1_gamma == pytest.approx(r1_gamma(None, 64, 8))
+    assert again.train.ema_rampup == 0.05 and again.train.snapshot_kimg == 0.4
+    # the written values are the ones training would use for auto
+    for nimg in (0, 500, 3000):
+        assert ema_beta(8, nimg, again.train.ema_kimg, again.train.ema_rampup) == \
+            pytest.approx(ema_beta(8, nimg, None, None))
