@@ -12,6 +12,7 @@ from msgan.data.folder import scan_folder
 from msgan.data.pipeline import (BatchSampler, convert_mode, load_image, load_images, save_grid,
                                  to_uint8)
 from msgan.errors import MsganError
+from msgan.io import file_mode
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 
@@ -270,14 +271,31 @@ def test_save_grid(tmp_path, channels):
     path = str(tmp_path / "sub" / "grid.png")
     save_grid(imgs, path, nrow=3)
     g = np.asarray(Image.open(path))
-    assert g.shape[:2] == (12, 18) and (g.ndim == 2) == (channels == 1)
-    g = g.reshape(12, 18, channels)
+    # 2 px of grey around every tile: 2 rows of 6 px, 3 columns of 6 px
+    assert g.shape[:2] == (2 + 2 * 8, 2 + 3 * 8) and (g.ndim == 2) == (channels == 1)
+    g = g.reshape(18, 26, channels)
     for i in range(5):
         r, c = divmod(i, 3)
-        np.testing.assert_array_equal(g[r * 6:(r + 1) * 6, c * 6:(c + 1) * 6],
-                                      imgs[i].transpose(1, 2, 0))
-    assert (g[6:, 12:] == 0).all()
+        y, x = 2 + 8 * r, 2 + 8 * c
+        np.testing.assert_array_equal(g[y:y + 6, x:x + 6], imgs[i].transpose(1, 2, 0))
+    assert (g[:2] == 128).all() and (g[:, 8:10] == 128).all()      # the gaps between tiles
+    assert (g[10:, 18:] == 128).all()                               # the empty cell
     assert os.listdir(tmp_path / "sub") == ["grid.png"]   # no temp files left behind
+    assert os.stat(path).st_mode & 0o777 == file_mode()   # not the temp file's 0600
+
+
+def test_save_grid_labels_rows(tmp_path):
+    imgs = np.zeros((4, 3, 8, 8), np.uint8)        # black tiles: only the labels are dark text
+    save_grid(imgs, str(tmp_path / "a.png"), nrow=2, row_labels=["cat", "dog"])
+    save_grid(imgs, str(tmp_path / "b.png"), nrow=2)
+    a, b = np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
+    # tiny tiles are enlarged so a line of text fits each row; a white column holds the names
+    assert a.shape[0] == 2 + 2 * (16 + 2) and b.shape[0] == 2 + 2 * (8 + 2)
+    margin = a.shape[1] - (2 + 2 * (16 + 2))
+    assert margin > 10
+    text = a[:, :margin].min(axis=2) < 128
+    rows_with_text = [bool(text[2 + r * 18:2 + r * 18 + 16].any()) for r in range(2)]
+    assert rows_with_text == [True, True]
 
 
 # ----------------------------------------------------------------------------------------------

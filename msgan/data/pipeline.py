@@ -272,25 +272,60 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def make_grid(images: np.ndarray, nrow: int) -> np.ndarray:
-    """uint8 (N, C, R, R) → one (rows*R, nrow*R, C) array; empty cells are black."""
+GRID_PAD = 2          # px between tiles, so neighbouring images do not run together
+GRID_BACKGROUND = 128  # mid grey: visible against both dark and light images
+LABEL_MIN_TILE = 16    # tiles are enlarged (nearest) to at least this when rows are labelled
+
+
+def make_grid(images: np.ndarray, nrow: int, pad: int = GRID_PAD) -> np.ndarray:
+    """uint8 (N, C, R, R) → one (rows*(R+pad)+pad, nrow*(R+pad)+pad, C) array: tiles on a grey
+    background with ``pad`` px around each; empty cells stay grey."""
     n, c, h, w = images.shape
     nrow = max(1, min(int(nrow), n))
     rows = -(-n // nrow)
-    grid = np.zeros((rows * h, nrow * w, c), np.uint8)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), GRID_BACKGROUND,
+                   np.uint8)
     for i in range(n):
         r, col = divmod(i, nrow)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i].transpose(1, 2, 0)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = images[i].transpose(1, 2, 0)
     return grid
 
 
-def save_grid(images: np.ndarray, path: str, nrow: int) -> None:
-    """Write uint8 (N, C, R, R) as a PNG grid with ``nrow`` images per row (written atomically)."""
+def label_rows(grid: np.ndarray, labels, tile: int, pad: int = GRID_PAD) -> np.ndarray:
+    """``grid`` (from make_grid, tiles of ``tile`` px) with a text column naming each row."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    names = [str(x)[:16] for x in labels]
+    width = max(int(font.getlength(s)) for s in names) + 2 * pad + 2
+    img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+    out = Image.new(img.mode, (img.width + width, img.height), 255 if img.mode == "L"
+                    else (255, 255, 255))
+    out.paste(img, (width, 0))
+    draw = ImageDraw.Draw(out)
+    for r, name in enumerate(names):
+        _, top, _, bottom = draw.textbbox((0, 0), name, font=font)
+        y = pad + r * (tile + pad) + (tile - (bottom - top)) // 2 - top
+        draw.text((pad, y), name, fill=0 if img.mode == "L" else (0, 0, 0), font=font)
+    a = np.asarray(out)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def save_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -> None:
+    """Write uint8 (N, C, R, R) as a PNG grid with ``nrow`` images per row (written atomically);
+    ``row_labels`` (e.g. class names) are written left of the rows."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"save_grid needs uint8 (N, 1|3, R, R), got {images.dtype} "
                          f"{images.shape}")
+    tile = images.shape[2]
+    if row_labels is not None and len(row_labels) and tile < LABEL_MIN_TILE:
+        k = -(-LABEL_MIN_TILE // tile)      # text needs ~12 px of row height
+        images, tile = images.repeat(k, axis=2).repeat(k, axis=3), tile * k
     grid = make_grid(images, nrow)
+    if row_labels is not None and len(row_labels):
+        grid = label_rows(grid, row_labels, tile)
     img = Image.fromarray(grid[..., 0], "L") if grid.shape[2] == 1 else Image.fromarray(grid, "RGB")
     with atomic_path(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")

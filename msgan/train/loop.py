@@ -310,7 +310,7 @@ class Run:
             idx = np.flatnonzero(labels == k) if classes else np.arange(len(labels))
             picks += list(rng.choice(idx, cols, replace=len(idx) < cols))
         pipeline.save_grid(images[np.array(picks)], os.path.join(self.out, "samples", "reals.png"),
-                           nrow=cols)
+                           nrow=cols, row_labels=classes[:rows] or None)
 
     # -- main loop -------------------------------------------------------------------------------
     def run(self):
@@ -454,8 +454,9 @@ class Run:
         tag = f"{kimg:08.3f}"          # kimg, sortable as text: fakes0012.288.png
         psi = float(self.cfg.generate.truncation)
         images = self._grid_sampler()(self.grid_z, self.grid_c, psi)
+        rows = len(images) // self.grid_cols        # one class per row, as in reals.png
         pipeline.save_grid(images, os.path.join(self.out, "samples", f"fakes{tag}.png"),
-                           nrow=self.grid_cols)
+                           nrow=self.grid_cols, row_labels=self.image_set.classes[:rows] or None)
         score = self._score()
         best = self._best_snapshot()        # the best earlier snapshot survives pruning
         path = self._save_state(protect=(os.path.join(self.out, "checkpoints", best),)
