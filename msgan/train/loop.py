@@ -16,6 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
+from msgan import report as run_report
 from msgan import runtime
 from msgan.config import TRANSLATION_MODELS, Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
@@ -30,7 +31,7 @@ log = logging.getLogger("msgan")
 # Everything msgan writes into an output folder; --force removes only these.
 OUTPUT_ENTRIES = ("config.yaml", "validation.json", "stats.jsonl", "log.txt", "checkpoints",
                   "model", "samples", "Data", "output_0.manifest", "builtin_data",
-                  "metrics_extractor.json", "quality.json")
+                  "metrics_extractor.json", "quality.json", "report.html")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -539,6 +540,7 @@ class Run:
         plots.make_progress_gif(os.path.join(self.out, "samples"),
                                 os.path.join(self.out, "samples", "progress.gif"))
         self._final_outputs()
+        self.report_path = run_report.write_report(self.out)   # all of the above, one page
 
     def _final_outputs(self):
         """Final exports and the generated images with their manifest."""
@@ -620,7 +622,8 @@ def train(cfg: Config, force: bool = False) -> str:
         run.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    log.info("done: %s", out)
+    page = getattr(run, "report_path", None)       # rank 0 writes it
+    log.info("done: %s%s", out, f" — open {page} in a browser" if page else "")
     return out
 
 

@@ -1,0 +1,311 @@
+"""``report.html``: one self-contained page per run folder, to open in a browser.
+
+It only reads what the run wrote (config.yaml, validation.json, stats.jsonl, samples/,
+model/*.json, Data/, quality.json) plus a few real images per class from the input folder
+named in validation.json. Images are embedded as base64 PNGs and the page has no script,
+stylesheet or font from elsewhere, so it can be mailed or archived as one file. A section whose
+files are missing or unreadable says so instead of failing the run that writes it.
+"""
+from __future__ import annotations
+
+import base64
+import glob
+import html
+from io import BytesIO
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from msgan.config import TRANSLATION_MODELS
+from msgan.io import write_text
+
+log = logging.getLogger("msgan")
+
+REPORT_FILE = "report.html"
+PER_CLASS = 8                  # images shown per class and side
+MAX_LISTED = 100               # validation problems / skipped entries listed
+IMAGE_EXT = (".png", ".jpg", ".jpeg")
+
+STYLE = """
+body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:middle}
+th{background:#f2f2f2}
+img.px{image-rendering:pixelated}
+.bad{color:#b00020;font-weight:bold}.good{color:#1b5e20;font-weight:bold}
+.note{color:#555}
+"""
+
+
+def write_report(out_dir: str) -> str:
+    """Write ``out_dir/report.html`` from the run folder's files; returns its path."""
+    out_dir = os.path.abspath(out_dir)
+    cfg = _read_yaml(os.path.join(out_dir, "config.yaml"))
+    parts = [f"<h1>msgan run report</h1>\n<p>{_e(out_dir)}</p>"]
+    for title, section in (("Run", _run_section), ("Generated and real images, per class",
+                                                   _classes_section),
+                           ("Training curves", _curves_section),
+                           ("Does the generated data help?", _quality_section),
+                           ("Exports and their parity checks", _exports_section),
+                           ("Input validation", _validation_section)):
+        try:
+            body = section(out_dir, cfg)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+            # a damaged file costs its section, not the report (nor the run that writes it)
+            body = f'<p class="bad">could not read this part of the run: {_e(e)}</p>'
+            log.warning("report.html: section %r left out (%s)", title, e)
+        parts.append(f"<h2>{_e(title)}</h2>\n{body}")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>msgan report: {_e(os.path.basename(out_dir))}</title>\n"
+            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(parts)
+            + "\n</body>\n</html>\n")
+    path = os.path.join(out_dir, REPORT_FILE)
+    write_text(path, page)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections
+
+def _run_section(out: str, cfg: dict) -> str:
+    model, data = cfg.get("model") or {}, cfg.get("data") or {}
+    rows = [("model", model.get("name")), ("input", data.get("path")),
+            ("resolution", f"{data.get('resolution')} px, "
+                           f"{'greyscale' if data.get('channels') == 1 else 'RGB'}"),
+            ("trained", f"{(cfg.get('train') or {}).get('total_kimg')} kimg")]
+    final = _read_json(os.path.join(out, "model", "G_ema.json"))
+    if final.get("kimg") is not None:
+        which = (cfg.get("generate") or {}).get("use_snapshot", "best")
+        rows.append(("images in Data/ from", f"G_ema at {final['kimg']:.3f} kimg "
+                     f"(generate.use_snapshot={which})"))
+    return _table(["", ""], rows, header=False)
+
+
+def _classes_section(out: str, cfg: dict) -> str:
+    validation = _read_json(os.path.join(out, "validation.json"))
+    counts = validation.get("counts")
+    data = (cfg.get("data") or {})
+    res, channels = int(data.get("resolution") or 32), int(data.get("channels") or 3)
+    resize = data.get("resize") or "crop"
+    root = validation.get("root")
+    if (cfg.get("model") or {}).get("name") in TRANSLATION_MODELS or not isinstance(counts, dict):
+        # image-to-image: splits and sides instead of classes, and input | output | target grids
+        rows = [[k, c.get("kept"), c.get("found")] for k, c in (counts or {}).items()]
+        return _table(["split/side", "kept", "found"], rows) + _newest_samples(out)
+    classes = [c for c in counts if c] or [""]
+    skip = {p.get("file") for p in validation.get("problems", [])}
+    rows = []
+    for name in classes:
+        gen = _sorted_images(os.path.join(out, "Data", name))
+        real_dir = os.path.join(root, name) if root else None
+        reals = [p for p in _sorted_images(real_dir) if p not in skip] if real_dir else []
+        c = counts.get(name, {})
+        rows.append([_e(name or "(all images)"),
+                     f"{c.get('kept', '?')} of {c.get('found', '?')}", str(len(gen)),
+                     _strip(reals[:PER_CLASS], res, channels, resize) or "—",
+                     _strip(gen[:PER_CLASS], res, channels, "stretch") or "none generated"])
+    head = ["class", "real images used (in)", "generated (out)",
+            f"real (first {PER_CLASS})", f"generated (first {PER_CLASS})"]
+    note = ("" if root and os.path.isdir(root) else
+            f'<p class="note">the input folder {_e(root)} is not readable from here: no real '
+            "images shown</p>")
+    return note + _table(head, rows, escape=False)
+
+
+def _curves_section(out: str, cfg: dict) -> str:
+    losses = os.path.join(out, "samples", "losses.png")
+    body = (f'<img alt="losses, D outputs and KID by kimg" src="{_file_uri(losses)}">'
+            if os.path.isfile(losses) else '<p class="note">no samples/losses.png</p>')
+    scored = [r for r in _stats(out) if r.get("snapshot")]
+    if scored:
+        latest = {r["snapshot"]: r for r in scored}
+        known = {n: r["kid"] for n, r in latest.items() if r.get("kid") is not None}
+        best = min(known, key=known.get) if known else None
+        rows = [[n + (" (lowest KID)" if n == best else ""), _num(r.get("kimg")),
+                 _num(r.get("kid")), _num(r.get("fid")), _num(r.get("precision")),
+                 _num(r.get("recall"))] for n, r in latest.items()]
+        body += "<h3>Snapshot scores</h3>" + _table(
+            ["snapshot", "kimg", "KID", "FID", "precision", "recall"], rows)
+    return body
+
+
+def _quality_section(out: str, cfg: dict) -> str:
+    parts = []
+    quality = _read_json(os.path.join(out, "quality.json"))
+    for source, report in (("end of training (quality.json)", quality.get("augmentation_benefit")),
+                           ("msgan evaluate --augmentation-benefit",
+                            _read_json(os.path.join(out, "report", "augmentation.json")))):
+        if isinstance(report, dict) and report.get("verdict"):
+            verdict = str(report["verdict"])
+            css = "bad" if "hurt" in verdict else "good" if "help" in verdict else ""
+            parts.append(f'<p>{_e(source)}: <span class="{css}">{_e(verdict)}</span></p>')
+    other = {k: v for k, v in quality.items() if k != "augmentation_benefit"}
+    if other:      # image-to-image: PSNR/SSIM of the held-out split
+        rows = [[_e(k), _e(json.dumps(v))[:300]] for k, v in other.items()]
+        parts.append(_table(["quality.json", "values"], rows, escape=False))
+    metrics = _read_json(os.path.join(out, "report", "metrics.json"))
+    if metrics.get("overall"):
+        parts.append(f"<p>msgan evaluate: KID {_num(metrics['overall'].get('kid'))}, FID "
+                     f"{_num(metrics['overall'].get('fid'))} "
+                     f"({_e(metrics.get('comparison', ''))})</p>")
+    return "\n".join(parts) or ('<p class="note">no verdict: the augmentation-benefit check did '
+                                "not run (msgan evaluate --augmentation-benefit runs it)</p>")
+
+
+def _exports_section(out: str, cfg: dict) -> str:
+    rows = []
+    for sidecar in sorted(glob.glob(os.path.join(out, "model", "*.json"))):
+        meta = _read_json(sidecar)
+        for fmt, r in (meta.get("parity") or {}).items():
+            ok = r.get("ok")
+            status = ('<span class="good">ok</span>' if ok else
+                      f'<span class="bad">failed</span> {_e(r.get("error", ""))}')
+            rows.append([_e(os.path.splitext(os.path.basename(sidecar))[0] + "." + fmt),
+                         _e(_num(meta.get("kimg"))), _e(_num(r.get("max_abs_diff"))), status])
+    if not rows:
+        return '<p class="note">no exports (train.export is empty, or no snapshot yet)</p>'
+    return _table(["file", "kimg", "max |export − checkpoint|", "reproduces the checkpoint"],
+                  rows, escape=False)
+
+
+def _validation_section(out: str, cfg: dict) -> str:
+    v = _read_json(os.path.join(out, "validation.json"))
+    if not v:
+        return '<p class="note">no validation.json</p>'
+    parts = []
+    s = v.get("summary") or {}
+    if s:
+        parts.append(f"<p>{s.get('kept')} of {s.get('found')} images usable, "
+                     f"{s.get('problems')} with problems, {s.get('skipped')} other entries "
+                     "ignored</p>")
+    for kind in ("warnings", "notes"):
+        items = v.get(kind) or []
+        if items:
+            parts.append(f"<p>{kind}:</p><ul>" + "".join(f"<li>{_e(w)}</li>" for w in items)
+                         + "</ul>")
+    few = v.get("too_few_to_learn")
+    if few:
+        parts.append(f"<p>no images generated for {_e(', '.join(few.get('classes', {})))}: "
+                     f"fewer than {_e(few.get('min_class_images'))} real images</p>")
+    problems = v.get("problems") or []
+    if problems:
+        parts.append(_table(["file", "problem", "detail"],
+                            [[p.get("file"), p.get("problem"), p.get("detail")]
+                             for p in problems[:MAX_LISTED]]))
+    skipped = v.get("skipped") or []
+    if skipped:
+        parts.append(_table(["ignored", "why"], [[x.get("path"), x.get("reason")]
+                                                 for x in skipped[:MAX_LISTED]]))
+    if len(problems) > MAX_LISTED or len(skipped) > MAX_LISTED:
+        parts.append(f'<p class="note">first {MAX_LISTED} listed; all are in '
+                     "validation.json</p>")
+    return "\n".join(parts) or "<p>no problems found</p>"
+
+
+def _newest_samples(out: str) -> str:
+    grids = sorted(glob.glob(os.path.join(out, "samples", "fakes*.png")))
+    if not grids:
+        return '<p class="note">no sample grids yet</p>'
+    return (f"<p>{_e(os.path.basename(grids[-1]))} (rows of input | output | target)</p>"
+            f'<img class="px" alt="newest samples" src="{_file_uri(grids[-1])}">')
+
+
+# ----------------------------------------------------------------------------------------------
+# Pieces
+
+def _strip(paths: list, res: int, channels: int, resize: str) -> str:
+    """One row of images (as the model sees them) as an embedded PNG; "" when none load."""
+    from msgan.data.pipeline import load_image, make_grid
+
+    images = []
+    for p in paths:
+        try:
+            images.append(load_image(p, res, channels, resize))
+        except Exception:     # a broken file was already reported by validation: skip it
+            continue
+    if not images:
+        return ""
+    grid = make_grid(np.stack(images), nrow=len(images))
+    scale = max(1, 48 // res)          # 8 px digits would be specks at 1:1
+    img = Image.fromarray(grid[..., 0] if channels == 1 else grid)
+    return (f'<img class="px" alt="" width="{img.width * scale}" height="{img.height * scale}" '
+            f'src="{_png_uri(img)}">')
+
+
+def _sorted_images(folder: str | None) -> list:
+    if not folder or not os.path.isdir(folder):
+        return []
+    names = [n for n in os.listdir(folder)
+             if n.lower().endswith(IMAGE_EXT) and not n.startswith(".")]
+
+    def key(n):   # class_2 before class_10: by the number in the name
+        m = re.search(r"(\d+)(?=\.[^.]+$)", n)
+        return (int(m.group(1)) if m else -1, n)
+    return [os.path.join(folder, n) for n in sorted(names, key=key)]
+
+
+def _png_uri(img: Image.Image) -> str:
+    buf = BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _file_uri(path: str) -> str:
+    with open(path, "rb") as f:
+        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def _table(head: list, rows: list, escape: bool = True, header: bool = True) -> str:
+    cell = _e if escape else str
+    out = ["<table>"]
+    if header:
+        out.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>")
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{cell(x)}</td>" for x in r) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _stats(out: str) -> list:
+    rows = []
+    path = os.path.join(out, "stats.jsonl")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    rows.append(json.loads(line))
+    return rows
+
+
+def _read_json(path: str) -> dict:
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else {}
+
+
+def _read_yaml(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _num(x) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _e(x) -> str:
+    return html.escape("" if x is None else str(x))
