@@ -233,6 +233,9 @@ def _cmd_evaluate(args) -> None:
     print(json.dumps(result, indent=1))
     if result.get("comparison"):
         log.info("%s", result["comparison"])
+    if run and os.path.abspath(out) == run and os.path.isfile(os.path.join(run, "report.html")):
+        from msgan.report import write_report      # the run's page shows these results too
+        log.info("updated %s", write_report(run))
 
 
 def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:

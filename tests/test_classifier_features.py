@@ -48,12 +48,12 @@ def test_classifier_rejects_bad_input():
         clf.train_classifier(images, np.zeros_like(labels), 1)
 
 
-def test_evaluate_folders_ranks_a_wrong_class_worst(tmp_path):
+def test_evaluate_folders_ranks_a_wrong_class_worst_as_snapshot_scoring_would(tmp_path):
     real = _write_folder(tmp_path / "real", COLOURS, 10, seed=0)
     # Generated "blue" images are really green: that class must score worst.
     fake = _write_folder(tmp_path / "fake", {"red": COLOURS["red"], "green": COLOURS["green"],
                                              "blue": COLOURS["green"]}, 8, seed=1)
-    out = evaluate.evaluate_folders(real, fake, resolution=16, epochs=6, num_subsets=20)
+    out = evaluate.evaluate_folders(real, fake, resolution=16, epochs=6, seed=0)
     assert out["extractor"] == "classifier" and "comparable only" in out["note"]
     assert set(out["per_class"]) == {"red", "green", "blue"}
     kid = {c: s["kid"] for c, s in out["per_class"].items()}
@@ -63,6 +63,27 @@ def test_evaluate_folders_ranks_a_wrong_class_worst(tmp_path):
     assert (overall["n_real"], overall["n_fake"]) == (30, 24)
     assert all(overall[k] is not None for k in ("fid", "kid", "kid_std", "precision", "recall"))
     assert evaluate.pick_best(out["per_class"]) in ("red", "green")
+
+    # Same reals, resolution and seed: evaluate's extractor is the snapshot scorer's, so the
+    # same generated images get the same KID (the run's stats.jsonl and evaluate agree).
+    from msgan.config import MetricsConfig
+    from msgan.metrics.features import load_folder
+    from msgan.train.scoring import SnapshotScorer
+
+    r, f = load_folder(real, 16), load_folder(fake, 16)
+    scorer = SnapshotScorer(r.images, r.labels, 3, MetricsConfig(kid_images=24,
+                                                                 classifier_epochs=6), seed=0)
+
+    class FolderSampler:        # the scorer asks for 8 per class, in class order: the folder's
+        meta = {"z_dim": 2, "num_classes": 3}
+
+        def __call__(self, z, c, psi=1.0):
+            np.testing.assert_array_equal(c, f.labels)
+            return f.images
+
+    snapshot = scorer.score(FolderSampler(), seed=0)
+    assert out["extractor_info"]["classifier_steps"] == scorer.info["classifier_steps"]
+    assert overall["kid"] == pytest.approx(snapshot["kid"], rel=1e-9, abs=1e-12)
 
 
 def test_score_images_identical_sets_and_tiny_sets():
@@ -111,32 +132,6 @@ def test_evaluate_folders_bad_input(tmp_path):
                                   inception_checkpoint=str(tmp_path / "nope.ckpt"))
     with pytest.raises(MsganError, match="extractor 'vgg'"):
         evaluate.evaluate_folders(real, real, extractor="vgg")
-
-
-def test_evaluate_measures_kid_exactly_as_snapshot_scoring(tmp_path):
-    """Same reals, resolution and seed: evaluate's extractor is the snapshot scorer's, so the
-    same generated images get the same KID (the run's stats.jsonl and evaluate agree)."""
-    from msgan.config import MetricsConfig
-    from msgan.metrics.features import load_folder
-    from msgan.train.scoring import SnapshotScorer
-
-    real = _write_folder(tmp_path / "real", COLOURS, 8, seed=0)
-    fake = _write_folder(tmp_path / "fake", COLOURS, 4, seed=1)
-    r, f = load_folder(real, 16), load_folder(fake, 16)
-    scorer = SnapshotScorer(r.images, r.labels, 3, MetricsConfig(kid_images=12,
-                                                                 classifier_epochs=6), seed=0)
-
-    class FolderSampler:        # the scorer asks for 4 per class, in class order: the folder's
-        meta = {"z_dim": 2, "num_classes": 3}
-
-        def __call__(self, z, c, psi=1.0):
-            np.testing.assert_array_equal(c, f.labels)
-            return f.images
-
-    snapshot = scorer.score(FolderSampler(), seed=0)
-    out = evaluate.evaluate_folders(real, fake, resolution=16, epochs=6, seed=0)
-    assert out["extractor_info"]["classifier_steps"] == scorer.info["classifier_steps"]
-    assert out["overall"]["kid"] == pytest.approx(snapshot["kid"], rel=1e-9, abs=1e-12)
 
 
 def test_evaluate_takes_the_run_settings_and_explains_the_comparison(tmp_path):

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -35,6 +36,12 @@ def make_class_folder(root, classes=("circle", "square", "bar"), per_class=6, si
     return root
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def tree_hash(root):
     h = {}
     for dirpath, _, files in os.walk(root):
@@ -52,7 +59,7 @@ def read_manifest(path):
 TINY = ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
         "data.resolution=32", "data.channels=3", "train.batch_size=8",
         "train.tick_kimg=0.016", "train.progress=false", "generate.batch_size=8",
-        "metrics.extractor=none"]
+        "metrics.extractor=none", "metrics.benefit_check=false", "generate.min_class_images=0"]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +106,24 @@ def test_outputs_of_a_conditional_run(conditional_run):
     assert report["summary"]["kept"] == 18
     # msgan never modifies the input folder
     assert tree_hash(data) == before
+    # config.yaml holds the value used for each auto key, marked as auto
+    config = (out / "config.yaml").read_text()
+    assert "  ema_kimg: 2.5  # auto: batch_size * 10 / 32\n" in config
+    assert "  snapshot_kimg: 0.024\n" in config                      # set: not auto
+    # every file gets the umask's mode (MindSpore writes -r--------, temp files -rw-------)
+    mode = 0o666 & ~_umask()
+    for rel in ("model/G_ema.onnx", "model/G_ema.mindir", "samples/reals.png",
+                "checkpoints/snapshot-000000048/G_ema.ckpt", "output_0.manifest",
+                "report.html"):
+        assert (out / rel).stat().st_mode & 0o777 == mode, rel
+    # report.html: one page with nothing loaded from elsewhere and a row per class; the last
+    # log line points at it
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    refs = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert refs and all(r.startswith("data:image/png;base64,") for r in refs)
+    assert all(f"<td>{c}</td>" in page for c in ("bar", "circle", "square"))
+    assert "report.html" in (out / "log.txt").read_text().strip().splitlines()[-1]
 
 
 def test_rerun_into_existing_output_needs_force_or_resume(conditional_run):
@@ -107,6 +132,7 @@ def test_rerun_into_existing_output_needs_force_or_resume(conditional_run):
                   f"output_dir={out}")
     assert r.returncode == 2
     assert r.stderr.strip().startswith("msgan: error: output_dir")
+    assert "already holds a run (snapshots, exports, generated images)" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -144,16 +170,23 @@ def test_predict_mode_from_each_export(conditional_run, tmp_path, model):
     assert not (pred / "checkpoints").exists()          # predict mode trains nothing
 
 
-def test_generate_command_is_reproducible(conditional_run, tmp_path):
+def test_generate_command_remakes_any_image_of_the_run(conditional_run, tmp_path):
     _, _, out = conditional_run
-    a, b = tmp_path / "a", tmp_path / "b"
-    for d in (a, b):
-        r = run_msgan("generate", "--model", str(out / "model" / "G_ema.onnx"), "--num", "2",
-                      "--out", str(d), "--seed", "7", "--class", "circle")
-        assert r.returncode == 0, r.stderr[-2000:]
-    files = sorted(p.name for p in (a / "Data" / "circle").iterdir())
-    assert len(files) == 2
-    assert tree_hash(a / "Data") == tree_hash(b / "Data")
+    a = tmp_path / "a"
+    # the run wrote circle_0..circle_2 (seeds 0..2 in every class); remake circle_1 alone
+    r = run_msgan("generate", "--model", str(out), "--num", "1", "--out", str(a),
+                  "--seed", "1", "--class", "circle")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.count("generate: 100%") == 1                    # the finished bar, once
+    assert sorted(p.name for p in (a / "Data" / "circle").iterdir()) == ["circle_1.png"]
+    remade = np.asarray(Image.open(a / "Data" / "circle" / "circle_1.png"), np.int16)
+    original = np.asarray(Image.open(out / "Data" / "circle" / "circle_1.png"), np.int16)
+    assert np.abs(remade - original).max() <= 1
+    # earlier output is not replaced without --force
+    r = run_msgan("generate", "--model", str(out / "model" / "G_ema.onnx"), "--num", "1",
+                  "--out", str(a))
+    assert r.returncode == 2 and "--force" in r.stderr
+    assert sorted(p.name for p in (a / "Data" / "circle").iterdir()) == ["circle_1.png"]
 
 
 def test_unconditional_mlp_gan_on_single_level_folder(tmp_path):
@@ -180,7 +213,11 @@ def test_evaluate_and_augmentation_report(conditional_run):
     data, _, out = conditional_run
     r = run_msgan("evaluate", str(data), str(out / "Data"), "--resolution", "32", "--epochs", "2")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "training the feature classifier" in r.stderr           # progress, not silence
     metrics = json.loads((out / "report" / "metrics.json").read_text())
+    # this run scored no snapshots (metrics.extractor=none): evaluate says there is no KID
+    # of the run to compare with, rather than leaving two unexplained numbers
+    assert "no snapshot KID to compare with" in metrics["comparison"]
     assert metrics["overall"]["kid"] is not None and set(metrics["per_class"]) == {
         "bar", "circle", "square"}
     r = run_msgan("evaluate", str(data), str(out / "Data"), "--resolution", "32", "--epochs", "2",
@@ -189,6 +226,9 @@ def test_evaluate_and_augmentation_report(conditional_run):
     report = json.loads((out / "report" / "augmentation.json").read_text())
     assert "verdict" in report
     assert (out / "report" / "augmentation.png").is_file()
+    # the run's report.html now shows evaluate's figures and verdict as well
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "msgan evaluate: KID" in page and report["verdict"] in page
     # a model instead of a folder: images are generated to a temporary folder and scored
     r = run_msgan("evaluate", str(data), str(out / "model" / "G_ema.onnx"), "--num", "4",
                   "--resolution", "32", "--epochs", "2")
