@@ -105,3 +105,18 @@ def test_a_damaged_file_costs_only_its_section(tmp_path):
     text, page = parse(run / "report.html")
     assert page.errors == [] and text.count("could not read this part") == 3
     assert all(name in page.cells for name in CLASSES)
+
+
+def test_image_to_image_run_shows_splits_samples_and_quality(tmp_path):
+    run = tmp_path / "run"
+    _png(run / "samples" / "fakes0000.010.png", 100, size=24)
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "pix2pix"},
+                                                     "data": {"resolution": 8}}))
+    (run / "validation.json").write_text(json.dumps({
+        "root": str(tmp_path), "counts": {"train/A": {"found": 5, "kept": 4}},
+        "problems": [], "skipped": [], "summary": {"found": 5, "kept": 4}}))
+    (run / "quality.json").write_text(json.dumps({"G": {"psnr": 21.5, "ssim": 0.7}}))
+    write_report(str(run))
+    text, page = parse(run / "report.html")
+    assert page.errors == [] and "train/A" in page.cells and "fakes0000.010.png" in text
+    assert page.tags.count("img") == 1 and "psnr" in text
