@@ -63,7 +63,7 @@ def train(config, data, out, *extra):
 
 def check_tree(out, generators, n_translated):
     for sub in ("config.yaml", "validation.json", "stats.jsonl", "log.txt",
-                "samples/losses.png", "output_0.manifest"):
+                "samples/losses.png", "output_0.manifest", "report.html"):
         assert os.path.isfile(out / sub), sub
     assert sorted(os.listdir(out / "checkpoints"))
     snap = out / "checkpoints" / sorted(os.listdir(out / "checkpoints"))[-1]
