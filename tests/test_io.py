@@ -64,7 +64,8 @@ def test_replacing_old_output_removes_only_listed_files(tmp_path):
     assert not (tmp_path / "output_0.manifest").exists()
     # the new marker lists what is claimed next, relative to Data/
     generated.claim(data, [os.path.join(data, "dog", "dog_3.png")])
-    assert (tmp_path / "Data" / generated.MARKER).read_text() == os.path.join("dog", "dog_3.png") + "\n"
+    marker = (tmp_path / "Data" / generated.MARKER).read_text()
+    assert marker == os.path.join("dog", "dog_3.png") + "\n"
 
 
 def test_a_data_folder_msgan_did_not_write_is_refused(tmp_path):
