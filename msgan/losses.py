@@ -23,3 +23,13 @@ def g_nonsaturating(fake_logits):
 def d_logistic(real_logits, fake_logits):
     """StyleGAN's D loss: softplus(D(fake)) + softplus(-D(real)), i.e. d_bce with target 1."""
     return ops.mean(ops.softplus(fake_logits)) + ops.mean(ops.softplus(-real_logits))
+
+
+def d_hinge(real_logits, fake_logits):
+    """Hinge loss of D (Lim & Ye 2017; SNGAN, BigGAN): relu(1 - D(real)) + relu(1 + D(fake))."""
+    return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
+
+
+def g_hinge(fake_logits):
+    """G's side of the hinge loss: -D(G(z))."""
+    return -ops.mean(fake_logits)

@@ -33,16 +33,24 @@ def fixed_batches(n, resolution=32, seed=0):
              Tensor(rng.integers(0, 3, B).astype(np.int32))) for _ in range(n)]
 
 
-@pytest.mark.parametrize("name, resolution", [("dcgan", 32), ("gan", 8)])
-def test_each_phase_lowers_its_own_loss(name, resolution):
-    """On a fixed batch, D steps alone lower loss_D; G steps alone lower loss_G."""
-    ph = make_phases(name, resolution=resolution)
+@pytest.mark.parametrize("name, resolution, options", [
+    ("dcgan", 32, []),                                   # DiffAugment, BCE (the defaults)
+    ("gan", 8, ["model.augment=none"]),
+    ("dcgan", 32, ["model.augment=ada", "model.augment_p=0.5", "model.loss=hinge",
+                   "model.spectral_norm=true"]),
+    ("gan", 8, ["model.loss=hinge", "model.spectral_norm=true"])])
+def test_each_phase_lowers_its_own_loss(name, resolution, options):
+    """On a fixed batch (and fixed augmentation draws), D steps alone lower loss_D; G steps
+    alone lower loss_G — with every loss, augmentation and normalisation option."""
+    ph = make_phases(name, options, resolution=resolution)
     reals, labels = fixed_batches(1, resolution)[0]
     z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
-    zero = Tensor(0.0, ms.float32)
-    d_losses = [float(ph._d_step(reals, labels, z, zero)[0].asnumpy()) for _ in range(20)]
+    zero, p = Tensor(0.0, ms.float32), Tensor(ph.p, ms.float32)
+    r1, r2, r3 = ph._rand(B), ph._rand(B), ph._rand(B)
+    d_losses = [float(ph._d_step(reals, labels, z, zero, p, r1, r2)[0].asnumpy())
+                for _ in range(20)]
     assert d_losses[-1] < d_losses[0] - 0.03, d_losses
-    g_losses = [float(ph._g_step(labels, z, zero)[0].asnumpy()) for _ in range(20)]
+    g_losses = [float(ph._g_step(labels, z, zero, p, r3)[0].asnumpy()) for _ in range(20)]
     assert g_losses[-1] < g_losses[0] - 0.03, g_losses
 
 
@@ -52,7 +60,8 @@ def test_stats_are_finite_scalars_and_options_run():
     for i, (reals, labels) in enumerate(fixed_batches(3)):
         ph.progress = i / 3
         stats = ph.step(reals, labels, i)
-    assert set(stats) == {"loss_G", "loss_D", "D_real", "D_fake", "update_ok_D", "update_ok_G"}
+    assert set(stats) == {"loss_G", "loss_D", "D_real", "D_fake", "update_ok_D", "update_ok_G",
+                          "augment_p"}
     assert all(np.isfinite(float(v.asnumpy())) for v in stats.values())
     assert bool(stats["update_ok_D"].asnumpy()) and bool(stats["update_ok_G"].asnumpy())  # applied
 

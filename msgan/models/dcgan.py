@@ -14,6 +14,7 @@ from msgan.config import DCGANConfig
 from msgan.models import fastconv
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
+from msgan.models.spectral_norm import SNConv2d, SNDense
 from msgan.nn import LeakyReLU
 
 
@@ -22,14 +23,17 @@ def _weights():
     return Normal(0.02)
 
 
-def _conv_cells():
+def _conv_cells(second_order: bool = False):
     """(Conv2d, ConvTranspose) classes for the device in use.
 
-    MindSpore 2.10's CPU conv kernels are 8-38x slower than fastconv's im2col + MatMul
-    (benchmarks/RESULTS.md); Ascend and GPU keep the native kernels. Both have the same
-    Parameters, so checkpoints move freely between devices.
+    MindSpore 2.10's CPU conv kernels are much slower than fastconv's im2col + MatMul at these
+    sizes (benchmarks/RESULTS.md); Ascend and GPU keep the native kernels. Both have the same
+    Parameters, so checkpoints move freely between devices. A D trained with R1 needs
+    second-order gradients, which fastconv's Slice and compiled-kernel ops do not have
+    (tests/test_dcgan_small_data.py::test_r1_needs_native_convs shows it), so it keeps the
+    native convs on every device.
     """
-    if ms.get_context("device_target") == "CPU":
+    if ms.get_context("device_target") == "CPU" and not second_order:
         return fastconv.Conv2d, fastconv.ConvTranspose2d
     return nn.Conv2d, nn.Conv2dTranspose
 
@@ -80,13 +84,18 @@ class Discriminator(nn.Cell):
         super().__init__()
         self.num_classes = num_classes
         n_down = int(math.log2(resolution)) - 2        # resolution → 4x4
+        ndf = cfg.ngf if cfg.ndf is None else cfg.ndf   # None: resolved from the data by the run
+        conv = _conv_cells(second_order=cfg.r1_gamma > 0)[0]
+        sn = cfg.spectral_norm
         layers = []
         cin = channels
         for level in range(n_down):
-            cout = _width(cfg.ndf, level)
-            layers.append(_conv_cells()[0](cin, cout, 4, 2, pad_mode="pad", padding=1,
-                                    weight_init=_weights(), has_bias=level == 0))
-            if level > 0:
+            cout = _width(ndf, level)
+            layer = conv(cin, cout, 4, 2, pad_mode="pad", padding=1, weight_init=_weights(),
+                         has_bias=level == 0 or sn)
+            layers.append(SNConv2d(layer) if sn else layer)
+            # spectral norm replaces BatchNorm in D (Miyato et al. 2018)
+            if level > 0 and not sn:
                 layers.append(nn.BatchNorm2d(cout))
             layers.append(LeakyReLU(0.2))
             if cfg.d_dropout > 0:
@@ -96,8 +105,9 @@ class Discriminator(nn.Cell):
         feat = cin * 16
         self.use_mbd = cfg.minibatch_discrimination
         self.mbd = MinibatchDiscrimination(feat, cfg.mbd_kernels, cfg.mbd_kernel_dim)
-        self.out = nn.Dense(feat + (cfg.mbd_kernels if self.use_mbd else 0), 1,
-                            weight_init=_weights())
+        out = nn.Dense(feat + (cfg.mbd_kernels if self.use_mbd else 0), 1,
+                       weight_init=_weights())
+        self.out = SNDense(out) if sn else out
         # Projection conditioning (Miyato & Koyama 2018) on spatially summed features.
         self.embed = ClassEmbedding(num_classes, cin)
 

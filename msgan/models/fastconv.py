@@ -138,27 +138,30 @@ class Conv2d(nn.Cell):
         self.conv_op = ops.Conv2D(out_channels, (kernel_size,) * 2, mode=1, pad_mode="pad",
                                   pad=(padding,) * 4, stride=(stride,) * 2, dilation=(1, 1))
 
-    def _matrix(self):
+    def _matrix(self, wgt):
         """Weight as (cout, q*q*cin*s*s), rows ordered like the columns built in construct."""
         cout, cin, k, s, q = self.out_channels, self.in_channels, self.kernel_size, self.stride, self.q
-        wgt = self.weight
         if q * s > k:
             wgt = _zero_pad(_zero_pad(wgt, 2, 0, q * s - k), 3, 0, q * s - k)
         wgt = wgt.reshape(cout, cin, q, s, q, s)                 # ky = s*a + ry, kx = s*b + rx
         return ops.transpose(wgt, (0, 2, 4, 1, 3, 5)).reshape(cout, q * q * cin * s * s)
 
     def construct(self, x):
+        return self.forward_with(x, self.weight)
+
+    def forward_with(self, x, weight):
+        """This conv with another (cout, cin, k, k) weight, e.g. a spectrally normalised one."""
         if self.native_ops:
-            y = self.conv_op(x, self.weight)
+            y = self.conv_op(x, weight)
         elif self.use_kernels and x.dtype == ms.float32:
-            y = self._construct_kernels(x)
+            y = self._construct_kernels(x, weight)
         else:
-            y = self._construct_portable(x)
+            y = self._construct_portable(x, weight)
         if self.has_bias:
             y = y + self.bias.reshape(1, -1, 1, 1)
         return y
 
-    def _construct_portable(self, x):
+    def _construct_portable(self, x, weight):
         n, c, h, w = x.shape
         k, s, p, q = self.kernel_size, self.stride, self.padding, self.q
         cout = self.out_channels
@@ -176,15 +179,15 @@ class Conv2d(nn.Cell):
                 for b in range(q):
                     taps.append(ops.slice(x, (0, 0, a, b), (c * s * s, n, ho, wo)))
             cols = ops.concat(taps, 0).reshape(q * q * c * s * s, n * ho * wo)
-        y = self.matmul(self._matrix(), cols).reshape(cout, n, ho, wo)
+        y = self.matmul(self._matrix(weight), cols).reshape(cout, n, ho, wo)
         return ops.transpose(y, (1, 0, 2, 3))
 
-    def _construct_kernels(self, x):
+    def _construct_kernels(self, x, weight):
         cols = self.im2col(x)                                   # (c, k, k, n, ho, wo)
         c, k, _, n, ho, wo = cols.shape
         cout = self.out_channels
         # The weight's (cout, cin, k, k) layout is already the rows the columns need.
-        y = self.matmul(self.weight.reshape(cout, c * k * k), cols.reshape(c * k * k, n * ho * wo))
+        y = self.matmul(weight.reshape(cout, c * k * k), cols.reshape(c * k * k, n * ho * wo))
         return ops.transpose(y.reshape(cout, n, ho, wo), (1, 0, 2, 3))
 
 

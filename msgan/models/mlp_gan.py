@@ -3,6 +3,7 @@ from mindspore import nn, ops
 
 from msgan.config import MLPGANConfig
 from msgan.models.layers import ClassEmbedding, classic_export_net
+from msgan.models.spectral_norm import SNDense
 from msgan.nn import LeakyReLU
 
 
@@ -27,6 +28,11 @@ class Generator(nn.Cell):
         return x.reshape(-1, self.channels, self.resolution, self.resolution)
 
 
+def _dense(cin: int, cout: int, spectral_norm: bool):
+    layer = nn.Dense(cin, cout)
+    return SNDense(layer) if spectral_norm else layer
+
+
 class Discriminator(nn.Cell):
     def __init__(self, cfg: MLPGANConfig, resolution: int, channels: int, num_classes: int):
         super().__init__()
@@ -34,12 +40,12 @@ class Discriminator(nn.Cell):
         in_dim = channels * resolution * resolution
         layers = []
         for width in cfg.d_hidden:
-            layers += [nn.Dense(in_dim, width), LeakyReLU(0.2)]
+            layers += [_dense(in_dim, width, cfg.spectral_norm), LeakyReLU(0.2)]
             if cfg.d_dropout > 0:
                 layers.append(nn.Dropout(p=cfg.d_dropout))
             in_dim = width
         self.features = nn.SequentialCell(layers)
-        self.out = nn.Dense(in_dim, 1)
+        self.out = _dense(in_dim, 1, cfg.spectral_norm)
         # Projection conditioning (Miyato & Koyama 2018): logit += <embed(c), features>.
         self.embed = ClassEmbedding(num_classes, in_dim)
 
