@@ -21,35 +21,46 @@ from msgan.errors import MsganError
 # Model sections. `model.name` picks one of these; its other keys are checked against it.
 
 @dataclass
-class MLPGANConfig:
-    """Classic fully connected GAN (Goodfellow et al. 2014, with BatchNorm in G)."""
-    name: str = "gan"
+class ClassicGANConfig:
+    """Keys shared by the classic GANs, with the small-data options (benchmarks/RESULTS.md has
+    the measurements behind the defaults)."""
+    name: str = ""
     z_dim: int = 100
-    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
-    d_hidden: List[int] = field(default_factory=lambda: [512, 256])
-    label_smoothing: float = 1.0     # target for real labels in D's loss; 0.9 = one-sided smoothing
-    instance_noise: float = 0.0      # std of noise added to D's inputs, decays linearly to 0
-    d_dropout: float = 0.3
+    label_smoothing: float = 1.0     # target for real labels in D's BCE; 0.9 = one-sided smoothing
+    instance_noise: float = 0.0      # initial std of Gaussian noise on D's inputs, linear decay to 0
+    d_dropout: float = 0.0
     z_dist: str = "gaussian"         # gaussian | uniform
     embed_dim: int = 32              # label embedding size when the data has classes
+    augment: str = "diffaug"         # none | diffaug (DiffAugment) | ada (SG2A's pipe + p control)
+    augment_p: Optional[float] = None  # diffaug: chance per image (auto 1); ada: initial p (auto 0)
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 20.0           # kimg for p to move from 0 to 1 (SG2A: 500, for long runs)
+    loss: str = "bce"                # bce (non-saturating) | hinge
+    spectral_norm: bool = False      # spectral normalisation of D's weights
+    r1_gamma: float = 0.0            # zero-centred R1 on reals (0 = off)
+    r1_interval: int = 16            # lazy R1: every this many steps, scaled to match
 
 
 @dataclass
-class DCGANConfig:
-    """Radford et al. 2016 DCGAN with the usual stability options, each off by default."""
+class MLPGANConfig(ClassicGANConfig):
+    """Classic fully connected GAN (Goodfellow et al. 2014, with BatchNorm in G)."""
+    name: str = "gan"
+    d_dropout: float = 0.3
+    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
+    d_hidden: List[int] = field(default_factory=lambda: [512, 256])
+
+
+@dataclass
+class DCGANConfig(ClassicGANConfig):
+    """Radford et al. 2016 DCGAN with the usual stability options and the small-data ones."""
     name: str = "dcgan"
-    z_dim: int = 100
     ngf: int = 64
-    ndf: int = 64
-    label_smoothing: float = 1.0     # 0.9 = one-sided label smoothing (Salimans et al. 2016)
-    instance_noise: float = 0.0      # initial std of Gaussian noise on D's inputs, linear decay to 0
+    ndf: Optional[int] = None        # D's width; auto: ngf, or ngf/2 below 1000 images
     minibatch_discrimination: bool = False
     mbd_kernels: int = 32
     mbd_kernel_dim: int = 8
-    d_dropout: float = 0.0
     upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
-    z_dist: str = "gaussian"         # gaussian | uniform
-    embed_dim: int = 32              # label embedding size when the data has classes
 
 
 @dataclass
@@ -156,7 +167,9 @@ class DataConfig:
     channels: int = 3                # 1 (greyscale) or 3 (RGB); every image is converted
     do_validation: bool = True
     resize: str = "crop"             # crop | pad | stretch, for non-square images
-    mirror: bool = True              # random horizontal flips of the reals
+    mirror: bool = False             # random horizontal flips of the reals (off as in SG2A: a
+                                     # flip changes digits, text, arrows, oriented defects)
+    sampling: str = "balanced"       # balanced (every class equally often) | uniform (per image)
     min_size: int = 8                # images whose shorter side is below this are skipped
     direction: str = "AtoB"          # image-to-image: AtoB | BtoA (which side is the input)
     load_size: Optional[int] = None  # image-to-image: load at this size, random-crop resolution
@@ -203,6 +216,7 @@ class GenerateConfig:
     balance: bool = False            # per class, generate up to the largest class's count
     target_per_class: Optional[int] = None   # with balance: fill every class up to this
     use_snapshot: str = "best"       # best (lowest KID) | last: which snapshot the end uses
+    min_class_images: int = 10       # classes with fewer reals get no generated images (0 = all)
 
 
 @dataclass
@@ -211,6 +225,7 @@ class MetricsConfig:
     inception_checkpoint: str = ""   # MindSpore .ckpt of the FID InceptionV3 (see README)
     kid_images: int = 500            # generated images scored per snapshot
     classifier_epochs: int = 30
+    benefit_check: bool = True       # at the end: do the generated images help a classifier?
 
 
 @dataclass
@@ -364,6 +379,7 @@ def validate(cfg: Config) -> None:
                          f"from {lo} to {hi}")
     _choice("data.channels", d.channels, (1, 3))
     _choice("data.resize", d.resize, ("crop", "pad", "stretch"))
+    _choice("data.sampling", d.sampling, ("balanced", "uniform"))
     _positive("data.min_size", d.min_size)
     _choice("device_target", cfg.device_target, ("auto", "Ascend", "GPU", "CPU"))
     _positive("train.batch_size", t.batch_size)
@@ -388,6 +404,7 @@ def validate(cfg: Config) -> None:
     _choice("generate.format", g.format, ("png", "jpg"))
     _choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
     _positive("generate.target_per_class", g.target_per_class)
+    _positive("generate.min_class_images", g.min_class_images, allow_zero=True)
     mt = cfg.metrics
     _choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
     _positive("metrics.kid_images", mt.kid_images)
@@ -413,6 +430,18 @@ def validate(cfg: Config) -> None:
         _positive("model.instance_noise", m.instance_noise, allow_zero=True)
         if not 0.0 <= m.d_dropout < 1.0:
             raise MsganError(f"config key model.d_dropout is {m.d_dropout} — use 0 <= p < 1")
+        _choice("model.augment", m.augment, ("none", "diffaug", "ada"))
+        _choice("model.loss", m.loss, ("bce", "hinge"))
+        if m.augment_p is not None and not 0.0 <= m.augment_p <= 1.0:
+            raise MsganError(f"config key model.augment_p is {m.augment_p} — use 0..1")
+        if not 0.0 < m.ada_target < 1.0:
+            raise MsganError(f"config key model.ada_target is {m.ada_target} — use 0 < t < 1")
+        for key in ("ada_interval", "ada_kimg", "r1_interval"):
+            _positive(f"model.{key}", getattr(m, key))
+        _positive("model.r1_gamma", m.r1_gamma, allow_zero=True)
+        if m.loss == "hinge" and m.label_smoothing != 1.0:
+            raise MsganError("model.label_smoothing only applies to loss=bce — set "
+                             "model.label_smoothing=1.0 or model.loss=bce")
     if m.name == "gan":
         for key in ("g_hidden", "d_hidden"):
             if not getattr(m, key) or min(getattr(m, key)) <= 0:
@@ -420,7 +449,7 @@ def validate(cfg: Config) -> None:
                                  "layer widths")
     if m.name == "dcgan":
         _positive("model.ngf", m.ngf)
-        _positive("model.ndf", m.ndf)
+        _positive("model.ndf", m.ndf)     # None (auto) passes
         _choice("model.upsample", m.upsample, ("deconv", "resize_conv"))
         _positive("model.mbd_kernels", m.mbd_kernels)
         _positive("model.mbd_kernel_dim", m.mbd_kernel_dim)
@@ -500,6 +529,8 @@ AUTO_VALUES = {
     ("model", "r1_gamma"): ("0.0002 * resolution^2 / batch_size",
                             lambda c: 0.0002 * c.data.resolution ** 2 / c.train.batch_size),
     ("model", "decay_start_kimg"): ("total_kimg / 2", lambda c: c.train.total_kimg / 2),
+    ("model", "augment_p"): ("1 for diffaug, 0 (then adaptive) for ada",
+                             lambda c: 0.0 if c.model.augment == "ada" else 1.0),
 }
 
 

@@ -45,7 +45,7 @@ def test_nan_weights_roll_back_with_lower_lr_and_training_continues(tmp_path, mo
         "train.total_kimg=0.096", "train.tick_kimg=0.008", "train.snapshot_kimg=0.032",
         "train.rollback_after=2", "train.rollback_lr_factor=0.5", "train.export=[]",
         "train.progress=false", "generate.generate_num=1", "metrics.extractor=none",
-        f"output_dir={tmp_path / 'run'}"])
+        "metrics.benefit_check=false", f"output_dir={tmp_path / 'run'}"])
     built = {}
     real_build = loop.build_phases
 

@@ -180,7 +180,7 @@ class BatchSampler:
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 mirror: bool):
+                 mirror: bool, balanced: bool = False):
         if images.ndim != 4 or images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 (N, C, R, R), got {images.dtype} "
                              f"{images.shape}")
@@ -196,6 +196,13 @@ class BatchSampler:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.mirror = bool(mirror)
+        # Class-balanced epochs: every class is drawn equally often (its images with
+        # replacement), so a class with 15 images is not 1 % of what G and D are trained on.
+        counts = np.bincount(self.labels)
+        self.weights = None
+        if balanced and np.count_nonzero(counts) > 1:
+            w = 1.0 / counts[self.labels]
+            self.weights = w / w.sum()
         self.rng = np.random.Generator(np.random.PCG64(self.seed))
         self.epoch = -1
         self._start_epoch()
@@ -203,7 +210,10 @@ class BatchSampler:
     def _start_epoch(self) -> None:
         self._epoch_state = self.rng.bit_generator.state
         n = len(self.images)
-        self.order = self.rng.permutation(n)
+        if self.weights is None:
+            self.order = self.rng.permutation(n)
+        else:
+            self.order = self.rng.choice(n, n, p=self.weights)
         self.flips = (self.rng.random(n) < 0.5) if self.mirror else np.zeros(n, bool)
         self.epoch += 1
         self.position = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -95,60 +95,12 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
                          seeds: Sequence[int] = (0, 1, 2), holdout: float = 0.3,
                          epochs: int = 30, resolution: int = 32, channels: int = 3,
                          batch_size: int = 32, width: int = 32, split_seed: int = 0) -> dict:
-    """Run the comparison; write ``out_dir/report/augmentation.{json,png}``; return the dict."""
-    if not 0.0 < holdout < 1.0:
-        raise MsganError(f"holdout is {holdout} — use a fraction between 0 and 1, e.g. 0.3")
-    if not seeds:
-        raise MsganError("seeds is empty — pass at least one seed, e.g. 0 1 2")
-    if epochs < 1:
-        raise MsganError(f"epochs is {epochs} — use 1 or more")
+    """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``."""
     real, gen, ignored = _load(real_dir, generated_dir, resolution, channels)
-    k = len(real.classes)
-    counts = np.bincount(real.labels, minlength=k)
-    if counts.min() < 2:
-        small = real.classes[int(counts.argmin())]
-        raise MsganError(f"class {small!r} has {counts.min()} real image(s) — each class needs at "
-                         "least 2 (one to train on, one to hold out)")
-    train_idx, held_idx = stratified_split(real.labels, k, holdout, split_seed)
-    x_real, y_real = real.images[train_idx], real.labels[train_idx]
-    x_held, y_held = real.images[held_idx], real.labels[held_idx]
-    x_both = np.concatenate([x_real, gen.images])
-    y_both = np.concatenate([y_real, gen.labels])
-    b = min(batch_size, len(x_real))
-    steps = epochs * -(-len(x_real) // b)   # same budget for both arms
-
-    runs = {"real_only": [], "real_plus_generated": []}
-    for seed in seeds:
-        for arm, (x, y) in (("real_only", (x_real, y_real)),
-                            ("real_plus_generated", (x_both, y_both))):
-            model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
-                                         width=width)
-            runs[arm].append(_evaluate(model, x_held, y_held, k))
-
-    arms = {arm: _arm_summary(r, real.classes) for arm, r in runs.items()}
-    text, diff, spread = verdict(arms["real_plus_generated"]["balanced_accuracy"]["per_seed"],
-                                 arms["real_only"]["balanced_accuracy"]["per_seed"], len(held_idx))
-
-    def per(labels):
-        return {c: int(n) for c, n in zip(real.classes, np.bincount(labels, minlength=k))}
-
-    report = {
-        "verdict": text,
-        "verdict_rule": VERDICT_RULE,
-        "balanced_accuracy_difference": {**diff, "spread": spread},
-        "real_only": arms["real_only"],
-        "real_plus_generated": arms["real_plus_generated"],
-        "classes": list(real.classes),
-        "n_train_real": per(y_real), "n_heldout": per(y_held), "n_generated": per(gen.labels),
-        "generated_classes_ignored": ignored,
-        "real_dir": real.root, "generated_dir": gen.root,
-        "seeds": [int(s) for s in seeds], "split_seed": split_seed, "holdout": holdout,
-        "epochs": epochs, "steps": steps, "batch_size": b, "resolution": resolution,
-        "channels": channels, "width": width,
-        "note": ("held-out images are real images never trained on; both arms train the same "
-                 "small CNN from scratch for the same number of steps; accuracies from this "
-                 "small classifier are comparable only within this dataset and split"),
-    }
+    report = benefit(real.images, real.labels, gen.images, gen.labels, real.classes, seeds=seeds,
+                     holdout=holdout, epochs=epochs, batch_size=batch_size, width=width,
+                     split_seed=split_seed)
+    report.update(generated_classes_ignored=ignored, real_dir=real.root, generated_dir=gen.root)
     report_dir = os.path.join(out_dir, "report")
     os.makedirs(report_dir, exist_ok=True)
     json_path = os.path.join(report_dir, "augmentation.json")
@@ -157,6 +109,93 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
     os.replace(json_path + ".tmp", json_path)
     plot_report(report, os.path.join(report_dir, "augmentation.png"))
     return report
+
+
+def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.ndarray,
+            gen_labels: np.ndarray, classes: Sequence[str], seeds: Sequence[int] = (0, 1, 2),
+            holdout: float = 0.3, epochs: int = 30, batch_size: int = 32, width: int = 32,
+            split_seed: int = 0, max_steps: Optional[int] = None) -> dict:
+    """The comparison on uint8 (N, C, R, R) arrays whose labels index ``classes``.
+
+    Besides the two arms it reports how often the real-only classifier recognises the generated
+    images as their class (``generated_recognised``), next to its accuracy on held-out reals:
+    images that do not look like their class show up there even when they do not hurt yet.
+    ``max_steps`` caps the optimizer steps per classifier (the end-of-run check's time bound).
+    """
+    if not 0.0 < holdout < 1.0:
+        raise MsganError(f"holdout is {holdout} — use a fraction between 0 and 1, e.g. 0.3")
+    if not seeds:
+        raise MsganError("seeds is empty — pass at least one seed, e.g. 0 1 2")
+    if epochs < 1:
+        raise MsganError(f"epochs is {epochs} — use 1 or more")
+    k = len(classes)
+    counts = np.bincount(real_labels, minlength=k)
+    if counts.min() < 2:
+        small = classes[int(counts.argmin())]
+        raise MsganError(f"class {small!r} has {counts.min()} real image(s) — each class needs at "
+                         "least 2 (one to train on, one to hold out)")
+    train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
+    x_real, y_real = real_images[train_idx], real_labels[train_idx]
+    x_held, y_held = real_images[held_idx], real_labels[held_idx]
+    x_both = np.concatenate([x_real, gen_images])
+    y_both = np.concatenate([y_real, gen_labels])
+    b = min(batch_size, len(x_real))
+    steps = epochs * -(-len(x_real) // b)   # same budget for both arms
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+
+    runs = {"real_only": [], "real_plus_generated": []}
+    recognised = []
+    for seed in seeds:
+        for arm, (x, y) in (("real_only", (x_real, y_real)),
+                            ("real_plus_generated", (x_both, y_both))):
+            model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
+                                         width=width)
+            runs[arm].append(_evaluate(model, x_held, y_held, k))
+            if arm == "real_only" and len(gen_images):
+                recognised.append(_evaluate(model, gen_images, gen_labels, k))
+
+    arms = {arm: _arm_summary(r, classes) for arm, r in runs.items()}
+    text, diff, spread = verdict(arms["real_plus_generated"]["balanced_accuracy"]["per_seed"],
+                                 arms["real_only"]["balanced_accuracy"]["per_seed"], len(held_idx))
+
+    def per(labels):
+        return {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=k))}
+
+    per_class_gain = {c: arms["real_plus_generated"]["per_class_accuracy"][c]["mean"]
+                      - arms["real_only"]["per_class_accuracy"][c]["mean"] for c in classes}
+    return {
+        "verdict": text,
+        "verdict_rule": VERDICT_RULE,
+        "balanced_accuracy_difference": {**diff, "spread": spread},
+        "per_class_gain": per_class_gain,
+        "real_only": arms["real_only"],
+        "real_plus_generated": arms["real_plus_generated"],
+        "generated_recognised": _arm_summary(recognised, classes) if recognised else None,
+        "classes": list(classes),
+        "n_train_real": per(y_real), "n_heldout": per(y_held), "n_generated": per(gen_labels),
+        "seeds": [int(s) for s in seeds], "split_seed": split_seed, "holdout": holdout,
+        "epochs": epochs, "steps": steps, "batch_size": b, "resolution": int(real_images.shape[2]),
+        "channels": int(real_images.shape[1]), "width": width,
+        "note": ("held-out images are real images never trained on; both arms train the same "
+                 "small CNN from scratch for the same number of steps; accuracies from this "
+                 "small classifier are comparable only within this dataset and split"),
+    }
+
+
+def verdict_line(report: dict) -> str:
+    """One sentence for the log: the verdict with the balanced-accuracy change in points."""
+    d = report["balanced_accuracy_difference"]
+    line = (f"{report['verdict']}: balanced accuracy of a classifier on held-out reals "
+            f"{report['real_only']['balanced_accuracy']['mean']:.3f} → "
+            f"{report['real_plus_generated']['balanced_accuracy']['mean']:.3f} "
+            f"({100 * d['mean']:+.1f} points, spread {100 * d['spread']:.1f})")
+    rec = report.get("generated_recognised")
+    if rec:
+        line += (f"; generated images recognised as their class "
+                 f"{rec['accuracy']['mean']:.0%} (held-out reals "
+                 f"{report['real_only']['accuracy']['mean']:.0%})")
+    return line
 
 
 def plot_report(report: dict, path: str) -> None:

@@ -5,6 +5,7 @@ into floats once per tick, so the device is not synchronised every step.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from msgan import runtime
 from msgan.config import TRANSLATION_MODELS, Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
+from msgan.io import write_json
 from msgan.models import MODELS
 from msgan.train import checkpoint, plots, rollback
 from msgan.train.lr import get_lr, set_lr
@@ -155,6 +157,23 @@ def build_meta(cfg: Config, image_set, export_batch: int) -> dict:
             "batch": export_batch, "inputs": inputs, "kimg": 0.0}
 
 
+BENEFIT_SEEDS = (0, 1)      # the end-of-run benefit check: classifier seeds ...
+BENEFIT_STEPS = 200         # ... and optimizer steps per classifier (1-2 minutes on 2 CPU cores)
+SMALL_DATA_IMAGES = 1000     # below this many training images DCGAN's auto D is half G's width
+
+
+def resolve_auto(cfg: Config, num_images: int) -> Config:
+    """``cfg`` with the model's data-dependent ``auto`` (None) values filled in and logged."""
+    m = cfg.model
+    if m.name == "dcgan" and m.ndf is None:
+        ndf = max(m.ngf // 2, 8) if num_images < SMALL_DATA_IMAGES else m.ngf
+        log.info("model.ndf: auto → %d (%s %d training images)", ndf,
+                 "fewer than" if num_images < SMALL_DATA_IMAGES else "at least",
+                 SMALL_DATA_IMAGES)
+        return dataclasses.replace(cfg, model=dataclasses.replace(m, ndf=ndf))
+    return cfg
+
+
 def build_phases(cfg: Config, num_classes: int, rank: int = 0, world_size: int = 1):
     module = MODELS[cfg.model.name]
     G, D = module.build(cfg.model, cfg.data.resolution, cfg.data.channels, num_classes)
@@ -191,6 +210,9 @@ class Run:
     def setup(self):
         cfg = self.cfg
         self.image_set, images, labels = load_data(cfg, self.out, write_report=self.main)
+        cfg = self.cfg = resolve_auto(cfg, len(images))
+        if self.main:
+            dump_config(cfg, os.path.join(self.out, "config.yaml"))
         self.meta = build_meta(cfg, self.image_set, export_batch=min(cfg.generate.batch_size, 32))
         self.phases = build_phases(cfg, len(self.image_set.classes), self.rank, self.world_size)
         self.sampler = self._shard_sampler(images, labels, cfg.train.seed + 1000 * self.rank)
@@ -276,7 +298,8 @@ class Run:
         step = self.world_size
         return pipeline.BatchSampler(images[self.rank::step], labels[self.rank::step],
                                      self.cfg.train.batch_size // step, seed=seed,
-                                     mirror=self.cfg.data.mirror)
+                                     mirror=self.cfg.data.mirror,
+                                     balanced=self.cfg.data.sampling == "balanced")
 
     def _truncate_stats(self, kimg: float) -> None:
         """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
@@ -564,14 +587,77 @@ class Run:
         counts = None
         if self.image_set.classes:
             from msgan.balance import balance_counts, count_labels
-            counts = balance_counts(count_labels(self.labels, self.image_set.classes),
-                                    g.generate_num, g.balance, g.target_per_class)
+            real_counts = count_labels(self.labels, self.image_set.classes)
+            counts = balance_counts(real_counts, g.generate_num, g.balance, g.target_per_class)
+            counts = self._skip_unlearnable(real_counts, counts)
         if g.generate_num > 0 or g.balance:
             from msgan.generate import generate
             paths = generate(sampler, out, g.generate_num, seed=g.seed, counts=counts,
                              truncation=g.truncation, fmt=g.format, progress=self.cfg.train.progress)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
+            if self.cfg.metrics.benefit_check and len(self.image_set.classes) >= 2 and paths:
+                self._check_benefit(paths)
+
+    def _skip_unlearnable(self, real_counts: dict, counts: dict) -> dict:
+        """No images for classes with fewer than generate.min_class_images reals: a GAN cannot
+        learn a class from a handful of images, and what it makes of them hurts a classifier.
+        Said in the log and in validation.json (``too_few_to_learn``), with the numbers."""
+        minimum = self.cfg.generate.min_class_images
+        few = {c: n for c, n in real_counts.items() if n < minimum}
+        if not few:
+            return counts
+        log.warning("no images generated for %s: fewer than generate.min_class_images=%d real "
+                    "images to learn from — add images to these classes, or set "
+                    "generate.min_class_images=0 to generate them anyway",
+                    ", ".join(f"{c} ({n} images)" for c, n in few.items()), minimum)
+        path = os.path.join(self.out, "validation.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                report = json.load(f)
+            report["too_few_to_learn"] = {"min_class_images": minimum, "classes": few}
+            write_json(path, report)
+        return {c: (0 if c in few else n) for c, n in counts.items()}
+
+    def _check_benefit(self, paths: list) -> None:
+        """The guard on the product: does Data/ help a classifier of the user's classes?
+
+        A bounded version of ``msgan evaluate --augmentation-benefit`` (2 seeds, at most
+        BENEFIT_STEPS classifier steps, images averaged down to 32 px). Its verdict goes to the
+        log — loudly when the images hurt — and to quality.json.
+        """
+        from msgan.metrics.augmentation_benefit import benefit, verdict_line
+        from msgan.train.scoring import CLASSIFIER_MAX_RES, shrink
+        classes = list(self.image_set.classes)
+        d = self.cfg.data
+        index = {c: k for k, c in enumerate(classes)}
+        gen = np.stack([pipeline.load_image(p, d.resolution, d.channels, "stretch")
+                        for p in paths])
+        gen_labels = np.array([index[os.path.basename(os.path.dirname(p))] for p in paths],
+                              np.int32)
+        t0 = time.time()
+        log.info("checking whether the generated images help a classifier of your classes "
+                 "(metrics.benefit_check; 1-2 minutes on a CPU)")
+        report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
+                         shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
+                         seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS)
+        report["seconds"] = round(time.time() - t0, 1)
+        line = verdict_line(report)
+        if report["verdict"] == "generated images hurt":
+            log.warning("WARNING: %s. The images in %s make a classifier of your classes WORSE "
+                        "— do not add them to your training set as they are; train longer, "
+                        "add real images, or keep model.augment on (see README, 'Small data')",
+                        line, os.path.join(self.out, "Data"))
+        else:
+            log.info("%s", line)
+        path = os.path.join(self.out, "quality.json")
+        quality = {}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                quality = json.load(f)
+        quality["augmentation_benefit"] = report
+        write_json(path, quality)
+        self.benefit_report = report
 
 
 def copy_export(src_stem: str, dst_stem: str) -> None:

@@ -1,0 +1,253 @@
+"""Are the generated images worth training on? Small and imbalanced labelled sets, fixed budget.
+
+    python -m benchmarks.bench_quality --sets digits-imbalanced,textures,photos \
+        --variants previous,default --seeds 0,1 --kimg 10 --out /tmp/bench_quality
+
+Every set is built offline and split into a GAN-training part and a held-out part (never seen by
+the GAN):
+- ``digits-imbalanced``: msgan's embedded 8x8 digits at 32² greyscale; classes 0-4 keep 100
+  training images, classes 5-9 only 15; the held-out part is 40 other images per class.
+- ``digits-small``: the same digits, 30 training images per class.
+- ``textures``: greyscale natural-image crops (scikit-image's bundled brick, grass and gravel
+  photographs), 120 training crops per class from the upper half, 40 held out from the lower.
+- ``photos``: colour crops of three photographs (scikit-image's astronaut, coffee and chelsea),
+  80 training crops per class from the left half, 40 held out from the right.
+(scikit-image is a benchmark extra, `pip install -e .[bench]`; only its bundled images are read.)
+
+Each (set, variant, seed) trains ``configs/dcgan.yaml`` with only data.path, data.resolution and
+data.channels set (plus the variant's overrides) for ``--kimg`` kimg, generates ``--per-class``
+images per class, then reports:
+- ``recognised``: a classifier trained on the held-out reals labels the generated images; its
+  accuracy next to the same classifier's accuracy on the GAN's training reals (real-vs-real),
+  per class, and their ratio (target >= 0.9, no class at 0);
+- ``gain``: balanced accuracy on the held-out reals of a classifier trained on the training reals
+  alone vs with the generated images added (same steps, 2 classifier seeds), per class;
+- ``kid``: KID per class between generated and training reals, in the held-out classifier's
+  features.
+Results go to OUT/results.jsonl (one line per run) and a markdown table on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Overrides per variant, on top of configs/dcgan.yaml as shipped. ``previous`` is what the
+# config trained before the small-data work (no augmentation, D as wide as G, proportional
+# sampling, mirrored reals).
+VARIANTS = {
+    "default": [],
+    "previous": ["model.augment=none", "model.ndf=64", "data.sampling=uniform",
+                 "data.mirror=true"],
+    "no_aug": ["model.augment=none"],
+    "ada": ["model.augment=ada"],
+    "hinge": ["model.loss=hinge"],
+    "sn": ["model.spectral_norm=true"],
+    "r1": ["model.r1_gamma=0.1"],
+    "uniform": ["data.sampling=uniform"],
+    "wide_D": ["model.ndf=64"],
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Sets
+
+def _save(images: dict, root: str, channels: int) -> None:
+    for cls, arr in images.items():
+        os.makedirs(os.path.join(root, cls), exist_ok=True)
+        for i, img in enumerate(arr):
+            mode = "L" if channels == 1 else "RGB"
+            Image.fromarray(img.squeeze() if channels == 1 else img, mode).save(
+                os.path.join(root, cls, f"{i:04d}.png"))
+
+
+def _digits(train_counts: dict, held: int, rng) -> tuple:
+    from msgan.data.builtin import load_digits
+    images, labels = load_digits()          # uint8 (N, 8, 8), int labels
+    train, test = {}, {}
+    for k in range(10):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        n = train_counts[k]
+        up = lambda a: np.stack([np.asarray(Image.fromarray(x).resize((32, 32), Image.BICUBIC))
+                                 for x in a])[..., None]
+        train[str(k)] = up(images[idx[:n]])
+        test[str(k)] = up(images[idx[n:n + held]])
+    return train, test, 1
+
+
+def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
+    import skimage
+    base = os.path.join(os.path.dirname(skimage.__file__), "data")
+    train, test = {}, {}
+    for name in names:
+        img = Image.open(os.path.join(base, f"{name}.png"))
+        img = np.asarray(img.convert("L" if channels == 1 else "RGB"))
+        h, w = img.shape[:2]
+
+        def crops(n, y0, y1, x0, x1):
+            out = []
+            for _ in range(n):
+                y = rng.integers(y0, y1 - size + 1)
+                x = rng.integers(x0, x1 - size + 1)
+                c = Image.fromarray(img[y:y + size, x:x + size]).resize((32, 32), Image.BOX)
+                out.append(np.asarray(c).reshape(32, 32, channels))
+            return np.stack(out)
+        if split == "rows":
+            train[name], test[name] = crops(n_train, 0, h // 2, 0, w), crops(n_held, h // 2, h,
+                                                                             0, w)
+        else:
+            train[name], test[name] = crops(n_train, 0, h, 0, w // 2), crops(n_held, 0, h,
+                                                                             w // 2, w)
+    return train, test, channels
+
+
+def build_set(name: str, root: str) -> tuple:
+    """Write OUT/sets/<name>/{train,test}/<class>/*.png once; returns (train dir, test dir, ch)."""
+    rng = np.random.default_rng(0)
+    if name == "digits-imbalanced":
+        train, test, ch = _digits({k: 100 if k < 5 else 15 for k in range(10)}, 40, rng)
+    elif name == "digits-small":
+        train, test, ch = _digits({k: 30 for k in range(10)}, 40, rng)
+    elif name == "textures":
+        train, test, ch = _crops(["brick", "grass", "gravel"], 96, 120, 40, "rows", 1, rng)
+    elif name == "photos":
+        train, test, ch = _crops(["astronaut", "coffee", "chelsea"], 96, 80, 40, "cols", 3, rng)
+    else:
+        raise SystemExit(f"unknown set {name}")
+    folder = os.path.join(root, "sets", name)
+    if not os.path.isdir(folder):
+        _save(train, os.path.join(folder, "train"), ch)
+        _save(test, os.path.join(folder, "test"), ch)
+    return os.path.join(folder, "train"), os.path.join(folder, "test"), ch
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation
+
+def evaluate(train_dir: str, test_dir: str, gen_dir: str, channels: int, seeds=(0, 1)) -> dict:
+    from msgan.metrics import classifier as clf
+    from msgan.metrics.features import load_folder
+    from msgan.metrics.stats import kid
+    train = load_folder(train_dir, 32, channels, "real")
+    test = load_folder(test_dir, 32, channels, "held-out")
+    gen = load_folder(gen_dir, 32, channels, "generated")
+    classes = list(train.classes)
+    k = len(classes)
+    gen_labels = np.array([classes.index(gen.classes[l]) for l in gen.labels], np.int32)
+    # a classifier of the held-out reals judges the generated images and the training reals
+    judge = clf.train_classifier(test.images, test.labels, k, seed=0, epochs=20)
+    pred_real = clf.predict(judge, train.images)
+    pred_gen = clf.predict(judge, gen.images)
+    per_class = {}
+    feats_real = judge.infer(train.images)[0]
+    feats_gen = judge.infer(gen.images)[0]
+    for c, name in enumerate(classes):
+        r, g = train.labels == c, gen_labels == c
+        kid_c = kid(feats_real[r], feats_gen[g])[0] if r.sum() > 1 and g.sum() > 1 else None
+        per_class[name] = {"real_vs_real": float((pred_real[r] == c).mean()),
+                           "recognised": float((pred_gen[g] == c).mean()) if g.any() else None,
+                           "kid": kid_c}
+    rvr = float((pred_real == train.labels).mean())
+    rec = float((pred_gen == gen_labels).mean())
+    # gain: train reals vs train reals + generated, judged on the held-out reals
+    report = _gain(train, test, gen.images, gen_labels, classes, seeds)
+    for name in classes:
+        per_class[name]["gain"] = report["per_class_gain"][name]
+    return {"real_vs_real": rvr, "recognised": rec, "recognised_ratio": rec / max(rvr, 1e-9),
+            "min_class_recognised": min(v["recognised"] for v in per_class.values()
+                                        if v["recognised"] is not None),
+            "bal_acc_real": report["real_only"], "bal_acc_real_gen": report["real_plus_gen"],
+            "gain_points": 100 * (report["real_plus_gen"] - report["real_only"]),
+            "per_class": per_class}
+
+
+def _gain(train, test, gen_images, gen_labels, classes, seeds) -> dict:
+    from msgan.metrics import classifier as clf
+    k = len(classes)
+    b = 32
+    steps = 20 * -(-len(train.images) // b)
+    arms = {"real_only": (train.images, train.labels),
+            "real_plus_gen": (np.concatenate([train.images, gen_images]),
+                              np.concatenate([train.labels, gen_labels]))}
+    out, per = {}, {}
+    for arm, (x, y) in arms.items():
+        bals, pcs = [], []
+        for seed in seeds:
+            model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps)
+            bal, pc = clf.balanced_accuracy(test.labels, clf.predict(model, test.images), k)
+            bals.append(bal)
+            pcs.append(pc)
+        out[arm] = float(np.mean(bals))
+        per[arm] = np.mean(pcs, axis=0)
+    out["per_class_gain"] = {c: float(per["real_plus_gen"][i] - per["real_only"][i])
+                             for i, c in enumerate(classes)}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+
+def train_run(train_dir, channels, variant, seed, kimg, per_class, out) -> float:
+    args = [sys.executable, "-m", "msgan", "train", os.path.join(ROOT, "configs", "dcgan.yaml"),
+            f"data.path={train_dir}", "data.resolution=32", f"data.channels={channels}",
+            f"train.total_kimg={kimg}", f"train.seed={seed}", f"output_dir={out}",
+            f"generate.generate_num={per_class}", "train.progress=false", "train.export=[]",
+            "metrics.benefit_check=false", "generate.min_class_images=0", "--force",
+            *VARIANTS[variant]]
+    t0 = time.time()
+    env = dict(os.environ, GLOG_v="3")
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"training failed ({' '.join(args)}):\n{proc.stderr[-3000:]}")
+    return time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sets", default="digits-imbalanced,textures,photos")
+    ap.add_argument("--variants", default="previous,default")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--kimg", type=float, default=10.0)
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--out", default="/tmp/bench_quality")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    results = os.path.join(a.out, "results.jsonl")
+    rows = []
+    for set_name in a.sets.split(","):
+        train_dir, test_dir, ch = build_set(set_name, a.out)
+        for seed in [int(s) for s in a.seeds.split(",")]:
+            for variant in a.variants.split(","):    # variants alternate within a seed
+                run_dir = os.path.join(a.out, "runs", f"{set_name}-{variant}-{seed}")
+                load = os.getloadavg()[0]
+                sec = train_run(train_dir, ch, variant, seed, a.kimg, a.per_class, run_dir)
+                res = evaluate(train_dir, test_dir, os.path.join(run_dir, "Data"), ch)
+                row = {"set": set_name, "variant": variant, "seed": seed, "kimg": a.kimg,
+                       "train_sec": round(sec, 1), "load_1min": round(load, 2), **res}
+                rows.append(row)
+                with open(results, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(_line(row), flush=True)
+    print("\n| set | variant | seed | real-vs-real | recognised (ratio) | worst class | "
+          "bal. acc real → +gen (points) | train s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(_line(r))
+
+
+def _line(r) -> str:
+    return (f"| {r['set']} | {r['variant']} | {r['seed']} | {r['real_vs_real']:.3f} | "
+            f"{r['recognised']:.3f} ({r['recognised_ratio']:.2f}) | "
+            f"{r['min_class_recognised']:.2f} | {r['bal_acc_real']:.3f} → "
+            f"{r['bal_acc_real_gen']:.3f} ({r['gain_points']:+.1f}) | {r['train_sec']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Small and imbalanced data: DiffAugment, spectral norm, hinge loss, R1 for DCGAN, class-balanced
+sampling, the data-dependent D width, and the end-of-run guard (too-few classes, benefit check)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ms = pytest.importorskip("mindspore")
+from mindspore import Tensor, nn, ops  # noqa: E402
+
+from colour_folders import COLOURS, write_folder  # noqa: E402
+from msgan import losses  # noqa: E402
+from msgan.config import load_config  # noqa: E402
+from msgan.data.pipeline import BatchSampler  # noqa: E402
+from msgan.diffaugment import NUM_RANDOM, DiffAugment, draw_random  # noqa: E402
+from msgan.models import fastconv  # noqa: E402
+from msgan.models.spectral_norm import SNConv2d, SNDense  # noqa: E402
+from msgan.train.loop import SMALL_DATA_IMAGES, resolve_auto  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _images(n=4, c=3, r=8, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, c, r, r)).astype(np.float32)
+
+
+# -- DiffAugment --------------------------------------------------------------------------------
+
+def test_diffaugment_is_the_identity_at_p0_and_augments_at_p1():
+    aug = DiffAugment(8, 3)
+    x = Tensor(_images())
+    rand = Tensor(draw_random(np.random.default_rng(1), 4))
+    assert np.array_equal(aug.apply(x, Tensor(0.0), rand).asnumpy(), x.asnumpy())
+    changed = aug.apply(x, Tensor(1.0), rand).asnumpy()
+    assert np.abs(changed - x.asnumpy()).reshape(4, -1).max(axis=1).min() > 0.05   # every image
+
+
+def test_diffaugment_gradients_flow_first_and_second_order():
+    """G learns through the augmentation of its fakes, and R1 differentiates D's gradient on
+    augmented reals: both orders must reach the input."""
+    aug = DiffAugment(8, 3)
+    x, p = Tensor(_images()), Tensor(1.0)
+    rand = Tensor(draw_random(np.random.default_rng(2), 4))
+
+    def energy(x):
+        return (aug.apply(x, p, rand) ** 2).sum()
+
+    def grad_norm(x):
+        g = ms.grad(energy)(x)
+        return (g * g).sum()
+
+    g1 = ms.jit(ms.grad(energy))(x).asnumpy()
+    g2 = ms.jit(ms.grad(grad_norm))(x).asnumpy()
+    assert np.isfinite(g1).all() and np.abs(g1).sum() > 0
+    assert np.isfinite(g2).all() and np.abs(g2).sum() > 0
+
+
+def test_diffaugment_does_not_leak_a_direction():
+    """Shifts and colour changes are symmetric around 'no change' and there are no flips, so G
+    gains nothing by producing shifted, recoloured or mirrored images: over many draws a bright
+    pixel stays centred where it was, the mean brightness is unchanged, and every translated
+    copy of an asymmetric image is a shift of it, never its mirror image."""
+    aug = DiffAugment(8, 1)
+    n = 4000
+    img = np.zeros((1, 1, 8, 8), np.float32)
+    img[0, 0, 2, 5] = 1.0
+    rand = draw_random(np.random.default_rng(3), n)
+    no_colour = rand.copy()
+    no_colour[:, 1] = 0.5            # brightness offset 0
+    no_colour[:, 3] = 0.5            # contrast factor 1
+    no_colour[:, 6:] = 1.0           # cutout band off the image (offset past the last row)
+    out = aug.apply(Tensor(np.repeat(img, n, 0)), Tensor(1.0), Tensor(no_colour)).asnumpy()
+    mass = out[:, 0].sum(axis=0)
+    rows, cols = np.indices((8, 8))
+    assert (mass * rows).sum() / mass.sum() == pytest.approx(2.0, abs=0.1)
+    assert (mass * cols).sum() / mass.sum() == pytest.approx(5.0, abs=0.1)
+    flat = np.zeros((1, 1, 8, 8), np.float32)
+    bright = aug.apply(Tensor(np.repeat(flat, n, 0)), Tensor(1.0), Tensor(rand)).asnumpy()
+    assert abs(float(bright.mean())) < 0.02       # zero-mean brightness, no drift
+    arrow = np.zeros((8, 8), np.float32)
+    arrow[3, 1:6] = 1.0
+    arrow[2, 5] = arrow[4, 5] = 1.0                # points right
+    out = aug.apply(Tensor(np.repeat(arrow[None, None], 64, 0)), Tensor(1.0),
+                    Tensor(no_colour[:64])).asnumpy()[:, 0]
+
+    def shifted(a, dy, dx):                        # out[i, j] = a[i + dy, j + dx], zeros outside
+        padded = np.pad(a, 1)
+        return padded[1 + dy:9 + dy, 1 + dx:9 + dx]
+    shifts = [shifted(arrow, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    assert all(any(np.array_equal(o, s) for s in shifts) for o in out)
+    assert len({o.tobytes() for o in out}) > 3     # and several different shifts were drawn
+
+
+# -- spectral norm, hinge -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("conv", [nn.Conv2d, fastconv.Conv2d])
+def test_spectral_norm_divides_by_the_largest_singular_value(conv):
+    layer = conv(3, 6, 4, 2, pad_mode="pad", padding=1, has_bias=True)
+    sn = SNConv2d(layer)
+    sn.set_train(True)
+    x = Tensor(_images())
+    for _ in range(40):                                       # power iterations converge
+        y = sn(x).asnumpy()
+    w = layer.weight.asnumpy()
+    sigma = np.linalg.svd(w.reshape(6, -1), compute_uv=False)[0]
+    bias = layer.bias.asnumpy().reshape(1, -1, 1, 1)
+    expected = (nn.Conv2d(3, 6, 4, 2, pad_mode="pad", padding=1, has_bias=False,
+                          weight_init=Tensor(w / sigma))(x).asnumpy() + bias)
+    assert np.allclose(y, expected, atol=1e-4)
+    sn.set_train(False)
+    u = sn.u.asnumpy().copy()
+    sn(x)
+    assert np.array_equal(sn.u.asnumpy(), u)                 # eval leaves u alone
+    dense = SNDense(nn.Dense(5, 4))
+    dense.set_train(True)
+    z = Tensor(np.ones((2, 5), np.float32))
+    for _ in range(40):
+        out = dense(z).asnumpy()
+    wd = dense.layer.weight.asnumpy()
+    sd = np.linalg.svd(wd, compute_uv=False)[0]
+    assert np.allclose(out, z.asnumpy() @ wd.T / sd + dense.layer.bias.asnumpy(), atol=1e-5)
+
+
+def test_hinge_losses():
+    real, fake = Tensor(np.array([2.0, 0.5], np.float32)), Tensor(np.array([-2.0, 0.0], np.float32))
+    # relu(1-2)=0, relu(1-0.5)=0.5 → 0.25; relu(1-2)=0, relu(1+0)=1 → 0.5
+    assert float(losses.d_hinge(real, fake).asnumpy()) == pytest.approx(0.75)
+    assert float(losses.g_hinge(fake).asnumpy()) == pytest.approx(1.0)
+
+
+def test_r1_needs_native_convs():
+    """Why a DCGAN trained with R1 keeps MindSpore's conv Cells on CPU: fastconv's lowering has
+    no second-order gradient in MindSpore 2.10. When this stops raising, R1 can use fastconv."""
+    conv = fastconv.Conv2d(1, 2, 4, 2, padding=1)
+    x = Tensor(_images(2, 1))
+
+    def out(x):
+        return conv(x).sum() ** 2
+
+    def r1(x):
+        g = ms.grad(out)(x)
+        return (g * g).sum()
+
+    with pytest.raises(Exception):
+        ms.jit(ms.grad(r1))(x).asnumpy()
+    native = nn.Conv2d(1, 2, 4, 2, pad_mode="pad", padding=1)
+
+    def out_native(x):
+        return native(x).sum() ** 2
+
+    def r1_native(x):
+        g = ms.grad(out_native)(x)
+        return (g * g).sum()
+
+    assert np.isfinite(ms.jit(ms.grad(r1_native))(x).asnumpy()).all()
+
+
+def test_dcgan_options_build_the_discriminator_they_name():
+    from msgan.models import dcgan
+    cfg = load_config(None, ["model.name=dcgan", "model.ngf=4", "model.spectral_norm=true",
+                             "model.r1_gamma=1"]).model
+    _, D = dcgan.build(cfg, 32, 1, 3)
+    cells = [c for _, c in D.cells_and_names()]
+    assert any(isinstance(c, SNConv2d) for c in cells) and isinstance(D.out, SNDense)
+    assert not any(isinstance(c, nn.BatchNorm2d) for c in cells)      # SN replaces BN in D
+    assert not any(isinstance(c, fastconv.Conv2d) for c in cells)     # R1: native convs
+    names = [p.name for p in D.get_parameters()]
+    assert any(n.endswith(".u") for n in names)                       # u is checkpointed
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+def test_balanced_sampling_shows_every_class_equally_and_resumes_exactly():
+    x = np.zeros((100, 1, 4, 4), np.uint8)
+    y = np.array([0] * 90 + [1] * 10, np.int32)
+    s = BatchSampler(x, y, 20, seed=0, mirror=False, balanced=True)
+    seen = np.concatenate([next(s)[1] for _ in range(50)])
+    assert 0.45 < (seen == 1).mean() < 0.55
+    uniform = BatchSampler(x, y, 20, seed=0, mirror=False)
+    assert (np.concatenate([next(uniform)[1] for _ in range(50)]) == 1).mean() == pytest.approx(
+        0.1)
+    state = s.state_dict()
+    a = [next(s)[1] for _ in range(12)]
+    r = BatchSampler(x, y, 20, seed=5, mirror=False, balanced=True)
+    r.load_state_dict(state)
+    assert all(np.array_equal(u, v) for u, v in zip(a, [next(r)[1] for _ in range(12)]))
+
+
+def test_auto_discriminator_width_follows_the_amount_of_data():
+    cfg = load_config(None, ["model.name=dcgan", "model.ngf=32"])
+    assert cfg.model.ndf is None
+    assert resolve_auto(cfg, SMALL_DATA_IMAGES - 1).model.ndf == 16
+    assert resolve_auto(cfg, SMALL_DATA_IMAGES).model.ndf == 32
+    fixed = load_config(None, ["model.name=dcgan", "model.ndf=8"])
+    assert resolve_auto(fixed, 10).model.ndf == 8
+
+
+def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
+    cfg = load_config(os.path.join(ROOT, "configs", "dcgan.yaml"))
+    assert not cfg.data.mirror and cfg.data.sampling == "balanced"
+    assert cfg.model.augment == "diffaug"
+    assert not load_config(os.path.join(ROOT, "configs", "stylegan2.yaml")).data.mirror
+    from msgan.errors import MsganError
+    for bad, fragment in (("model.augment=flip", "model.augment"), ("model.loss=wgan", "model.loss"),
+                          ("data.sampling=x", "data.sampling"), ("model.augment_p=2", "augment_p"),
+                          ("model.r1_gamma=-1", "r1_gamma")):
+        with pytest.raises(MsganError, match=fragment):
+            load_config(None, ["model.name=dcgan", bad])
+
+
+# -- the guard at the end of a run ----------------------------------------------------------------
+
+def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path):
+    """One short conditional run: a class below generate.min_class_images gets no images (said in
+    the log and validation.json with its count); the others are generated and the end-of-run
+    benefit check writes its verdict to the log and quality.json."""
+    data = write_folder(tmp_path / "data", COLOURS, 12, seed=0)
+    few = tmp_path / "data" / "blue"
+    for f in sorted(few.iterdir())[4:]:
+        f.unlink()                                           # blue keeps 4 images
+    out = tmp_path / "run"
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
+                        f"data.path={data}", "data.resolution=8", "data.channels=3",
+                        "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
+                        "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
+                        "metrics.extractor=none", "generate.generate_num=6",
+                        "generate.min_class_images=5", f"output_dir={out}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(os.listdir(out / "Data" / "red")) and sorted(os.listdir(out / "Data" / "green"))
+    assert not (out / "Data" / "blue").exists() or not os.listdir(out / "Data" / "blue")
+    assert "no images generated for blue (4 images)" in r.stderr
+    report = json.loads((out / "validation.json").read_text())
+    assert report["too_few_to_learn"] == {"min_class_images": 5, "classes": {"blue": 4}}
+    quality = json.loads((out / "quality.json").read_text())["augmentation_benefit"]
+    assert quality["verdict"] in ("generated images helped", "generated images hurt",
+                                  "no measurable benefit")
+    assert quality["n_generated"] == {"blue": 0, "green": 6, "red": 6}
+    assert quality["generated_recognised"]["accuracy"]["mean"] >= 0.0
+    assert quality["verdict"] in r.stderr and "balanced accuracy" in r.stderr
+    if quality["verdict"] == "generated images hurt":
+        assert "WORSE" in r.stderr
