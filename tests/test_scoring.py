@@ -90,6 +90,10 @@ def test_reals_score_near_zero_and_broken_generators_worse(scorer):
     assert s_coll["recall"] < 0.5 and s_coll["kid"] > 10 * abs(s_real["kid"])
     best = scoring.pick_best([s_noise, s_coll, s_real, s_grey])
     assert best == 2
+    # per class: collapse onto class 0 leaves classes 1 and 2 far off, class 0 close
+    per, good = s_coll["kid_per_class"], s_real["kid_per_class"]
+    assert set(per) == set(good) == {"0", "1", "2"}
+    assert min(per["1"], per["2"]) > 10 * max(abs(per["0"]), max(abs(v) for v in good.values()))
 
 
 def test_score_matches_metrics_on_the_same_features(scorer):

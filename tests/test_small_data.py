@@ -245,3 +245,23 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     assert quality["verdict"] in r.stderr and "balanced accuracy" in r.stderr
     if quality["verdict"] == "generated images hurt":
         assert "WORSE" in r.stderr
+
+
+def test_classic_r1_and_ada_run_and_resume_their_state():
+    """Lazy R1 every r1_interval steps (its penalty logged as loss_r1, its update counted), ADA's
+    p controlled from D's real logits and restored with the host state on resume."""
+    from test_phases_classic import fixed_batches, make_phases
+    opts = ["model.augment=ada", "model.ada_kimg=0.001", "model.ada_interval=1",
+            "model.r1_gamma=1", "model.r1_interval=2"]
+    ph = make_phases("gan", opts, resolution=8)
+    seen = []
+    for it, (reals, labels) in enumerate(fixed_batches(4, 8)):
+        stats = ph.step(reals, labels, it)
+        seen.append("loss_r1" in stats)
+        assert np.isfinite(float(stats["loss_D"].asnumpy()))
+    assert seen == [True, False, True, False]
+    assert bool(stats["update_ok_D"].asnumpy()) and "ada_p" in stats
+    assert ph.ada.last_rt is not None and ph.p in (0.0, 1.0)    # a step of 8 saturates p
+    resumed = make_phases("gan", opts, resolution=8)
+    resumed.load_host_state(json.loads(json.dumps(ph.host_state())))
+    assert resumed.p == ph.p and resumed.ada.state_dict() == ph.ada.state_dict()

@@ -91,6 +91,7 @@ class ClassifierExtractor:
         feats, logits = self.model.infer(small, progress=progress)
         target = labels if task == "classes" else np.zeros_like(labels)
         self.real_features = feats
+        self.real_labels = labels          # of the cached features (per-class scores)
         self.n_real = len(images)
         self.info = {"task": task, "note": note, "classifier_resolution": int(small.shape[2]),
                      "classifier_steps": int(steps),

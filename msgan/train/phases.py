@@ -234,14 +234,13 @@ class ClassicPhases:
         stats = {"loss_D": d_outs[0], "D_real": d_outs[1], "D_fake": d_outs[2],
                  "update_ok_D": d_outs[4]}
         if self._r1_step is not None and it % self.r1_interval == 0:
-            stats["r1_penalty"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
-                                                                         self._rand(n))
+            stats["loss_r1"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
+                                                                      self._rand(n))
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
         g_outs = self._g_step(labels, z_g, noise_std, p, self._rand(n))
         stats.update(loss_G=g_outs[0], update_ok_G=g_outs[1])
-        if self.augment is not None:
-            stats["augment_p"] = p
-        if self.ada is not None:
+        if self.ada is not None:        # the names StyleGAN2's stats use
+            stats["ada_p"] = p
             self.ada.observe(d_outs[3])
         if self.scales:
             stats.update(loss_scale_D=d_outs[5], loss_scale_G=g_outs[2])

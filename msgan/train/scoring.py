@@ -22,7 +22,7 @@ import numpy as np
 
 from msgan.errors import MsganError
 from msgan.io import write_json
-from msgan.metrics import evaluate
+from msgan.metrics import evaluate, stats
 # shrink, rotations and the constants are still imported from here (the end-of-run benefit
 # check, tests); they live with the extractor recipe now
 from msgan.metrics.extractor import (CLASSIFIER_MAX_RES, MAX_REAL, MAX_STEPS,  # noqa: F401
@@ -76,7 +76,7 @@ class SnapshotScorer:
                                               metrics_cfg.classifier_epochs, seed,
                                               max_real=max_real, max_steps=max_steps,
                                               width=width)
-            feats = self._model.real_features
+            feats, labels = self._model.real_features, self._model.real_labels
             self.info.update(self._model.info)
         elif self.extractor == "inception":
             from msgan.metrics import inception
@@ -90,7 +90,7 @@ class SnapshotScorer:
         else:
             raise MsganError(f"metrics.extractor {self.extractor!r} cannot score snapshots — use "
                              "classifier or inception (none turns scoring off)")
-        self.real_features = feats
+        self.real_features, self.real_labels = feats, labels
         self.info["feature_dim"] = int(feats.shape[1])
         self.info["setup_sec"] = round(time.time() - start, 2)
         log.info("snapshot scoring: %s features of %d reals ready in %.1f s", self.extractor,
@@ -124,10 +124,25 @@ class SnapshotScorer:
         """{"kid", "kid_std", "fid", "precision", "recall", "n_fake", "n_real"}; None where a
         figure needs more images than there are. Same ``seed`` → same latents and KID subsets."""
         z, c = self.fake_inputs(sampler.meta, seed)
-        fakes = sampler(z, c, psi)
-        result = evaluate.score_images(self.real_features, self.features(fakes), seed=seed)
-        return {k: result[k] for k in ("kid", "kid_std", "fid", "precision", "recall",
-                                        "n_fake", "n_real")}
+        fakes = self.features(sampler(z, c, psi))
+        result = evaluate.score_images(self.real_features, fakes, seed=seed)
+        out = {k: result[k] for k in ("kid", "kid_std", "fid", "precision", "recall",
+                                       "n_fake", "n_real")}
+        if self.num_classes >= 2:
+            names = sampler.meta.get("classes") or [str(k) for k in range(self.num_classes)]
+            out["kid_per_class"] = self.kid_per_class(fakes, c, names, seed)
+        return out
+
+    def kid_per_class(self, fake_features, fake_labels, classes, seed: int = 0) -> dict:
+        """{class: KID of its generated images against its reals} (None below 2 of either):
+        a class the generator has not learnt stands out here even when the overall KID is low."""
+        out = {}
+        for k, name in enumerate(classes):
+            real = self.real_features[self.real_labels == k]
+            fake = fake_features[fake_labels == k]
+            out[name] = (stats.kid(real, fake, seed=seed)[0]
+                         if min(len(real), len(fake)) >= 2 else None)
+        return out
 
 
 def pick_best(history: list) -> Optional[int]:
