@@ -244,7 +244,7 @@ def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
         return augmentation_benefit(args.real_dir, fake, out,
                                     seeds=tuple(range(args.seed, args.seed + args.seeds)),
                                     epochs=args.epochs, resolution=args.resolution,
-                                    channels=args.channels)
+                                    channels=args.channels, progress=True)
     from msgan.metrics.evaluate import evaluate_folders
     result = evaluate_folders(args.real_dir, fake, extractor=args.extractor,
                               inception_checkpoint=args.inception_checkpoint,

@@ -62,13 +62,14 @@ def verdict(with_gen: Sequence[float], without: Sequence[float], n_heldout: int)
     return "no measurable benefit", d, spread
 
 
-def _load(real_dir, generated_dir, resolution, channels):
-    real = load_folder(real_dir, resolution, channels, "real")
+def _load(real_dir, generated_dir, resolution, channels, progress=False):
+    real = load_folder(real_dir, resolution, channels, "real", progress=progress)
     if len(real.classes) < 2:
         raise MsganError(f"the augmentation-benefit report trains a classifier, but {real.root} "
                          "has no class folders (or only one) — lay the real data out as "
                          "folder/<class>/*.png with 2+ classes")
-    gen = load_folder(generated_root(generated_dir), resolution, channels, "generated")
+    gen = load_folder(generated_root(generated_dir), resolution, channels, "generated",
+                      progress=progress)
     if not gen.conditional:
         raise MsganError(f"generated folder {gen.root} has no class folders — generate per class "
                          "(folder/<class>/*.png, named like the real classes)")
@@ -94,12 +95,13 @@ def _evaluate(model, images, labels, num_classes) -> dict:
 def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
                          seeds: Sequence[int] = (0, 1, 2), holdout: float = 0.3,
                          epochs: int = 30, resolution: int = 32, channels: int = 3,
-                         batch_size: int = 32, width: int = 32, split_seed: int = 0) -> dict:
+                         batch_size: int = 32, width: int = 32, split_seed: int = 0,
+                         progress: bool = False) -> dict:
     """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``."""
-    real, gen, ignored = _load(real_dir, generated_dir, resolution, channels)
+    real, gen, ignored = _load(real_dir, generated_dir, resolution, channels, progress)
     report = benefit(real.images, real.labels, gen.images, gen.labels, real.classes, seeds=seeds,
                      holdout=holdout, epochs=epochs, batch_size=batch_size, width=width,
-                     split_seed=split_seed)
+                     split_seed=split_seed, progress=progress)
     report.update(generated_classes_ignored=ignored, real_dir=real.root, generated_dir=gen.root)
     report_dir = os.path.join(out_dir, "report")
     os.makedirs(report_dir, exist_ok=True)
@@ -114,7 +116,8 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
 def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.ndarray,
             gen_labels: np.ndarray, classes: Sequence[str], seeds: Sequence[int] = (0, 1, 2),
             holdout: float = 0.3, epochs: int = 30, batch_size: int = 32, width: int = 32,
-            split_seed: int = 0, max_steps: Optional[int] = None) -> dict:
+            split_seed: int = 0, max_steps: Optional[int] = None,
+            progress: bool = False) -> dict:
     """The comparison on uint8 (N, C, R, R) arrays whose labels index ``classes``.
 
     Besides the two arms it reports how often the real-only classifier recognises the generated
@@ -150,7 +153,7 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
         for arm, (x, y) in (("real_only", (x_real, y_real)),
                             ("real_plus_generated", (x_both, y_both))):
             model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
-                                         width=width)
+                                         width=width, progress=progress)
             runs[arm].append(_evaluate(model, x_held, y_held, k))
             if arm == "real_only" and len(gen_images):
                 recognised.append(_evaluate(model, gen_images, gen_labels, k))

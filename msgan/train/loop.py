@@ -640,7 +640,8 @@ class Run:
                  "(metrics.benefit_check; 1-2 minutes on a CPU)")
         report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
                          shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
-                         seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS)
+                         seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
+                         progress=self.cfg.train.progress)
         report["seconds"] = round(time.time() - t0, 1)
         line = verdict_line(report)
         if report["verdict"] == "generated images hurt":
