@@ -364,8 +364,8 @@ class Run:
         batch = cfg.train.batch_size
         bar = None
         if cfg.train.progress and self.main:
-            from tqdm import tqdm
-            bar = tqdm(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
+            from msgan.progress import Bar       # prints its finished line once
+            bar = Bar(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
                        bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]",
                        dynamic_ncols=True)
         pending = []
@@ -388,7 +388,8 @@ class Run:
                                      now - tick_start_time)
                 pending = []
                 if bar is not None:
-                    bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}")
+                    bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}",
+                                    refresh=False)   # drawn with the next update
                 if diverged:
                     self._roll_back()
                     next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
