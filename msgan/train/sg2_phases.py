@@ -77,8 +77,8 @@ class StyleGAN2Phases:
         self.reduce_D = grad_reducer(self.opt_D, world_size)
         # Mixed precision casts the mapping network and D. The synthesis network stays fp32:
         # under auto_mixed_precision its ModulatedConv2d meets an fp16 weight with fp32
-        # activations in conv2d_mm's MatMul and does not compile (MindSpore 2.10). G_ema stays
-        # fp32 for samples and exports.
+        # activations and did not compile (MindSpore 2.10; seen with the former MatMul lowering,
+        # not re-tried with the native convs). G_ema stays fp32 for samples and exports.
         self.scales = amp.loss_scales(t.amp)
         self.mapping_run = amp.cast_network(G.mapping, t.amp)
         self.synthesis_run = G.synthesis
@@ -86,6 +86,11 @@ class StyleGAN2Phases:
         G.set_train(True)
         D.set_train(True)
         G_ema.set_train(False)
+        # On CPU the host waits for each phase before launching the next. Launched back to back
+        # (with PyNative ops such as labels[:nb] queued between them) an iteration ran 2.5-8x
+        # slower than waited on (benchmarks/RESULTS.md, bench_stylegan2 --modes loop,nowait).
+        # On Ascend/GPU the launch queue overlaps host and device work, so it is left alone.
+        self.wait_phases = ms.get_context("device_target") == "CPU"
         self._check_twins()
         self._compile(m.pl_decay, t.jit_level)
 
@@ -240,13 +245,23 @@ class StyleGAN2Phases:
     def _p(self) -> float:
         return self.ada.p if self.augment is not None else 0.0
 
+    def _done(self, outs):
+        """Wait for a phase's outputs (all small) when ``wait_phases``; returns them unchanged.
+
+        Reading them is the wait: ``ms.runtime.synchronize()`` is not supported on CPU in 2.10.
+        """
+        if self.wait_phases:
+            for t in outs if isinstance(outs, (tuple, list)) else (outs,):
+                t.asnumpy()
+        return outs
+
     # -- the interface the loop uses -------------------------------------------------------------
     def step(self, reals: Tensor, labels: Tensor, it: int) -> dict:
         n = reals.shape[0]
         p = Tensor(self._p(), ms.float32)
         stats = {}
         z, z2, mix, noises = self._latents(n)
-        g_outs = self._g_main(z, z2, mix, labels, noises, self._aug_rand(n), p)
+        g_outs = self._done(self._g_main(z, z2, mix, labels, noises, self._aug_rand(n), p))
         stats["loss_G"], stats["update_ok_G"] = g_outs[0], g_outs[1]
         if self.pl_weight > 0 and it % self.pl_interval == 0:
             nb = max(n // 2, 1)
@@ -256,18 +271,18 @@ class StyleGAN2Phases:
                                                 dtype=np.float32) / res
             # the regulariser updates are counted apart (skipped_G_reg): under mixed precision
             # their gradients overflow on other steps than the main ones
-            stats["loss_pl"], stats["update_ok_G_reg"] = self._g_reg(
-                z, z2, mix, labels[:nb], noises, Tensor(pl_noise))
+            stats["loss_pl"], stats["update_ok_G_reg"] = self._done(self._g_reg(
+                z, z2, mix, labels[:nb], noises, Tensor(pl_noise)))
         z, z2, mix, noises = self._latents(n)
-        d_outs = self._d_main(reals, labels, z, z2, mix, noises, self._aug_rand(n),
-                              self._aug_rand(n), p)
+        d_outs = self._done(self._d_main(reals, labels, z, z2, mix, noises, self._aug_rand(n),
+                                         self._aug_rand(n), p))
         loss_D, d_real, d_fake, sign, ok_D = d_outs[:5]
         stats.update(loss_D=loss_D, D_real=d_real, D_fake=d_fake, update_ok_D=ok_D)
         if self.scales:
             stats.update(loss_scale_G=g_outs[2], loss_scale_D=d_outs[5])
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
-            stats["loss_r1"], stats["update_ok_D_reg"] = self._d_reg(
-                reals, labels, self._aug_rand(n), p)
+            stats["loss_r1"], stats["update_ok_D_reg"] = self._done(self._d_reg(
+                reals, labels, self._aug_rand(n), p))
         if self.augment is not None:
             stats["ada_p"] = p
             if self.augment_mode == "ada":
@@ -275,7 +290,7 @@ class StyleGAN2Phases:
         return stats
 
     def update_ema(self, beta: Tensor) -> None:
-        self._ema(beta)
+        self._done(self._ema(beta))
 
     def sample(self, z: Tensor, c: Tensor, psi: Tensor) -> Tensor:
         return self._sample(z, c, psi)
