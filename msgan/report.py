@@ -121,7 +121,7 @@ def _curves_section(out: str, cfg: dict) -> str:
     losses = os.path.join(out, "samples", "losses.png")
     body = (f'<img alt="losses, D outputs and KID by kimg" src="{_file_uri(losses)}">'
             if os.path.isfile(losses) else '<p class="note">no samples/losses.png</p>')
-    scored = [r for r in _stats(out) if r.get("snapshot")]
+    scored = [r for r in _stats(out) if r.get("snapshot") and "kid" in r]   # scoring was on
     if scored:
         latest = {r["snapshot"]: r for r in scored}
         known = {n: r["kid"] for n, r in latest.items() if r.get("kid") is not None}

@@ -60,12 +60,46 @@ def test_kill_9_at_random_moments_then_resume(tmp_path):
     assert "snapshot-000000096" in snapshots(out)
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".tmp")]
     rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
-    ticks = [r for r in rows if "tick" in r]
-    kimgs = [r["kimg"] for r in ticks]
-    assert kimgs == sorted(set(kimgs)), kimgs          # no duplicated ticks
-    assert [r["tick"] for r in ticks] == list(range(1, len(ticks) + 1))   # none lost
+    kimgs = [r["kimg"] for r in rows]
+    assert all(a < b for a, b in zip(kimgs, kimgs[1:])), kimgs     # one row per kimg, in order
+    assert [r.get("tick") for r in rows] == list(range(1, len(rows) + 1))   # every tick, once
     assert kimgs[-1] == pytest.approx(0.096)
+    # each snapshot is named in the row of the tick it closed (pruned ones too)
+    assert [(r["kimg"], r["snapshot"]) for r in rows if "snapshot" in r] == [
+        (pytest.approx(0.016 * k), f"snapshot-{16 * k:09d}") for k in range(1, 7)]
     assert "resumed from" in (out / "log.txt").read_text()
+
+
+def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
+    """Its retry (train.resume=auto, or a plain start reusing the folder) begins at kimg 0, so
+    the dead start's rows go: stats.jsonl never holds a kimg twice."""
+    from msgan.config import load_config
+    from msgan.train import loop
+    out = tmp_path / "run"
+    dead = [{"tick": 1, "kimg": 0.008, "loss_G": 1.0}, {"tick": 2, "kimg": 0.016, "loss_G": 1.0}]
+
+    def killed_start():
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (out / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dead))
+
+    for resume in ("train.resume=auto", "train.resume="):
+        killed_start()
+        cfg = load_config(os.path.join(ROOT, ARGS[0]),
+                          [*ARGS[1:], "data.path=builtin:digits", f"output_dir={out}", resume])
+        loop.prepare_output_dir(cfg)          # the folder holds no snapshot: it is reused
+        run = loop.Run(cfg, str(out))
+        run._start()                           # what train() does once the phases exist
+        assert run.cur_nimg == 0
+        assert not (out / "stats.jsonl").exists() or (out / "stats.jsonl").read_text() == ""
+        # the retry's rows: one per tick; a snapshot's row at its tick's kimg is that tick's
+        run._write_row({"tick": 1, "kimg": 0.008, "loss_G": 0.5})
+        run._write_row({"tick": 1, "kimg": 0.008, "snapshot": "snapshot-000000008"})
+        run._write_row({"tick": 2, "kimg": 0.016, "loss_G": 0.4})
+        rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
+        assert rows == [{"tick": 1, "kimg": 0.008, "loss_G": 0.5,
+                         "snapshot": "snapshot-000000008"},
+                        {"tick": 2, "kimg": 0.016, "loss_G": 0.4}]
+        (out / "stats.jsonl").unlink()
 
 
 def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):
@@ -80,6 +114,13 @@ def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):
     last = snapshots(out)[-1]
     host = json.loads((out / "checkpoints" / last / "host.json").read_text())
     assert host["cur_nimg"] >= 16
+    # the snapshot Ctrl-C wrote is named in the last row, at its kimg: the steps since the
+    # last tick close a (shorter) tick of their own, or it joins the tick that just ended
+    rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
+    assert all(a["kimg"] < b["kimg"] for a, b in zip(rows, rows[1:]))
+    assert [r["tick"] for r in rows] == list(range(1, host["tick"] + 1))
+    assert rows[-1]["snapshot"] == last
+    assert rows[-1]["kimg"] == pytest.approx(host["cur_nimg"] / 1000)
     log = (out / "log.txt").read_text()
     assert "interrupted" in log and "train.resume=auto" in log
 

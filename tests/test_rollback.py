@@ -71,9 +71,16 @@ def test_nan_weights_roll_back_with_lower_lr_and_training_continues(tmp_path, mo
     assert backs[0]["rolled_back_to"] == "snapshot-000000032"
     assert backs[0]["from_kimg"] == pytest.approx(0.056)
     assert backs[0]["lr_G"] == pytest.approx(1e-4) and backs[0]["lr_D"] == pytest.approx(1e-4)
+    # one row per tick, kimg never repeats: the diverged ticks are dropped and the first tick
+    # trained after the rollback carries it
+    assert backs[0]["tick"] == 5 and backs[0]["kimg"] == pytest.approx(0.040)
+    assert backs[0]["diverged_updates"] >= 2 and "loss_G" in backs[0]
     ticks = [r for r in rows if "tick" in r]
+    assert ticks == rows
     assert [r["tick"] for r in ticks] == list(range(1, 13))          # diverged ticks dropped
     assert [r["kimg"] for r in ticks] == pytest.approx([0.008 * i for i in range(1, 13)])
+    assert [r["snapshot"] for r in rows if "snapshot" in r] == [
+        "snapshot-000000032", "snapshot-000000064", "snapshot-000000096"]
     assert sum(r.get("skipped_D", 0) for r in ticks) == 0
     assert "rolled back to snapshot-000000032" in open(f"{out}/log.txt").read()
     # training went on from the snapshot: finite weights, the lower lr kept for resume

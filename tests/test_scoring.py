@@ -196,12 +196,18 @@ def test_bad_setups_are_errors(scorer):
 
 
 def test_best_snapshot_from_stats_rows():
-    rows = [{"tick": 1, "kimg": 1.0, "loss_G": 0.1},
-            {"kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.4},
-            {"kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.2},
-            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.1},
-            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.5},   # rewritten, rescored
-            {"kimg": 4.0, "snapshot": "snapshot-000004000", "kid": None}]
+    # one row per tick; a snapshot's scores are in the row of the tick it closed
+    rows = [{"tick": 1, "kimg": 0.5, "loss_G": 0.1},
+            {"tick": 2, "kimg": 1.0, "loss_G": 0.1, "snapshot": "snapshot-000001000", "kid": 0.4},
+            {"tick": 3, "kimg": 2.0, "loss_G": 0.1, "snapshot": "snapshot-000002000", "kid": 0.2},
+            {"tick": 4, "kimg": 3.0, "loss_G": 0.1, "snapshot": "snapshot-000003000", "kid": None},
+            {"tick": 5, "kimg": 4.0, "loss_G": 0.1, "snapshot": "snapshot-000004000"}]  # unscored
     assert scoring.best_snapshot(rows) == "snapshot-000002000"
-    assert scoring.best_snapshot(rows[:1]) is None
+    assert scoring.best_snapshot(rows[:1]) is None and scoring.best_snapshot(rows[-1:]) is None
     assert scoring.best_snapshot([]) is None
+    # files of earlier versions: scores in rows of their own, a snapshot rescored at one kimg
+    old = [{"tick": 1, "kimg": 1.0, "loss_G": 0.1},
+           {"kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.4},
+           {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.1},
+           {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.5}]   # rewritten, rescored
+    assert scoring.best_snapshot(old) == "snapshot-000001000"

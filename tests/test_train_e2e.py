@@ -102,6 +102,13 @@ def test_outputs_of_a_conditional_run(conditional_run):
     assert len({line["id"] for line in lines}) == 9
     stats = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
     assert {"kimg", "loss_G", "loss_D", "D_real", "D_fake", "sec_per_kimg"} <= set(stats[0])
+    # one row per tick, kimg strictly increasing; a snapshot is named in the row of the tick
+    # it closes (scoring is off here: no kid)
+    assert [r["tick"] for r in stats] == list(range(1, len(stats) + 1))
+    assert all(a["kimg"] < b["kimg"] for a, b in zip(stats, stats[1:]))
+    assert all("loss_G" in r and "kid" not in r for r in stats)
+    assert [(r["kimg"], r["snapshot"]) for r in stats if "snapshot" in r] == [
+        (0.024, "snapshot-000000024"), (0.048, "snapshot-000000048")]
     report = json.loads((out / "validation.json").read_text())
     assert report["summary"]["kept"] == 18
     # msgan never modifies the input folder
@@ -141,13 +148,25 @@ def test_resume_auto_continues_the_run(conditional_run, tmp_path):
     import shutil
     run2 = tmp_path / "run2"
     shutil.copytree(out, run2)
+    before = (run2 / "stats.jsonl").read_text()
+    # as if the run had been killed after ticks past its last snapshot (kimg 0.048)
+    with open(run2 / "stats.jsonl", "a") as f:
+        for tick, kimg in ((5, 0.056), (6, 0.064)):
+            f.write(json.dumps({"tick": tick, "kimg": kimg, "loss_G": 9.0, "loss_D": 9.0}) + "\n")
     r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
                   f"output_dir={run2}", "train.total_kimg=0.064", "train.snapshot_kimg=0.024",
                   "train.resume=auto", "generate.generate_num=1")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from" in (run2 / "log.txt").read_text()
-    kimgs = [json.loads(s)["kimg"] for s in (run2 / "stats.jsonl").read_text().splitlines()]
-    assert kimgs == sorted(set(kimgs)) and kimgs[-1] == pytest.approx(0.064)
+    text = (run2 / "stats.jsonl").read_text()
+    assert text.startswith(before)          # the rows up to the snapshot are kept as they were
+    rows = [json.loads(s) for s in text.splitlines()]
+    kimgs = [r["kimg"] for r in rows]
+    assert all(a < b for a, b in zip(kimgs, kimgs[1:])), kimgs      # no kimg twice
+    assert kimgs[-1] == pytest.approx(0.064) and rows[-1]["loss_G"] != 9.0
+    assert [r["tick"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r["snapshot"] for r in rows if "snapshot" in r] == [
+        "snapshot-000000024", "snapshot-000000048", "snapshot-000000064"]
     assert (run2 / "checkpoints" / "snapshot-000000064").is_dir()
 
 
@@ -252,6 +271,10 @@ def test_best_snapshot_scoring_and_class_balance(tmp_path):
     scored = [row for row in rows if "snapshot" in row]
     assert [row["snapshot"] for row in scored] == ["snapshot-000000016", "snapshot-000000032"]
     assert all(row["kid"] is not None for row in scored)
+    # the scores are in the row of the tick the snapshot closed: one row per tick, no kimg twice
+    assert [row["kimg"] for row in rows] == pytest.approx([0.016, 0.032])
+    assert all({"tick", "loss_G", "loss_D", "kid", "fid", "kid_per_class", "score_sec"}
+               <= set(row) for row in scored)
     best = min(scored, key=lambda row: row["kid"])
     exported = json.loads((out / "model" / "best.json").read_text())
     assert exported["kimg"] == pytest.approx(best["kimg"])          # model/best.* is that one

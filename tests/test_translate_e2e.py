@@ -82,6 +82,12 @@ def check_tree(out, generators, n_translated):
             im.load()
     rows = [json.loads(x) for x in open(out / "stats.jsonl")]
     assert all(np.isfinite(r["loss_G"]) and np.isfinite(r["loss_D"]) for r in rows if "tick" in r)
+    # one row per tick, kimg increasing; snapshots named in their tick's row (no KID here)
+    assert [r["tick"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(a["kimg"] < b["kimg"] for a, b in zip(rows, rows[1:]))
+    named = [r["snapshot"] for r in rows if "snapshot" in r]
+    assert named[-1] == snap.name and rows[-1]["snapshot"] == snap.name
+    assert not any("kid" in r for r in rows)
     return lines
 
 

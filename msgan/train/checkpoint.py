@@ -58,6 +58,10 @@ def strip_prefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+def snapshot_name(nimg: int) -> str:
+    return f"snapshot-{nimg:09d}"
+
+
 def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict,
                   keep: int = 3, protect: tuple = (), weights: dict | None = None) -> str:
     """Write a snapshot atomically and delete all but the newest ``keep`` (and ``protect``).
@@ -66,7 +70,7 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
     ``<name>.ckpt``: what generation, export and evaluation load without the optimizers.
     """
     os.makedirs(ckpt_root, exist_ok=True)
-    name = f"snapshot-{nimg:09d}"
+    name = snapshot_name(nimg)
     final = os.path.join(ckpt_root, name)
     tmp = os.path.join(ckpt_root, f".tmp-{name}-{os.getpid()}")
     try:

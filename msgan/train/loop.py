@@ -204,6 +204,10 @@ class Run:
         for sub in ("checkpoints", "model", "samples") if self.main else ():
             os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
         self.stats_path = os.path.join(out_dir, "stats.jsonl")
+        self._last_row = None         # the last stats.jsonl row written (rank 0)
+        self._row_extra = {}          # fields for the next row (a rollback)
+        self._row_due = None          # the closed tick a snapshot in progress will write
+        self._pending, self._tick_start = [], (0, time.time())   # the open tick's steps
         self.guard = rollback.RollbackGuard(t.rollback_after)
         self._good_snapshot = None        # the newest snapshot taken while training was healthy
 
@@ -249,8 +253,11 @@ class Run:
             self._restore_host(host, resume)
             self.guard.rollbacks = host.get("rollbacks", 0)
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
-        elif cfg.train.resume == "auto":
-            log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
+        else:
+            if cfg.train.resume == "auto":
+                log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
+            if self.main and os.path.exists(self.stats_path):
+                self._rewrite_stats([])   # the rows of a start that died before its snapshot
 
     def _restore_host(self, host: dict, path: str) -> None:
         """Continue from a loaded snapshot's host state (resume and rollback)."""
@@ -287,11 +294,11 @@ class Run:
                     lr_text, self.guard.rollbacks, self.guard.max_rollbacks)
         if self.main:
             rollback.drop_snapshots_after(self._good_snapshot)
-            row = {"kimg": round(self.cur_nimg / 1000, 4), "rollback": self.guard.rollbacks,
-                   "from_kimg": round(kimg, 4), "rolled_back_to": name,
-                   **{f"lr_{k}": new for k, (_, new) in lrs.items()}}
-            with open(self.stats_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+        # stats.jsonl lost the diverged ticks (_restore_host); the first tick trained after the
+        # rollback carries it, so kimg never repeats
+        self._row_extra = {"rollback": self.guard.rollbacks, "from_kimg": round(kimg, 4),
+                           "rolled_back_to": name, "diverged_updates": skipped,
+                           **{f"lr_{k}": new for k, (_, new) in lrs.items()}}
 
     def _shard_sampler(self, images, labels, seed: int):
         """Batches of this rank's shard: batch_size / world_size images of every world_size-th."""
@@ -302,13 +309,42 @@ class Run:
                                      balanced=self.cfg.data.sampling == "balanced")
 
     def _truncate_stats(self, kimg: float) -> None:
-        """After a crash stats.jsonl may hold ticks past the snapshot we resume from: drop them."""
-        rows = [r for r in plots.read_stats(self.stats_path) if r["kimg"] <= kimg + 1e-9]
+        """After a crash (or a rollback) stats.jsonl may hold ticks past the snapshot we continue
+        from: drop them, so kimg keeps increasing."""
+        self._rewrite_stats([r for r in plots.read_stats(self.stats_path)
+                             if r["kimg"] <= kimg + 1e-9])
+
+    def _rewrite_stats(self, rows: list) -> None:
         tmp = self.stats_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         os.replace(tmp, self.stats_path)
+        self._last_row = rows[-1] if rows else None
+
+    def _write_row(self, row: dict) -> None:
+        """One stats.jsonl row per tick, kimg strictly increasing. A row at the last row's kimg
+        (a snapshot on Ctrl-C just after its tick was written) is merged into that row."""
+        if not self.main:
+            return
+        row, self._row_extra = {**row, **self._row_extra}, {}
+        last = self._last_row
+        if last is not None and abs(last["kimg"] - row["kimg"]) < 1e-9:
+            rows = plots.read_stats(self.stats_path)
+            self._rewrite_stats(rows[:-1] + [{**rows[-1], **row}] if rows else [row])
+            return
+        with open(self.stats_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        self._last_row = row
+
+    def _close_tick(self) -> dict:
+        """The stats row of the open tick's steps (not written yet); a new tick starts."""
+        now = time.time()
+        start_nimg, start_time = self._tick_start
+        self.elapsed += now - start_time
+        row = self._tick_row(self._pending, self.cur_nimg - start_nimg, now - start_time)
+        self._pending, self._tick_start = [], (self.cur_nimg, now)
+        return row
 
     def _grid_inputs(self, images, labels):
         """Fixed latents (and classes) for the sample grids, so snapshots are comparable."""
@@ -368,12 +404,11 @@ class Run:
             bar = Bar(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
                        bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]",
                        dynamic_ncols=True)
-        pending = []
-        tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        self._pending, self._tick_start = [], (self.cur_nimg, time.time())
         next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
         next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
         while self.cur_nimg < self.total_nimg:
-            pending.append(self._train_step())
+            self._pending.append(self._train_step())
             self.cur_nimg += batch
             self.it += 1
             if bar is not None:
@@ -381,26 +416,24 @@ class Run:
             done = self.cur_nimg >= self.total_nimg
             snap_due = self.cur_nimg >= next_snap or done
             if self.cur_nimg >= next_tick or snap_due:   # a snapshot always closes a tick
-                now = time.time()
-                self.elapsed += now - tick_start_time
-                diverged = self.guard.observe(rollback.flags_from_stats(pending))
-                row = self._tick_row(pending, self.cur_nimg - tick_start_nimg,
-                                     now - tick_start_time)
-                pending = []
+                diverged = self.guard.observe(rollback.flags_from_stats(self._pending))
+                row = self._close_tick()
                 if bar is not None:
                     bar.set_postfix(G=f"{row['loss_G']:.3f}", D=f"{row['loss_D']:.3f}",
                                     refresh=False)   # drawn with the next update
-                if diverged:
+                if diverged:      # its row is not kept: the rollback drops the diverged ticks
                     self._roll_back()
+                    self._tick_start = (self.cur_nimg, self._tick_start[1])
                     next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
-                tick_start_nimg, tick_start_time = self.cur_nimg, now
                 next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
                 if diverged:
                     continue      # a snapshot due now would hold the abandoned steps
+                if not snap_due:
+                    self._write_row(row)
             if snap_due:
-                self.snapshot()
+                self.snapshot(row)      # writes the tick's row with the snapshot's scores
                 next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
-                tick_start_time = time.time()   # snapshot time is not training time
+                self._tick_start = (self.cur_nimg, time.time())   # not training time
         if bar is not None:
             bar.close()
         if self._last_snapshot_it != self.it:
@@ -442,8 +475,6 @@ class Run:
             log.warning("%d updates skipped for non-finite gradients before %.2f kimg; if this "
                         "repeats, lower the learning rates or resume from an earlier snapshot",
                         skipped, row["kimg"])
-        with open(self.stats_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
         log.debug("tick %s", row)
         return row
 
@@ -453,7 +484,7 @@ class Run:
         self._last_snapshot_it = self.it
         if self.guard.healthy():    # the path rank 0 writes; all ranks roll back together
             self._good_snapshot = os.path.join(self.out, "checkpoints",
-                                               f"snapshot-{self.cur_nimg:09d}")
+                                               checkpoint.snapshot_name(self.cur_nimg))
 
     def _save_state(self, protect: tuple = (), weights: dict | None = None) -> str:
         """The full training state as a snapshot; returns its folder."""
@@ -470,10 +501,29 @@ class Run:
             self._good_snapshot = path
         return path
 
-    def snapshot(self):
+    def _snapshot_tick(self, row: dict | None) -> None:
+        """Hold the stats row a snapshot completes until the snapshot writes it: the tick it
+        closes, or (Ctrl-C, the end) the steps since the last tick, or the row of a snapshot
+        that Ctrl-C interrupted; with none of these, the row already written at this kimg."""
+        if row is None:
+            row = self._row_due or (self._close_tick() if self._pending else
+                                    {"tick": self.tick, "kimg": round(self.cur_nimg / 1000, 4)})
+        self._row_due = row
+
+    def _write_snapshot_row(self, score: dict | None = None) -> None:
+        """The tick's one stats.jsonl row, with the snapshot's name and scores. Written before
+        the snapshot: a run killed while saving it resumes from the one before, which drops
+        the row; the other order could leave a snapshot whose tick has no row."""
+        name = checkpoint.snapshot_name(self.cur_nimg)
+        self._write_row({**self._row_due, "snapshot": name, **(score or {})})
+        self._row_due = None
+
+    def snapshot(self, row: dict | None = None):
+        """Samples, scores, checkpoint, stats row (``row``: the tick it closes) and exports."""
         if not self.main:
             self._other_rank_snapshot()
             return
+        self._snapshot_tick(row)
         kimg = self.cur_nimg / 1000
         self.meta["kimg"] = kimg
         tag = f"{kimg:08.3f}"          # kimg, sortable as text: fakes0012.288.png
@@ -484,15 +534,13 @@ class Run:
                            nrow=self.grid_cols, row_labels=self.image_set.classes[:rows] or None)
         score = self._score()
         best = self._best_snapshot()        # the best earlier snapshot survives pruning
+        self._write_snapshot_row(score)
         path = self._save_state(protect=(os.path.join(self.out, "checkpoints", best),)
                                 if best else ())
-        if score is not None:
-            row = {"kimg": round(kimg, 4), "snapshot": os.path.basename(path), **score}
-            with open(self.stats_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-            log.info("%s: KID %s", row["snapshot"],
-                     "n/a" if score["kid"] is None else f"{score['kid']:.4g}")
         self._last_snapshot_it = self.it
+        if score is not None:
+            log.info("%s: KID %s", os.path.basename(path),
+                     "n/a" if score["kid"] is None else f"{score['kid']:.4g}")
         self._export_current("G_ema", os.path.join(self.out, "model", f"G_ema-{tag}"))
         self._exported = (self.it, tag)
         log.info("snapshot at %.2f kimg: %s", kimg, os.path.relpath(path, self.out))

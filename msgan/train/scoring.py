@@ -155,7 +155,8 @@ def pick_best(history: list) -> Optional[int]:
 def best_snapshot(rows: list) -> Optional[str]:
     """The ``snapshot`` name of the lowest-KID scored row of stats.jsonl; None if none scored.
 
-    A snapshot scored twice (the final one rewritten at the same kimg) counts with its last row.
+    A snapshot's scores are in the row of the tick it closed. A snapshot with two rows (files
+    of earlier versions, which wrote scores in rows of their own) counts with its last one.
     """
     latest = {r["snapshot"]: r for r in rows if r.get("snapshot")}
     names = list(latest)

@@ -120,15 +120,17 @@ class TranslationRun(Run):
                 for name, g in gens.items()}
         return self._translator_cache
 
-    def snapshot(self):
+    def snapshot(self, row: dict | None = None):
         if not self.main:
             self._other_rank_snapshot()
             return
+        self._snapshot_tick(row)
         kimg = self.cur_nimg / 1000
         self.meta["kimg"] = kimg
         tag = f"{kimg:08.3f}"
         translators = self._translators()
         self._save_samples(translators, os.path.join(self.out, "samples", f"fakes{tag}.png"))
+        self._write_snapshot_row()
         path = self._save_state(weights=self.phases.generators())
         self._last_snapshot_it = self.it
         for name in translators:
