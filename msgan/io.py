@@ -75,3 +75,19 @@ def write_json(path: str, data, indent: int = 2, ensure_ascii: bool = True,
                errors: str = "strict") -> None:
     write_text(path, json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n",
                errors=errors)
+
+
+def read_stats(path: str) -> list:
+    """The rows of a run's stats.jsonl (none when it is missing); a line cut short by a crash
+    is skipped rather than failing every reader of the file."""
+    rows = []
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+    return rows

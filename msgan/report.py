@@ -22,7 +22,7 @@ import yaml
 from PIL import Image
 
 from msgan.config import TRANSLATION_MODELS
-from msgan.io import write_text
+from msgan.io import read_stats, write_text
 
 log = logging.getLogger("msgan")
 
@@ -121,7 +121,7 @@ def _curves_section(out: str, cfg: dict) -> str:
     losses = os.path.join(out, "samples", "losses.png")
     body = (f'<img alt="losses, D outputs and KID by kimg" src="{_file_uri(losses)}">'
             if os.path.isfile(losses) else '<p class="note">no samples/losses.png</p>')
-    scored = [r for r in _stats(out) if r.get("snapshot") and "kid" in r]   # scoring was on
+    scored = [r for r in read_stats(os.path.join(out, "stats.jsonl")) if r.get("snapshot") and "kid" in r]   # scoring was on
     if scored:
         latest = {r["snapshot"]: r for r in scored}
         known = {n: r["kid"] for n, r in latest.items() if r.get("kid") is not None}
@@ -269,17 +269,6 @@ def _table(head: list, rows: list, escape: bool = True, header: bool = True) -> 
         out.append("<tr>" + "".join(f"<td>{cell(x)}</td>" for x in r) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
-
-
-def _stats(out: str) -> list:
-    rows = []
-    path = os.path.join(out, "stats.jsonl")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    rows.append(json.loads(line))
-    return rows
 
 
 def _read_json(path: str) -> dict:

@@ -13,6 +13,8 @@ import os
 
 import yaml
 
+from msgan.io import read_stats
+
 FALLBACK = {"resolution": 64, "channels": 3, "seed": 0, "epochs": 30, "extractor": "classifier"}
 # evaluate option -> the run's config key it defaults to
 FROM_CONFIG = {"resolution": ("data", "resolution"), "channels": ("data", "channels"),
@@ -60,18 +62,8 @@ def fill_defaults(args, run: str | None) -> dict:
 
 
 def _scored(run: str) -> list:
-    rows = []
-    path = os.path.join(run, "stats.jsonl")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if row.get("snapshot") and row.get("kid") is not None:
-                    rows.append(row)
-    return rows
+    return [row for row in read_stats(os.path.join(run, "stats.jsonl"))
+            if row.get("snapshot") and row.get("kid") is not None]
 
 
 def _row_for(run: str, fake: str, rows: list) -> dict | None:

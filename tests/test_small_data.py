@@ -7,16 +7,15 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 ms = pytest.importorskip("mindspore")
-from mindspore import Tensor, nn, ops  # noqa: E402
+from mindspore import Tensor, nn  # noqa: E402
 
 from colour_folders import COLOURS, write_folder  # noqa: E402
 from msgan import losses  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.data.pipeline import BatchSampler  # noqa: E402
-from msgan.diffaugment import NUM_RANDOM, DiffAugment, draw_random  # noqa: E402
+from msgan.diffaugment import DiffAugment, draw_random  # noqa: E402
 from msgan.models import fastconv  # noqa: E402
 from msgan.models.spectral_norm import SNConv2d, SNDense  # noqa: E402
 from msgan.train.loop import SMALL_DATA_IMAGES, resolve_auto  # noqa: E402

@@ -12,7 +12,6 @@ Conventions (fixed so that runs are reproducible and documented in one place):
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np

@@ -676,7 +676,7 @@ class Run:
         log — loudly when the images hurt — and to quality.json.
         """
         from msgan.metrics.augmentation_benefit import benefit, verdict_line
-        from msgan.train.scoring import CLASSIFIER_MAX_RES, shrink
+        from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
         classes = list(self.image_set.classes)
         d = self.cfg.data
         index = {c: k for k, c in enumerate(classes)}

@@ -2,21 +2,11 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 
 from PIL import Image
 
-
-def read_stats(path: str) -> list:
-    rows = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    rows.append(json.loads(line))
-    return rows
+from msgan.io import read_stats
 
 
 def plot_losses(stats_path: str, out_path: str) -> None:
