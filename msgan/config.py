@@ -79,7 +79,7 @@ class StyleGAN2Config:
     pl_interval: int = 4
     pl_decay: float = 0.01
     style_mixing: float = 0.9
-    augment: str = "ada"             # ada | fixed | noaug
+    augment: str = "ada"             # ada | fixed | diffaug (DiffAugment, p = 1) | none (= noaug)
     augment_p: float = 0.0           # initial p for ada, the constant p for fixed
     ada_target: float = 0.6
     ada_interval: int = 4
@@ -500,7 +500,7 @@ def validate(cfg: Config) -> None:
             raise MsganError(f"config key data.resolution {r} is too small for scale "
                              f"{m.scale} — the input would be under 4 pixels")
     if m.name == "stylegan2":
-        _choice("model.augment", m.augment, ("ada", "fixed", "noaug"))
+        _choice("model.augment", m.augment, ("ada", "fixed", "diffaug", "none", "noaug"))
         for key in ("z_dim", "w_dim", "channel_base", "channel_max", "r1_interval",
                     "pl_interval", "ada_interval", "ada_kimg"):
             _positive(f"model.{key}", getattr(m, key))

@@ -18,10 +18,10 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, mint, nn, ops
 
 from msgan import losses, losses_sg2
-from msgan.augment import AdaController, AugmentPipe, draw_random
+from msgan.augment import AdaController, draw_random
 from msgan.config import Config
 from msgan.train import amp
-from msgan.train.phases import grad_reducer, guarded_update, scaled
+from msgan.train.phases import grad_reducer, guarded_update, make_augment, scaled
 
 W_AVG_BETA = 0.995
 
@@ -64,7 +64,9 @@ class StyleGAN2Phases:
         self.pl_weight = float(m.pl_weight)
         self.r1_gamma = losses_sg2.r1_gamma(m.r1_gamma, G.resolution, t.batch_size)
         self.augment_mode = m.augment
-        self.augment = None if m.augment == "noaug" else AugmentPipe(G.resolution, G.channels)
+        # ada / fixed: SG2A's pipe (p adaptive / constant); diffaug: DiffAugment at p = 1
+        self.augment, self._draw = make_augment("ada" if m.augment == "fixed" else m.augment,
+                                                G.resolution, G.channels)
         self.ada = AdaController(m.ada_target, m.ada_interval, m.ada_kimg, t.batch_size,
                                  m.augment_p, m.ada_p_max)
         g_int = m.pl_interval if self.pl_weight > 0 else 0
@@ -240,9 +242,12 @@ class StyleGAN2Phases:
         return Tensor(z), Tensor(z2), Tensor(mix), ms.mutable(noises)
 
     def _aug_rand(self, n: int) -> Tensor:
-        return Tensor(draw_random(self.rng, n))
+        # drawn even when nothing is augmented, so every mode keeps the same random stream
+        return Tensor((self._draw or draw_random)(self.rng, n))
 
     def _p(self) -> float:
+        if self.augment_mode == "diffaug":
+            return 1.0
         return self.ada.p if self.augment is not None else 0.0
 
     def _done(self, outs):
@@ -283,7 +288,7 @@ class StyleGAN2Phases:
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
             stats["loss_r1"], stats["update_ok_D_reg"] = self._done(self._d_reg(
                 reals, labels, self._aug_rand(n), p))
-        if self.augment is not None:
+        if self.augment_mode in ("ada", "fixed"):
             stats["ada_p"] = p
             if self.augment_mode == "ada":
                 self.ada.observe(sign)
