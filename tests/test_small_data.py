@@ -278,3 +278,28 @@ def test_stylegan2_takes_diffaugment_too():
     assert bool(stats["update_ok_D_reg"].asnumpy())
     none = make_sg2(["model.augment=none"])
     assert none.augment is None and none._p() == 0.0
+
+
+def test_a_run_that_did_not_improve_says_so_next_to_data(tmp_path):
+    import logging
+    from types import SimpleNamespace
+    from msgan.train.loop import Run
+    stats = tmp_path / "stats.jsonl"
+    rows = [{"tick": 1, "kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.20},
+            {"tick": 2, "kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.25},
+            {"tick": 3, "kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.05}]
+    stats.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run = SimpleNamespace(stats_path=str(stats), out=str(tmp_path))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("msgan")
+    logger.addHandler(handler)
+    try:
+        Run._warn_if_not_learnt(run, "snapshot-000003000")        # improved: quiet
+        assert not records
+        Run._warn_if_not_learnt(run, "snapshot-000002000")        # worse than the first
+        assert len(records) == 1 and "may still be noise" in records[0].getMessage()
+        assert str(tmp_path / "Data") in records[0].getMessage()
+    finally:
+        logger.removeHandler(handler)

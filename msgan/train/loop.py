@@ -22,7 +22,7 @@ from msgan import runtime
 from msgan.config import TRANSLATION_MODELS, Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
-from msgan.io import write_json
+from msgan.io import read_stats, write_json
 from msgan.models import MODELS
 from msgan.train import checkpoint, plots, rollback
 from msgan.train.lr import get_lr, set_lr
@@ -647,6 +647,21 @@ class Run:
                      os.path.join(out, "Data"))
             if self.cfg.metrics.benefit_check and len(self.image_set.classes) >= 2 and paths:
                 self._check_benefit(paths)
+            self._warn_if_not_learnt(best if g.use_snapshot == "best" else None)
+
+    def _warn_if_not_learnt(self, used) -> None:
+        """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
+        are what a barely trained G makes; say so next to Data/ instead of ending quietly."""
+        scored = [r for r in read_stats(self.stats_path) if r.get("kid") is not None]
+        if len(scored) < 2:
+            return
+        kid = next((r["kid"] for r in scored if r.get("snapshot") == used), scored[-1]["kid"])
+        if kid >= scored[0]["kid"]:
+            log.warning("WARNING: the images in %s come from a generator no better than at the "
+                        "first snapshot (KID %.4g vs %.4g at %.2f kimg): they may still be noise "
+                        "— look at samples/, train longer (train.total_kimg) or add images",
+                        os.path.join(self.out, "Data"), kid, scored[0]["kid"],
+                        scored[0]["kimg"])
 
     def _skip_unlearnable(self, real_counts: dict, counts: dict) -> dict:
         """No images for classes with fewer than generate.min_class_images reals: a GAN cannot
