@@ -1,0 +1,72 @@
+"""Probe: which oneDNN implementation MindSpore's CPU Conv2D runs, and at what speed.
+
+    python -m benchmarks.probe_cpu_conv --channels 64 512 --size 8
+
+Runs forward + backward (input and weight) of a 3x3 conv, batch 8, under ms.jit. oneDNN's
+verbose log is switched on (ONEDNN_VERBOSE=1 in a child process), and the script prints the
+implementation of each pass with the GFLOP/s of the whole step (second call).
+On MindSpore 2.10.0 (2026-11-28) forward and backward-data ran "jit_uni_ncsp:conv+ref:any" on
+plain NCHW tensors, and only backward-weights ran "gemm:jit". Whole steps ran at 0.6–0.8 GFLOP/s.
+At StyleGAN2's full widths this is why a 64² first iteration took more than 8 minutes
+(benchmarks/RESULTS.md, issue 13). StyleGAN2's convs stay native anyway: it is the one path every
+device runs. Delete this probe when the names above turn into a jit implementation.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r'''
+import sys, time, numpy as np
+import mindspore as ms
+from mindspore import ops, Tensor
+ms.set_context(mode=ms.GRAPH_MODE)
+ms.set_device("CPU")
+c, r, b = int(sys.argv[1]), int(sys.argv[2]), 8
+rng = np.random.default_rng(0)
+x = Tensor(rng.standard_normal((b, c, r, r)).astype(np.float32))
+w = Tensor(rng.standard_normal((c, c, 3, 3)).astype(np.float32))
+def f(x, w):
+    return ops.conv2d(x, w, pad_mode="pad", padding=1).sum()
+g = ms.jit(ms.value_and_grad(f, grad_position=(0, 1)))
+for i in range(2):
+    t = time.perf_counter()
+    out = g(x, w)
+    out[0].asnumpy()
+    [o.asnumpy() for o in out[1]]
+    s = time.perf_counter() - t
+print(f"RESULT {s:.4f} {3 * 2 * b * c * c * 9 * r * r / s / 1e9:.2f}", flush=True)
+'''
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--channels", type=int, nargs="+", default=[64, 512])
+    ap.add_argument("--size", type=int, default=8)
+    a = ap.parse_args(argv)
+    env = dict(os.environ, ONEDNN_VERBOSE="1", DNNL_VERBOSE="1", GLOG_v="3")
+    # MindSpore's graph parser needs the source in a file (not `python -c`)
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as src:
+        src.write(CHILD)
+    for c in a.channels:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, src.name, str(c), str(a.size)], env=env,
+                             capture_output=True, text=True).stdout
+        impls = {}
+        for line in out.splitlines():
+            f = line.split(",")
+            if len(f) > 7 and f[2] == "primitive" and f[3] == "exec" and f[5] == "convolution":
+                impls[f[7]] = f[6]
+        res = re.search(r"RESULT (\S+) (\S+)", out)
+        step = f"{float(res.group(1)) * 1e3:.0f} ms, {res.group(2)} GFLOP/s" if res else "failed"
+        print(f"conv3x3 {c}->{c} on 8x{c}x{a.size}x{a.size}, fwd+bwd: {step}; oneDNN: "
+              + ", ".join(f"{k}={v}" for k, v in impls.items())
+              + f" ({time.perf_counter() - t:.0f} s with start-up)", flush=True)
+    os.unlink(src.name)
+
+
+if __name__ == "__main__":
+    main()
