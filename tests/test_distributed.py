@@ -13,7 +13,9 @@ ms = pytest.importorskip("mindspore")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["configs/dcgan_cpu.yaml", "train.batch_size=16", "train.total_kimg=0.048",
         "train.snapshot_kimg=0.016", "train.tick_kimg=0.016", "train.progress=false",
-        "generate.generate_num=1", "train.export=[]", "metrics.benefit_check=false"]
+        "generate.generate_num=1", "train.export=[]", "metrics.benefit_check=false",
+        # the one-process replay below is the plain D/G step: no augmentation draws in between
+        "model.augment=none"]
 
 
 @pytest.mark.skipif(shutil.which("msrun") is None and not os.path.exists(
@@ -65,7 +67,8 @@ def check_step_matches_one_process(out):
     shards = []
     for rank in (0, 1):     # what worker `rank` drew for step 2 (Run._shard_sampler, phases.rng)
         sampler = pipeline.BatchSampler(images[rank::2], labels[rank::2], half,
-                                        seed=seed + 1000 * rank, mirror=cfg.data.mirror)
+                                        seed=seed + 1000 * rank, mirror=cfg.data.mirror,
+                                        balanced=cfg.data.sampling == "balanced")
         rng = np.random.default_rng([seed + 1, rank])
         zs = [sample_z(rng, half, m.z_dim, m.z_dist) for _ in range(4)]   # z_D, z_G per step
         next(sampler)

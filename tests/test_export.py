@@ -168,7 +168,8 @@ def test_real_dcgan_exports(tmp_path, monkeypatch, native):
     from msgan.models import dcgan
 
     if native:
-        monkeypatch.setattr(dcgan, "_conv_cells", lambda: (nn.Conv2d, nn.Conv2dTranspose))
+        monkeypatch.setattr(dcgan, "_conv_cells",
+                            lambda second_order=False: (nn.Conv2d, nn.Conv2dTranspose))
     ms.set_seed(0)
     G, _ = models.MODELS["dcgan"].build(DCGANConfig(z_dim=Z_DIM, ngf=8, ndf=8), 32, 3, 2)
     # At init DCGAN outputs are ~1e-4, which would make the parity check vacuous; large weights
