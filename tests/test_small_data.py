@@ -268,14 +268,12 @@ def test_classic_r1_and_ada_run_and_resume_their_state():
 
 def test_stylegan2_takes_diffaugment_too():
     """model.augment=diffaug gives StyleGAN2 the same DiffAugment as the classic models (p = 1, no
-    ADA controller, R1 on the augmented reals still has its second-order gradient)."""
-    from test_sg2_phases import batch, make_phases as make_sg2
-    ph = make_sg2(["model.augment=diffaug", "model.r1_interval=1"])
+    ADA controller; its second-order gradient for R1 is tested above). Not stepped: compiling
+    StyleGAN2's phases costs a minute and the step itself is the one test_sg2_phases runs."""
+    from test_sg2_phases import make_phases as make_sg2
+    ph = make_sg2(["model.augment=diffaug"])
     assert isinstance(ph.augment, DiffAugment) and ph._p() == 1.0
-    reals, labels = batch()
-    stats = ph.step(reals, labels, 0)
-    assert "ada_p" not in stats and np.isfinite(float(stats["loss_r1"].asnumpy()))
-    assert bool(stats["update_ok_D_reg"].asnumpy())
+    assert ph._aug_rand(4).shape == (4, ph._draw(np.random.default_rng(0), 1).shape[1])
     none = make_sg2(["model.augment=none"])
     assert none.augment is None and none._p() == 0.0
 
