@@ -83,8 +83,8 @@ def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.nd
 
 
 def make_augment(mode: str, resolution: int, channels: int):
-    """The Cell that augments what D sees (``apply(images, p, rand)``), its host-side random
-    draw and its width; (None, None) for ``none``."""
+    """(the Cell that augments what D sees, ``apply(images, p, rand)``; the host-side draw of its
+    ``rand``, ``draw(rng, n)``), or (None, None) for ``none``."""
     if mode == "diffaug":
         return DiffAugment(resolution, channels), diffaugment.draw_random
     if mode == "ada":
@@ -110,7 +110,6 @@ class ClassicPhases:
         self.loss = m.loss
         self.progress = 0.0                      # fraction of the schedule done; set by the loop
         self.augment, self._draw = make_augment(m.augment, G.resolution, G.channels)
-        self.augment_mode = m.augment
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
         self.ada = None
