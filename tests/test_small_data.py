@@ -204,9 +204,9 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
     assert cfg.model.augment == "diffaug"
     assert not load_config(os.path.join(ROOT, "configs", "stylegan2.yaml")).data.mirror
     from msgan.errors import MsganError
-    for bad, fragment in (("model.augment=flip", "model.augment"), ("model.loss=wgan", "model.loss"),
-                          ("data.sampling=x", "data.sampling"), ("model.augment_p=2", "augment_p"),
-                          ("model.r1_gamma=-1", "r1_gamma")):
+    for bad, fragment in (("model.augment=flip", "model.augment"),
+                          ("model.loss=wgan", "model.loss"), ("data.sampling=x", "data.sampling"),
+                          ("model.augment_p=2", "augment_p"), ("model.r1_gamma=-1", "r1_gamma")):
         with pytest.raises(MsganError, match=fragment):
             load_config(None, ["model.name=dcgan", bad])
 

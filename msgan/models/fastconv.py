@@ -1,9 +1,9 @@
 """Convolutions as slices + one matrix multiply, for CPUs where MindSpore's conv kernels are slow.
 
 MindSpore 2.10's CPU kernels for spatial (k > 1) convolutions and transposed convolutions run at
-~0.5 GFLOP/s here, while its MatMul runs at tens of GFLOP/s. These Cells compute exactly the
-functions of ``nn.Conv2d(pad_mode="pad")`` and ``nn.Conv2dTranspose(pad_mode="pad")`` with the
-same Parameters (created by the built-in Cell, so shapes, names and initialisation are identical
+~0.7 GFLOP/s here (oneDNN's reference kernel, benchmarks/probe_cpu_conv.py), while its MatMul
+runs at tens of GFLOP/s. These Cells compute exactly the functions of
+``nn.Conv2d(pad_mode="pad")`` and ``nn.Conv2dTranspose(pad_mode="pad")`` with the same Parameters (created by the built-in Cell, so shapes, names and initialisation are identical
 and checkpoints are interchangeable), but lower them to contiguous slices, concatenation with
 zeros, reshapes, transposes and MatMul. Those ops have plain gradients in graph mode and export to
 MindIR and ONNX as ordinary Slice/Concat/Reshape/Transpose/MatMul nodes. StridedSlice and the Pad

@@ -25,7 +25,8 @@ GENERATORS = ("G",)
 
 def _conv_cell():
     """Conv2d class for the device in use: fastconv's im2col + MatMul on CPU, where MindSpore
-    2.10's conv kernels are 8-38x slower (benchmarks/RESULTS.md). Same Parameters either way."""
+    2.10's conv kernels are much slower at small widths (benchmarks/RESULTS.md). Same Parameters
+    either way."""
     return fastconv.Conv2d if matmul_convs() else nn.Conv2d
 
 

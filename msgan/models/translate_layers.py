@@ -14,7 +14,8 @@ def weights():
 
 def conv_cells():
     """(Conv2d, ConvTranspose) for the device in use: fastconv's im2col + MatMul on CPU, where
-    MindSpore 2.10's conv kernels are 8-38x slower; the same Parameters either way."""
+    MindSpore 2.10's conv kernels are much slower at small widths (benchmarks/RESULTS.md); the
+    same Parameters either way."""
     if ms.get_context("device_target") == "CPU":
         return fastconv.Conv2d, fastconv.ConvTranspose2d
     return nn.Conv2d, nn.Conv2dTranspose

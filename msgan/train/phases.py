@@ -142,7 +142,7 @@ class ClassicPhases:
         r1_scale = self.r1_gamma / 2 * self.r1_interval
 
         def seen_by_D(images, noise_std, p, rand):
-            """What D is shown: the augmented images (reals and fakes alike), plus instance noise."""
+            """What D is shown: augmented images (reals and fakes alike), plus instance noise."""
             if augment is not None:
                 images = augment.apply(images, p, rand)
             if use_noise:   # instance noise (Sønderby et al. 2016): blur both distributions for D
