@@ -702,10 +702,14 @@ class Run:
         t0 = time.time()
         log.info("checking whether the generated images help a classifier of your classes "
                  "(metrics.benefit_check; 1-2 minutes on a CPU)")
-        report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
-                         shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
-                         seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
-                         progress=self.cfg.train.progress)
+        try:
+            report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
+                             shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
+                             seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
+                             progress=self.cfg.train.progress)
+        except MsganError as e:    # the run's outputs are written: a check must not fail it
+            log.warning("benefit check skipped: %s", e)
+            return
         report["seconds"] = round(time.time() - t0, 1)
         line = verdict_line(report)
         if report["verdict"] == "generated images hurt":
