@@ -91,3 +91,13 @@ def read_stats(path: str) -> list:
                 if isinstance(row, dict):
                     rows.append(row)
     return rows
+
+
+def update_json(path: str, key: str, value) -> None:
+    """Set ``key`` in the JSON object at ``path`` (created when missing), atomically."""
+    data = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    data[key] = value
+    write_json(path, data)

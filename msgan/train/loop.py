@@ -22,7 +22,7 @@ from msgan import runtime
 from msgan.config import TRANSLATION_MODELS, Config, dump_config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
-from msgan.io import read_stats, write_json
+from msgan.io import read_stats, update_json
 from msgan.models import MODELS
 from msgan.train import checkpoint, plots, rollback
 from msgan.train.lr import get_lr, set_lr
@@ -676,11 +676,8 @@ class Run:
                     "generate.min_class_images=0 to generate them anyway",
                     ", ".join(f"{c} ({n} images)" for c, n in few.items()), minimum)
         path = os.path.join(self.out, "validation.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                report = json.load(f)
-            report["too_few_to_learn"] = {"min_class_images": minimum, "classes": few}
-            write_json(path, report)
+        if os.path.exists(path):     # absent with data.do_validation=false
+            update_json(path, "too_few_to_learn", {"min_class_images": minimum, "classes": few})
         return {c: (0 if c in few else n) for c, n in counts.items()}
 
     def _check_benefit(self, paths: list) -> None:
@@ -719,14 +716,7 @@ class Run:
                         line, os.path.join(self.out, "Data"))
         else:
             log.info("%s", line)
-        path = os.path.join(self.out, "quality.json")
-        quality = {}
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                quality = json.load(f)
-        quality["augmentation_benefit"] = report
-        write_json(path, quality)
-        self.benefit_report = report
+        update_json(os.path.join(self.out, "quality.json"), "augmentation_benefit", report)
 
 
 def copy_export(src_stem: str, dst_stem: str) -> None:
