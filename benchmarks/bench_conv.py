@@ -1,4 +1,4 @@
-"""Per-layer timing: MindSpore's built-in conv Cells vs msgan.models.fastconv, DCGAN layer shapes.
+"""Per-layer timing: MindSpore's built-in conv Cells vs msgan.ops.fastconv, DCGAN layer shapes.
 
     python -m benchmarks.bench_conv --resolution 32 --batch 64 --width 64 --channels 3 --repeats 5
 
@@ -16,7 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from msgan.models import fastconv
+from msgan.ops import fastconv
 
 
 def dcgan_layers(resolution, width, channels, z_dim=100):

@@ -21,8 +21,9 @@ from mindspore import Tensor
 
 from benchmarks.bench_conv import add_model_args, add_thread_args, use_threads
 from msgan.config import load_config
-from msgan.models import dcgan, fastconv
-from msgan.train.phases import ClassicPhases
+from msgan.models import dcgan
+from msgan.ops import fastconv
+from msgan.train.phases.classic import ClassicPhases
 
 
 def build_msgan(cfg, resolution, channels, fast, kernels=True):

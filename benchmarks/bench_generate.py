@@ -20,8 +20,8 @@ import numpy as np
 import mindspore as ms
 
 from msgan.config import DCGANConfig, to_dict
-from msgan.export import export_generator
-from msgan.generate import CheckpointSampler, MindIRSampler, OnnxSampler
+from msgan.inference.export import export_generator
+from msgan.inference.generate import CheckpointSampler, MindIRSampler, OnnxSampler
 from msgan.models import dcgan
 
 

@@ -96,7 +96,7 @@ class MsganWorker:
         from msgan.config import load_config
         from msgan.data.pipeline import BatchSampler
         from msgan.models import stylegan2
-        from msgan.train.sg2_phases import StyleGAN2Phases
+        from msgan.train.phases.stylegan2 import StyleGAN2Phases
         from benchmarks.bench_conv import use_threads
 
         ms.set_context(mode=ms.GRAPH_MODE)
@@ -127,7 +127,7 @@ class MsganWorker:
     def _iteration(self, split):
         import mindspore as ms
         from mindspore import Tensor
-        from msgan.train.phases import ema_beta
+        from msgan.train.phases.base import ema_beta
         t = time.perf_counter()
         reals, labels = next(self.sampler)
         reals, labels = Tensor(reals), Tensor(labels.astype(np.int32))

@@ -37,7 +37,7 @@ def main(argv=None):
     add_thread_args(ap)
     ap.add_argument("--iterations", type=int, default=4)
     ap.add_argument("--leaky-relu", default="msgan", choices=("msgan", "mindspore"),
-                    help="D's activation: msgan.nn.LeakyReLU (one-Select gradient) or "
+                    help="D's activation: msgan.ops.lowering.LeakyReLU (one-Select gradient) or "
                          "MindSpore's nn.LeakyReLU")
     ap.add_argument("--top", type=int, default=15, help="operator types to list")
     a = ap.parse_args(argv)

@@ -130,7 +130,7 @@ def _cmd_train(args) -> None:
 def _cmd_generate(args) -> None:
     if args.num < 0:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
-    from msgan import generate, runtime, translate
+    from msgan.inference import generate, runtime, translate
     from msgan.train.loop import setup_logging
     setup_logging(None)
     translating = translate.is_translation_model(args.model)
@@ -158,7 +158,7 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from msgan import export, runtime
+    from msgan.inference import export, runtime
     from msgan.models import MODELS
     from msgan.train.loop import setup_logging
     setup_logging(None)
@@ -180,7 +180,7 @@ def _cmd_export(args) -> None:
 
 def _generators_to_export(path: str):
     """[(file stem, generator Cell, meta)]: G_ema, or every generator of an image-to-image run."""
-    from msgan import generate, translate
+    from msgan.inference import generate, translate
     if not translate.is_translation_model(path):
         G, meta = generate.load_checkpoint_generator(path)
         return [("G_ema", G, meta)]
@@ -224,7 +224,7 @@ def _cmd_evaluate(args) -> None:
                        else fake)
     with tempfile.TemporaryDirectory(prefix="msgan-evaluate-") as tmp:
         if is_model:
-            from msgan import generate
+            from msgan.inference import generate
             if args.num <= 0:
                 raise MsganError(f"--num is {args.num} — pass a positive number of images")
             generate.generate(generate.load_sampler(fake), tmp, args.num, seed=args.seed)

@@ -520,7 +520,7 @@ def to_dict(cfg) -> dict:
 
 
 # Keys whose null means "auto": how each resolves (as the code that uses it computes it, see
-# loop.Run, phases.ema_beta, losses_sg2.r1_gamma, translate_phases) and the value.
+# loop.Run, phases.ema_beta, losses.r1_gamma, translate_phases) and the value.
 AUTO_VALUES = {
     ("train", "tick_kimg"): ("total_kimg / 50", lambda c: max(c.train.total_kimg / 50, 0.001)),
     ("train", "snapshot_kimg"): ("total_kimg / 5", lambda c: c.train.total_kimg / 5),

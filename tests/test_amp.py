@@ -8,10 +8,10 @@ from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
-from msgan.export import export_generator  # noqa: E402
+from msgan.inference.export import export_generator  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train.phases import ClassicPhases  # noqa: E402
+from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B, RES, CLASSES = 8, 32, 3
 

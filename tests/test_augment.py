@@ -7,7 +7,7 @@ import pytest
 ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
-from msgan.augment import (NUM_RANDOM, NUM_UNIFORM, AdaController, AugmentPipe,  # noqa: E402
+from msgan.augment.ada import (NUM_RANDOM, NUM_UNIFORM, AdaController, AugmentPipe,  # noqa: E402
                            _N, _U, draw_random)
 
 R = 16

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from msgan.balance import balance_counts, count_labels
+from msgan.inference.balance import balance_counts, count_labels
 from msgan.errors import MsganError
 
 IMBALANCED = {"cat": 50, "dog": 20, "fox": 5}

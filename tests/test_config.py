@@ -77,8 +77,8 @@ def test_shipped_configs_load_and_round_trip(path, tmp_path):
 
 
 def test_dumped_config_holds_the_auto_values_used(tmp_path):
-    from msgan.losses_sg2 import r1_gamma
-    from msgan.train.phases import ema_beta
+    from msgan.losses import r1_gamma
+    from msgan.train.phases.base import ema_beta
 
     cfg = load_config(None, ["model.name=stylegan2", "data.resolution=64",
                              "train.batch_size=8", "train.total_kimg=2", "train.tick_kimg=0.5"])

@@ -10,7 +10,7 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor
 
-from msgan.models import conv_kernels, fastconv
+from msgan.ops import conv_kernels, fastconv
 
 ms.set_context(mode=ms.GRAPH_MODE)
 

@@ -56,7 +56,7 @@ def check_step_matches_one_process(out):
     from msgan.config import load_config
     from msgan.data import pipeline
     from msgan.train import checkpoint, loop
-    from msgan.train.phases import sample_z
+    from msgan.train.phases.base import sample_z
 
     cfg = load_config(os.path.join(ROOT, ARGS[0]), ARGS[1:] + [f"output_dir={out}"])
     runtime.select_device("CPU")

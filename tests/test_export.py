@@ -10,7 +10,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from mindspore import nn, ops  # noqa: E402
 
-from msgan.export import example_inputs, export_generator, fix_onnx_conv_transpose  # noqa: E402
+from msgan.inference.export import example_inputs, export_generator, fix_onnx_conv_transpose  # noqa: E402
 
 from tiny_generator import BATCH, Z_DIM, ExportCond, ExportUncond, TinyG, make_meta  # noqa: E402,E501
 

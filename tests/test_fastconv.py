@@ -4,8 +4,8 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from msgan.export import fix_onnx_conv_transpose
-from msgan.models import conv_kernels, fastconv
+from msgan.inference.export import fix_onnx_conv_transpose
+from msgan.ops import conv_kernels, fastconv
 
 ms.set_context(mode=ms.GRAPH_MODE)
 

@@ -10,9 +10,9 @@ pytest.importorskip("onnxruntime")
 from PIL import Image  # noqa: E402
 
 from msgan.errors import MsganError  # noqa: E402
-from msgan.export import export_generator  # noqa: E402
+from msgan.inference.export import export_generator  # noqa: E402
 from msgan.io import file_mode  # noqa: E402
-from msgan.generate import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
+from msgan.inference.generate import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
                             OnnxSampler, generate, load_sampler, to_uint8, z_from_seeds)
 
 from tiny_generator import (BATCH, CLASSES, RES, Z_DIM, ExportCond,  # noqa: E402

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from msgan import generated, io
+from msgan.inference import generated, io
 from msgan.errors import MsganError
 
 

@@ -1,10 +1,10 @@
-"""msgan.nn.LeakyReLU: MindSpore's LeakyReLU with a cheaper gradient, same values."""
+"""msgan.ops.lowering.LeakyReLU: MindSpore's LeakyReLU with a cheaper gradient, same values."""
 import numpy as np
 import pytest
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from msgan.nn import LeakyReLU
+from msgan.ops.lowering import LeakyReLU
 
 ms.set_context(mode=ms.GRAPH_MODE)
 

@@ -9,7 +9,8 @@ from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train.phases import ClassicPhases, ema_beta, sample_z  # noqa: E402
+from msgan.train.phases.base import ema_beta, sample_z  # noqa: E402
+from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B = 8
 

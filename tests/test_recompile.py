@@ -13,7 +13,8 @@ from mindspore.graph import api as ms_api  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
-from msgan.train.phases import ClassicPhases, ema_beta  # noqa: E402
+from msgan.train.phases.base import ema_beta  # noqa: E402
+from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B = 4
 

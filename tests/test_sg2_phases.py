@@ -5,11 +5,11 @@ import pytest
 ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
-from msgan import losses_sg2  # noqa: E402
+from msgan import losses  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.models import stylegan2  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train.sg2_phases import StyleGAN2Phases  # noqa: E402
+from msgan.train.phases.stylegan2 import StyleGAN2Phases  # noqa: E402
 
 B, RES = 4, 8
 
@@ -158,19 +158,19 @@ def test_resume_from_a_snapshot_repeats_the_next_step(scheduled, tmp_path):
 def test_regulariser_helpers_match_numpy():
     rng = np.random.default_rng(0)
     g = rng.standard_normal((3, 4, 5)).astype(np.float32)
-    lengths = losses_sg2.path_lengths(Tensor(g)).asnumpy()
+    lengths = losses.path_lengths(Tensor(g)).asnumpy()
     np.testing.assert_allclose(lengths, np.sqrt((g ** 2).sum(2).mean(1)), rtol=1e-5)
-    pen, mean = losses_sg2.path_length_penalty(Tensor(lengths), Tensor(1.0, ms.float32), 0.01)
+    pen, mean = losses.path_length_penalty(Tensor(lengths), Tensor(1.0, ms.float32), 0.01)
     m = 1.0 + (lengths.mean() - 1.0) * 0.01
     np.testing.assert_allclose(mean.asnumpy(), m, rtol=1e-5)
     np.testing.assert_allclose(pen.asnumpy(), (lengths - m) ** 2, rtol=1e-5)
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
-    np.testing.assert_allclose(losses_sg2.r1_penalty(Tensor(x)).asnumpy(),
+    np.testing.assert_allclose(losses.r1_penalty(Tensor(x)).asnumpy(),
                                (x ** 2).sum(axis=(1, 2, 3)), rtol=1e-5)
-    lr, betas = losses_sg2.lazy_adam_params(0.0025, [0.0, 0.99], 16)
+    lr, betas = losses.lazy_adam_params(0.0025, [0.0, 0.99], 16)
     assert lr == pytest.approx(0.0025 * 16 / 17) and betas == (0.0, pytest.approx(0.99 ** (16 / 17)))
-    assert losses_sg2.r1_gamma(None, 256, 8) == pytest.approx(1.6384)
-    assert losses_sg2.r1_gamma(10.0, 256, 8) == 10.0
+    assert losses.r1_gamma(None, 256, 8) == pytest.approx(1.6384)
+    assert losses.r1_gamma(10.0, 256, 8) == 10.0
 
 
 def test_no_graph_compiles_after_the_first_steps(scheduled):

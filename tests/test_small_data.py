@@ -15,8 +15,8 @@ from colour_folders import COLOURS, write_folder  # noqa: E402
 from msgan import losses  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.data.pipeline import BatchSampler  # noqa: E402
-from msgan.diffaugment import DiffAugment, draw_random  # noqa: E402
-from msgan.models import fastconv  # noqa: E402
+from msgan.augment.diffaug import DiffAugment, draw_random  # noqa: E402
+from msgan.ops import fastconv  # noqa: E402
 from msgan.models.spectral_norm import SNConv2d, SNDense  # noqa: E402
 from msgan.train.loop import SMALL_DATA_IMAGES, resolve_auto  # noqa: E402
 

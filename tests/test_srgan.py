@@ -21,7 +21,7 @@ from msgan.models import srgan, vgg19  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
 from msgan.train import sr_phases  # noqa: E402
 from msgan.train.lr import get_lr, set_lr  # noqa: E402
-from msgan.train.sr_phases import SRGANPhases  # noqa: E402
+from msgan.train.phases.srgan import SRGANPhases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 R, B, C = 16, 4, 3
@@ -143,7 +143,7 @@ def test_bad_scale_or_resolution_is_a_clear_error():
 
 
 def test_export_parity_mindir_and_onnx(tmp_path):
-    from msgan.export import export_generator
+    from msgan.inference.export import export_generator
     cfg = make_cfg(scale=2)
     ms.set_seed(1)
     with native_convs():        # fastconv's 9x9 convs export too, but take ~30 s here

@@ -8,8 +8,8 @@ from mindspore import Tensor  # noqa: E402
 from msgan.config import StyleGAN2Config, load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.models import stylegan2  # noqa: E402
-from msgan import nn  # noqa: E402
-from msgan.nn import MinibatchStd  # noqa: E402
+from msgan.models import sg2_layers as nn  # noqa: E402
+from msgan.models.sg2_layers import MinibatchStd  # noqa: E402
 
 # Narrow enough to build at 256² in a second: widths 16, 16, 16, 16, 8, 4, 2 from 4² to 256².
 NARROW = StyleGAN2Config(z_dim=8, w_dim=8, channel_base=512, channel_max=16)
@@ -81,7 +81,7 @@ def test_export_net_is_deterministic_and_truncates():
 
 
 def test_export_to_mindir_and_onnx_reproduces_the_cell(tmp_path):
-    from msgan.export import export_generator
+    from msgan.inference.export import export_generator
     G, _ = stylegan2.build(NARROW, 8, 3, 2)
     meta = {"model": "stylegan2", "z_dim": 8, "num_classes": 2, "resolution": 8, "channels": 3,
             "batch": 2, "inputs": ["z", "c", "psi"]}

@@ -14,9 +14,9 @@ pytest.importorskip("onnxruntime")
 from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
-from msgan.export import export_generator  # noqa: E402
+from msgan.inference.export import export_generator  # noqa: E402
 from msgan.models import cyclegan, pix2pix, translate_layers  # noqa: E402
-from msgan.train.translate_phases import CycleGANPhases, Pix2PixPhases  # noqa: E402
+from msgan.train.phases.translate import CycleGANPhases, Pix2PixPhases  # noqa: E402
 
 B, R, C = 2, 16, 3
 MODELS = {

@@ -9,7 +9,7 @@ from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
-from msgan.export import export_generator  # noqa: E402
+from msgan.inference.export import export_generator  # noqa: E402
 from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
 from msgan.models.norm import InstanceNorm2d, norm_layer  # noqa: E402
 from msgan.models.patchgan import PatchGAN, patch_size, receptive_field  # noqa: E402

@@ -14,7 +14,7 @@ from msgan.config import load_config  # noqa: E402
 from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
 from msgan.train.lr import get_lr, set_lr  # noqa: E402
-from msgan.train.translate_phases import (CycleGANPhases, DiscoGANPhases, ImagePool,  # noqa: E402
+from msgan.train.phases.translate import (CycleGANPhases, DiscoGANPhases, ImagePool,  # noqa: E402
                                           Pix2PixPhases)
 
 B, R = 4, 16

@@ -17,7 +17,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from msgan.errors import MsganError
-from msgan.models import fastconv
+from msgan.ops.conv import conv_cells
 from msgan.progress import Bar
 
 COMPARABILITY_NOTE = ("features come from a small CNN trained on this real dataset: figures are "
@@ -26,8 +26,7 @@ COMPARABILITY_NOTE = ("features come from a small CNN trained on this real datas
 
 
 def _conv_bn_relu(cin, cout, stride):
-    # fastconv: MindSpore's CPU conv kernels are ~20x slower than im2col + MatMul here
-    return [fastconv.Conv2d(cin, cout, 3, stride=stride, padding=1, has_bias=False),
+    return [conv_cells()[0](cin, cout, 3, stride=stride, padding=1, has_bias=False),
             nn.BatchNorm2d(cout), nn.ReLU()]
 
 

@@ -6,36 +6,20 @@ BatchNorm (not on the first layer) and LeakyReLU(0.2); class conditioning by pro
 """
 import math
 
-import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
 from msgan.config import DCGANConfig
-from msgan.models import fastconv
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
 from msgan.models.spectral_norm import SNConv2d, SNDense
-from msgan.nn import LeakyReLU
+from msgan.ops.conv import conv_cells
+from msgan.ops.lowering import LeakyReLU
 
 
 def _weights():
     """N(0, 0.02), the DCGAN paper's init (MindSpore's "normal" string means sigma 0.01)."""
     return Normal(0.02)
-
-
-def _conv_cells(second_order: bool = False):
-    """(Conv2d, ConvTranspose) classes for the device in use.
-
-    MindSpore 2.10's CPU conv kernels are much slower than fastconv's im2col + MatMul at these
-    sizes (benchmarks/RESULTS.md); Ascend and GPU keep the native kernels. Both have the same
-    Parameters, so checkpoints move freely between devices. A D trained with R1 needs
-    second-order gradients, which fastconv's Slice and compiled-kernel ops do not have
-    (tests/test_dcgan_small_data.py::test_r1_needs_native_convs shows it), so it keeps the
-    native convs on every device.
-    """
-    if ms.get_context("device_target") == "CPU" and not second_order:
-        return fastconv.Conv2d, fastconv.ConvTranspose2d
-    return nn.Conv2d, nn.Conv2dTranspose
 
 
 def _width(base: int, level: int) -> int:
@@ -44,7 +28,7 @@ def _width(base: int, level: int) -> int:
 
 
 def _up_block(cin: int, cout: int, mode: str):
-    Conv2d, ConvTranspose = _conv_cells()
+    Conv2d, ConvTranspose = conv_cells()
     if mode == "deconv":
         conv = ConvTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
                                   weight_init=_weights(), has_bias=False)
@@ -63,7 +47,7 @@ class Generator(nn.Cell):
         in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
         self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
         width = _width(cfg.ngf, n_up - 1)
-        layers = [_conv_cells()[1](in_dim, width, 4, 1, pad_mode="valid",
+        layers = [conv_cells()[1](in_dim, width, 4, 1, pad_mode="valid",
                                      weight_init=_weights(), has_bias=False),
                   nn.BatchNorm2d(width), nn.ReLU()]
         for level in range(n_up - 2, -1, -1):
@@ -85,7 +69,7 @@ class Discriminator(nn.Cell):
         self.num_classes = num_classes
         n_down = int(math.log2(resolution)) - 2        # resolution → 4x4
         ndf = cfg.ngf if cfg.ndf is None else cfg.ndf   # None: resolved from the data by the run
-        conv = _conv_cells(second_order=cfg.r1_gamma > 0)[0]
+        conv = conv_cells(second_order=cfg.r1_gamma > 0)[0]
         sn = cfg.spectral_norm
         layers = []
         cin = channels

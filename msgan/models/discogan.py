@@ -12,7 +12,7 @@ from mindspore import nn
 
 from msgan.config import DiscoGANConfig
 from msgan.models.translate_layers import conv, conv_transpose
-from msgan.nn import LeakyReLU
+from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G_AB", "G_BA")
 

@@ -4,7 +4,7 @@ from mindspore import nn, ops
 from msgan.config import MLPGANConfig
 from msgan.models.layers import ClassEmbedding, classic_export_net
 from msgan.models.spectral_norm import SNDense
-from msgan.nn import LeakyReLU
+from msgan.ops.lowering import LeakyReLU
 
 
 class Generator(nn.Cell):

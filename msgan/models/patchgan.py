@@ -8,7 +8,7 @@ from mindspore import nn
 from msgan.errors import MsganError
 from msgan.models.norm import norm_has_shift, norm_layer
 from msgan.models.translate_layers import conv
-from msgan.nn import LeakyReLU
+from msgan.ops.lowering import LeakyReLU
 
 
 def patch_size(resolution: int, d_layers: int) -> int:

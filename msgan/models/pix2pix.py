@@ -14,7 +14,7 @@ from msgan.config import Pix2PixConfig
 from msgan.models.norm import norm_has_shift, norm_layer
 from msgan.models.patchgan import PatchGAN
 from msgan.models.translate_layers import conv, conv_transpose
-from msgan.nn import LeakyReLU
+from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G",)
 MAX_DOWNS = 8

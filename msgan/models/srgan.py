@@ -17,21 +17,14 @@ from mindspore import nn, ops
 
 from msgan.config import SRGANConfig
 from msgan.errors import MsganError
-from msgan.models import fastconv
-from msgan.nn import LeakyReLU, matmul_convs
+from msgan.ops.conv import conv_cells
+from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G",)
 
 
-def _conv_cell():
-    """Conv2d class for the device in use: fastconv's im2col + MatMul on CPU, where MindSpore
-    2.10's conv kernels are much slower at small widths (benchmarks/RESULTS.md). Same Parameters
-    either way."""
-    return fastconv.Conv2d if matmul_convs() else nn.Conv2d
-
-
 def _conv(cin, cout, k, stride=1, bias=True):
-    return _conv_cell()(cin, cout, k, stride, pad_mode="pad", padding=k // 2, has_bias=bias)
+    return conv_cells()[0](cin, cout, k, stride, pad_mode="pad", padding=k // 2, has_bias=bias)
 
 
 class ResidualBlock(nn.Cell):
@@ -106,6 +99,11 @@ def check_config(cfg: SRGANConfig, resolution: int) -> None:
     if resolution % cfg.scale:
         raise MsganError(f"data.resolution {resolution} is not divisible by model.scale "
                          f"{cfg.scale} — choose a resolution that is a multiple of the scale")
+
+
+def generator(cfg: SRGANConfig, resolution: int, channels: int):
+    check_config(cfg, resolution)
+    return Generator(cfg, resolution, channels)
 
 
 def build(cfg: SRGANConfig, resolution: int, channels: int) -> dict:

@@ -22,7 +22,7 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from msgan.config import StyleGAN2Config
 from msgan.errors import MsganError
-from msgan.nn import (EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv2d, Upsample2d,
+from msgan.models.sg2_layers import (EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv2d, Upsample2d,
                       bias_act, normalize_2nd_moment, randn)
 
 W_AVG_BETA = 0.995

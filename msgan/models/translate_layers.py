@@ -1,24 +1,14 @@
 """Cells shared by the image-to-image models (pix2pix, CycleGAN, DiscoGAN)."""
 import numpy as np
-import mindspore as ms
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal
 
-from msgan.models import fastconv
+from msgan.ops.conv import conv_cells
 
 
 def weights():
     """N(0, 0.02): the init of the pix2pix/CycleGAN/DiscoGAN reference code."""
     return Normal(0.02)
-
-
-def conv_cells():
-    """(Conv2d, ConvTranspose) for the device in use: fastconv's im2col + MatMul on CPU, where
-    MindSpore 2.10's conv kernels are much slower at small widths (benchmarks/RESULTS.md); the
-    same Parameters either way."""
-    if ms.get_context("device_target") == "CPU":
-        return fastconv.Conv2d, fastconv.ConvTranspose2d
-    return nn.Conv2d, nn.Conv2dTranspose
 
 
 def conv(cin, cout, k, stride=1, padding=0, bias=True):

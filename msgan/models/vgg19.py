@@ -20,8 +20,7 @@ from mindspore import Tensor, nn, ops
 
 from msgan import weights
 from msgan.errors import MsganError
-from msgan.models import fastconv
-from msgan.nn import matmul_convs
+from msgan.ops.conv import conv_cells
 
 DEFAULT_LAYER = "relu5_4"
 HOW_TO_GET = ("convert torchvision's vgg19-dcbb9e9d.pth with scripts/convert_vgg19_weights.py "
@@ -64,7 +63,7 @@ class VGG19Features(nn.Cell):
         if layer not in LAYERS:
             raise MsganError(f"unknown VGG19 layer {layer!r} — use one of {', '.join(LAYERS)}")
         self.layer = layer
-        conv = fastconv.Conv2d if matmul_convs() else nn.Conv2d   # CPU convs are slow
+        conv = conv_cells()[0]
         cells = []
         for name, cin, cout in layout()[:LAYERS.index(layer) + 1]:
             if name.startswith("conv"):

@@ -26,7 +26,8 @@ from msgan.io import read_stats, update_json
 from msgan.models import MODELS
 from msgan.train import checkpoint, plots, rollback
 from msgan.train.lr import get_lr, set_lr
-from msgan.train.phases import ClassicPhases, ema_beta
+from msgan.train.phases.base import ema_beta
+from msgan.train.phases.classic import ClassicPhases
 
 log = logging.getLogger("msgan")
 
@@ -181,7 +182,7 @@ def build_phases(cfg: Config, num_classes: int, rank: int = 0, world_size: int =
     for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
         pe.set_data(p.data.copy())     # before any graph is compiled, so set_data is fine
     if cfg.model.name == "stylegan2":
-        from msgan.train.sg2_phases import StyleGAN2Phases
+        from msgan.train.phases.stylegan2 import StyleGAN2Phases
         return StyleGAN2Phases(cfg, G, D, G_ema, num_classes, rank=rank, world_size=world_size)
     return ClassicPhases(cfg, G, D, G_ema, num_classes, rank=rank, world_size=world_size)
 
@@ -561,7 +562,7 @@ class Run:
     def _grid_sampler(self):
         """G_ema as exported, compiled once; it sees G_ema's in-place EMA updates."""
         if not hasattr(self, "_grid_cell_sampler"):
-            from msgan.generate import CellSampler
+            from msgan.inference.generate import CellSampler
             net = MODELS[self.cfg.model.name].export_net(self.phases.G_ema)
             self._grid_cell_sampler = CellSampler(net, self.meta)
         return self._grid_cell_sampler
@@ -569,7 +570,7 @@ class Run:
     def _export(self, stem: str, net=None, meta=None) -> dict:
         if not self.cfg.train.export:
             return {}
-        from msgan.export import export_generator
+        from msgan.inference.export import export_generator
         if net is None:
             net = MODELS[self.cfg.model.name].export_net(self.phases.G_ema)
         result = export_generator(net, dict(meta or self.meta), stem,
@@ -623,24 +624,24 @@ class Run:
             best_net, best_meta = None, self.meta       # the newest snapshot is G_ema as it is
             newest = checkpoint.list_snapshots(os.path.join(out, "checkpoints"))[-1]
             if os.path.join(out, "checkpoints", best) != newest:
-                from msgan.generate import load_checkpoint_generator
+                from msgan.inference.generate import load_checkpoint_generator
                 G, best_meta = load_checkpoint_generator(os.path.join(out, "checkpoints", best))
                 best_net = MODELS[best_meta["model"]].export_net(G)
             self._final_export("G_ema", "best", best_net, best_meta)
             if g.use_snapshot == "best" and best_net is not None:
-                from msgan.generate import CellSampler
+                from msgan.inference.generate import CellSampler
                 sampler, export_net, meta = CellSampler(best_net, best_meta), best_net, best_meta
                 log.info("final exports and images use %s, the snapshot with the lowest KID "
                          "(generate.use_snapshot=last uses the newest)", best)
         self._final_export("G_ema", "G_ema", export_net, meta)
         counts = None
         if self.image_set.classes:
-            from msgan.balance import balance_counts, count_labels
+            from msgan.inference.balance import balance_counts, count_labels
             real_counts = count_labels(self.labels, self.image_set.classes)
             counts = balance_counts(real_counts, g.generate_num, g.balance, g.target_per_class)
             counts = self._skip_unlearnable(real_counts, counts)
         if g.generate_num > 0 or g.balance:
-            from msgan.generate import generate
+            from msgan.inference.generate import generate
             paths = generate(sampler, out, g.generate_num, seed=g.seed, counts=counts,
                              truncation=g.truncation, fmt=g.format, progress=self.cfg.train.progress)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
@@ -777,7 +778,7 @@ def predict(cfg: Config) -> str:
 
     Image-to-image models translate the images of ``data.path`` instead.
     """
-    from msgan.generate import generate, load_sampler
+    from msgan.inference.generate import generate, load_sampler
     out = os.path.abspath(cfg.output_dir)
     os.makedirs(out, exist_ok=True)
     setup_logging(out)
@@ -785,7 +786,7 @@ def predict(cfg: Config) -> str:
     dump_config(cfg, os.path.join(out, "config.yaml"))
     g = cfg.generate
     if cfg.model.name in TRANSLATION_MODELS:
-        from msgan.translate import load_translator, translate_folder
+        from msgan.inference.translate import load_translator, translate_folder
         paths, _ = translate_folder(load_translator(g.resume), cfg.data.path, out, fmt=g.format,
                                     progress=cfg.train.progress)
         log.info("translated %d images into %s", len(paths), os.path.join(out, "Data"))

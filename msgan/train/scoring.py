@@ -107,7 +107,7 @@ class SnapshotScorer:
 
     def fake_inputs(self, meta: dict, seed: int = 0) -> tuple:
         """The latents and labels every snapshot is scored on: (z float32, c int32)."""
-        from msgan.generate import z_from_seeds
+        from msgan.inference.generate import z_from_seeds
         n = int(self.cfg.kid_images)
         g_classes = int(meta.get("num_classes", 0))
         if g_classes and g_classes != self.num_classes:

@@ -31,13 +31,13 @@ def build_phases(cfg: Config, rank: int = 0, world_size: int = 1):
     m = cfg.model
     nets = MODELS[m.name].build(m, cfg.data.resolution, cfg.data.channels)
     if m.name == "pix2pix":
-        from msgan.train.translate_phases import Pix2PixPhases as Phases
+        from msgan.train.phases.translate import Pix2PixPhases as Phases
     elif m.name == "cyclegan":
-        from msgan.train.translate_phases import CycleGANPhases as Phases
+        from msgan.train.phases.translate import CycleGANPhases as Phases
     elif m.name == "discogan":
-        from msgan.train.translate_phases import DiscoGANPhases as Phases
+        from msgan.train.phases.translate import DiscoGANPhases as Phases
     else:
-        from msgan.train.sr_phases import SRGANPhases as Phases
+        from msgan.train.phases.srgan import SRGANPhases as Phases
     return Phases(cfg, nets, rank=rank, world_size=world_size)
 
 
@@ -109,8 +109,8 @@ class TranslationRun(Run):
     # -- snapshots ---------------------------------------------------------------------------------
     def _translators(self) -> dict:
         """name → Translator over the phases' eval generators, compiled once, refreshed per call."""
-        from msgan.generate import CellSampler
-        from msgan.translate import Translator, generator_meta
+        from msgan.inference.generate import CellSampler
+        from msgan.inference.translate import Translator, generator_meta
 
         gens = self.phases.generators()          # refreshes the eval copies' weights
         if not hasattr(self, "_translator_cache"):
@@ -153,14 +153,14 @@ class TranslationRun(Run):
         save_grid(np.stack(rows), path, nrow=3)
 
     def _export_current(self, name: str, stem: str) -> dict:
-        from msgan.translate import generator_meta
+        from msgan.inference.translate import generator_meta
         net = MODELS[self.cfg.model.name].export_net(self.phases.generators()[name])
         return self._export(stem, net, generator_meta(self.meta, name))
 
     # -- the end -----------------------------------------------------------------------------------
     def _final_outputs(self):
         """Final exports, the held-out split translated into Data/, PSNR/SSIM."""
-        from msgan import translate
+        from msgan.inference import translate
         out = self.out
         translators = self._translators()
         for name in translators:

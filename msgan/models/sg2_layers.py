@@ -1,4 +1,4 @@
-"""Shared Cells for the style-based models: equalised-LR layers, modulated conv, FIR resampling.
+"""StyleGAN2's layers: equalised-LR layers, modulated conv, FIR resampling.
 
 Everything here follows NVlabs stylegan2-ada-pytorch (SG2A) and is written so that graph mode,
 second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10, with
@@ -13,59 +13,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
+from msgan.ops.lowering import rsqrt, zero_insert_2x
+
 LRELU_GAIN = math.sqrt(2.0)    # keeps the activation variance of lrelu(0.2) layers at ~1
-
-
-def matmul_convs() -> bool:
-    """Should the fastconv models (DCGAN, image-to-image, VGG19) lower convs to MatMul? On CPU.
-
-    StyleGAN2 does not ask: its layers below use MindSpore's own convolution operators on every
-    device, so the CPU test suite runs the code Ascend and GPU users run (benchmarks/RESULTS.md,
-    "one convolution path": the Gather + MatMul lowering it used on CPU was slower and 4x heavier).
-    """
-    return ms.get_context("device_target") == "CPU"
-
-
-def zero_pad(x, axis: int, before: int, after: int):
-    """Zeros around ``x`` along ``axis`` by concatenation (fast on CPU; exact backward)."""
-    parts = []
-    if before > 0:
-        shape = list(x.shape)
-        shape[axis] = before
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    parts.append(x)
-    if after > 0:
-        shape = list(x.shape)
-        shape[axis] = after
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    return ops.concat(parts, axis) if len(parts) > 1 else x
-
-
-class LeakyReLU(nn.Cell):
-    """``nn.LeakyReLU(alpha)`` (0 < alpha < 1) with a one-Select gradient.
-
-    MindSpore 2.10 computes leaky_relu as Maximum(x, alpha * x), whose gradient takes two Selects,
-    comparisons and an add: 6 % of a CPU DCGAN step's op time, halved by this bprop
-    (benchmarks/RESULTS.md). First-order only: StyleGAN2, whose R1 and path-length penalties
-    differentiate twice, keeps ``bias_act``.
-    """
-
-    def __init__(self, alpha: float = 0.2):
-        super().__init__()
-        self.alpha = alpha
-
-    def construct(self, x):
-        return ops.leaky_relu(x, self.alpha)
-
-    def bprop(self, x, out, dout):
-        return (ops.select(x > 0, dout, dout * self.alpha),)
-
-
-def rsqrt(x):
-    return ops.pow(x, -0.5)
 
 
 def normalize_2nd_moment(x, eps: float = 1e-8):
@@ -139,15 +91,6 @@ class Blur(nn.Cell):
 
     def construct(self, x):
         return ops.conv2d(self.pad(x), self.kernel, stride=self.down, groups=self.channels)
-
-
-def zero_insert_2x(x):
-    """(N, C, H, W) → (N, C, 2H, 2W) with the samples at even positions and zeros between."""
-    n, c, h, w = x.shape
-    x = x.reshape(n, c, h, 1, w, 1)
-    x = ops.concat((x, ops.zeros((n, c, h, 1, w, 1), x.dtype)), 5)
-    x = ops.concat((x, ops.zeros((n, c, h, 1, w, 2), x.dtype)), 3)
-    return x.reshape(n, c, 2 * h, 2 * w)
 
 
 class Upsample2d(nn.Cell):

@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
-from msgan import generated
+from msgan.inference import generated
 from msgan.errors import MsganError
-from msgan.generate import (CellSampler, MindIRSampler, OnnxSampler, _read_json,
+from msgan.inference.generate import (CellSampler, MindIRSampler, OnnxSampler, _read_json,
                             load_generator_weights, newest_export, save_image, to_uint8)
 
 log = logging.getLogger("msgan")
@@ -27,7 +27,7 @@ _WHAT_TO_PASS = ("pass an image-to-image run folder, one of its checkpoints/snap
 class Translator:
     """uint8 NCHW images in, uint8 NCHW images out, through fixed-size batches of a backend.
 
-    ``backend`` is any sampler of msgan.generate (Cell, MindIR, ONNX): only its ``run_batch``
+    ``backend`` is any sampler of msgan.inference.generate (Cell, MindIR, ONNX): only its ``run_batch``
     and ``meta`` are used.
     """
 

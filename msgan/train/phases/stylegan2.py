@@ -17,11 +17,12 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, mint, nn, ops
 
-from msgan import losses, losses_sg2
-from msgan.augment import AdaController, draw_random
+from msgan import losses
+from msgan.augment.ada import AdaController, draw_random
 from msgan.config import Config
 from msgan.train import amp
-from msgan.train.phases import grad_reducer, guarded_update, make_augment, scaled
+from msgan import augment as augmentations
+from msgan.train.phases.base import grad_reducer, guarded_update, scaled
 
 W_AVG_BETA = 0.995
 
@@ -62,18 +63,18 @@ class StyleGAN2Phases:
         self.style_mixing = float(m.style_mixing)
         self.pl_interval, self.r1_interval = m.pl_interval, m.r1_interval
         self.pl_weight = float(m.pl_weight)
-        self.r1_gamma = losses_sg2.r1_gamma(m.r1_gamma, G.resolution, t.batch_size)
+        self.r1_gamma = losses.r1_gamma(m.r1_gamma, G.resolution, t.batch_size)
         self.augment_mode = m.augment
         # ada / fixed: SG2A's pipe (p adaptive / constant); diffaug: DiffAugment at p = 1
-        self.augment, self._draw = make_augment("ada" if m.augment == "fixed" else m.augment,
+        self.augment, self._draw = augmentations.build("ada" if m.augment == "fixed" else m.augment,
                                                 G.resolution, G.channels)
         self.ada = AdaController(m.ada_target, m.ada_interval, m.ada_kimg, t.batch_size,
                                  m.augment_p, m.ada_p_max)
         g_int = m.pl_interval if self.pl_weight > 0 else 0
         d_int = m.r1_interval if self.r1_gamma > 0 else 0
-        lr, betas = losses_sg2.lazy_adam_params(t.G_opt.lr, t.G_opt.betas, g_int)
+        lr, betas = losses.lazy_adam_params(t.G_opt.lr, t.G_opt.betas, g_int)
         self.opt_G = _adam(G.trainable_params(), lr, betas, t.G_opt.eps)
-        lr, betas = losses_sg2.lazy_adam_params(t.D_opt.lr, t.D_opt.betas, d_int)
+        lr, betas = losses.lazy_adam_params(t.D_opt.lr, t.D_opt.betas, d_int)
         self.opt_D = _adam(D.trainable_params(), lr, betas, t.D_opt.eps)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
         self.reduce_D = grad_reducer(self.opt_D, world_size)
@@ -138,8 +139,8 @@ class StyleGAN2Phases:
 
         def g_reg_loss(z, z2, mix, c, noises, pl_noise):
             ws_mix, ws = mapped(z, z2, mix, c)
-            lengths = losses_sg2.path_lengths(grad_ws(ws_mix, noises, pl_noise))
-            penalty, new_mean = losses_sg2.path_length_penalty(lengths, pl_state.pl_mean, pl_decay)
+            lengths = losses.path_lengths(grad_ws(ws_mix, noises, pl_noise))
+            penalty, new_mean = losses.path_length_penalty(lengths, pl_state.pl_mean, pl_decay)
             penalty = penalty.mean()
             return scaled(scale_G, penalty * pl_scale), (penalty, ops.stop_gradient(new_mean), ws)
 
@@ -148,7 +149,7 @@ class StyleGAN2Phases:
             fake = ops.stop_gradient(synthesis(ws_mix, noises, "input"))
             fake_logits = D(aug(fake, p, aug_fake), c)
             real_logits = D(aug(reals, p, aug_real), c)
-            loss = losses.d_logistic(real_logits, fake_logits)
+            loss = losses.d_bce(real_logits, fake_logits)
             return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean(),
                                            ops.sign(real_logits).mean(), ws)
 
@@ -158,9 +159,9 @@ class StyleGAN2Phases:
         grad_x = ms.grad(d_sum, grad_position=0)
 
         def d_reg_loss(reals, c, aug_real, p):
-            # R1 on the augmented reals D actually sees (see msgan/augment.py for why).
+            # R1 on the augmented reals D actually sees (see msgan/augment/ada.py for why).
             x = ops.stop_gradient(aug(reals, p, aug_real))
-            penalty = losses_sg2.r1_penalty(grad_x(x, c)).mean()
+            penalty = losses.r1_penalty(grad_x(x, c)).mean()
             return scaled(scale_D, penalty * r1_scale), penalty
 
         g_main_grad = ms.value_and_grad(g_main_loss, None, self.opt_G.parameters, has_aux=True)

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from msgan import generated
+from msgan.inference import generated
 from msgan.errors import MsganError
 
 log = logging.getLogger("msgan")

@@ -10,86 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import mindspore as ms
-from mindspore import Tensor, mint, nn, ops
-from mindspore.amp import all_finite
+from mindspore import Tensor, ops
 
-from msgan import augment, diffaugment, losses, losses_sg2
-from msgan.augment import AdaController, AugmentPipe
+from msgan import augment as augmentations
+from msgan import losses
+from msgan.augment.ada import AdaController
 from msgan.config import Config, OptimizerConfig, resolve_auto_values
-from msgan.diffaugment import DiffAugment
 from msgan.train import amp
-
-
-class Nets(nn.Cell):
-    """Holds G, D and G_ema so every parameter has a unique name (``G.*``, ``D.*``, ``G_ema.*``)."""
-
-    def __init__(self, G, D, G_ema):
-        super().__init__()
-        self.G, self.D, self.G_ema = G, D, G_ema
-
-
-def make_adam(params, opt: OptimizerConfig):
-    # mint's Adam accepts beta1 = 0 (StyleGAN) where nn.Adam refuses it.
-    return mint.optim.Adam(params, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
-
-
-def ema_beta(batch_size: int, cur_nimg: int, ema_kimg: float | None, ema_rampup: float | None):
-    """SG2A's EMA decay per step: half-life ``ema_kimg`` (auto: batch*10/32), ramped up early."""
-    ema_nimg = (batch_size * 10 / 32 if ema_kimg is None else ema_kimg) * 1000
-    rampup = 0.05 if ema_rampup is None else ema_rampup
-    if rampup > 0:
-        ema_nimg = min(ema_nimg, cur_nimg * rampup)
-    return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
-
-
-def grad_reducer(opt, world_size: int):
-    """Mean of the gradients over data-parallel ranks (identity for a single process)."""
-    if world_size > 1:
-        return nn.DistributedGradReducer(opt.parameters, mean=True, degree=world_size)
-    return None
-
-
-def guarded_update(opt, reducer, scale=None):
-    """In-graph update: average gradients over ranks (if any), apply them only when finite.
-
-    A non-finite gradient skips the update instead of poisoning the weights and Adam's moments
-    for the rest of the run; the returned flag lets the loop count skipped steps. With a
-    ``LossScale`` (mixed precision) the gradients are unscaled before the check and the scale
-    follows the outcome; every rank sees the same reduced gradients, so scales stay equal.
-    """
-    def apply(grads):
-        if scale is not None:
-            grads = scale.unscale(grads)
-        if reducer is not None:
-            grads = reducer(grads)
-        ok = all_finite(grads)
-        if ok:
-            opt(grads)
-        if scale is not None:
-            scale.adjust(ok)
-        return ok
-    return apply
-
-
-def scaled(scale, loss):
-    """The objective to differentiate: the fp32 loss times the loss scale (if any)."""
-    return loss if scale is None else scale.scale(loss)
-
-
-def sample_z(rng: np.random.Generator, n: int, z_dim: int, z_dist: str) -> np.ndarray:
-    if z_dist == "uniform":
-        return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
-    return rng.standard_normal((n, z_dim), dtype=np.float32)
-
-
-def make_augment(mode: str, resolution: int, channels: int):
-    """(the Cell that augments what D sees, ``apply(images, p, rand)``; the host-side draw of its
-    ``rand``, ``draw(rng, n)``), or (None, None) for ``none``."""
-    if mode == "diffaug":
-        return DiffAugment(resolution, channels), diffaugment.draw_random
-    if mode == "ada":
-        return AugmentPipe(resolution, channels), augment.draw_random
-    return None, None
+from msgan.train.phases.base import Nets, grad_reducer, guarded_update, make_adam, sample_z, scaled
 
 
 class ClassicPhases:
@@ -109,7 +37,7 @@ class ClassicPhases:
         self.instance_noise = float(m.instance_noise)
         self.loss = m.loss
         self.progress = 0.0                      # fraction of the schedule done; set by the loop
-        self.augment, self._draw = make_augment(m.augment, G.resolution, G.channels)
+        self.augment, self._draw = augmentations.build(m.augment, G.resolution, G.channels)
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
         self.ada = None
@@ -120,7 +48,7 @@ class ClassicPhases:
         self.opt_G = make_adam(G.trainable_params(), cfg.train.G_opt)
         d_opt = cfg.train.D_opt
         if self.r1_gamma > 0:   # lazy regularisation keeps Adam's effective lr (StyleGAN2 App. B)
-            lr, betas = losses_sg2.lazy_adam_params(d_opt.lr, d_opt.betas, self.r1_interval)
+            lr, betas = losses.lazy_adam_params(d_opt.lr, d_opt.betas, self.r1_interval)
             d_opt = OptimizerConfig(lr=lr, betas=list(betas), eps=d_opt.eps)
         self.opt_D = make_adam(D.trainable_params(), d_opt)
         self.reduce_G = grad_reducer(self.opt_G, world_size)
@@ -171,7 +99,7 @@ class ClassicPhases:
         def r1_loss(reals, labels, p, rand):
             # R1 on the augmented reals, the images D is trained on (as msgan's StyleGAN2 does)
             seen = reals if augment is None else augment.apply(reals, p, rand)
-            penalty = losses_sg2.r1_penalty(ms.grad(real_logits_sum)(seen, labels)).mean()
+            penalty = losses.r1_penalty(ms.grad(real_logits_sum)(seen, labels)).mean()
             return scaled(scale_D, penalty * r1_scale), penalty
 
         d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)

@@ -19,12 +19,12 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
-from msgan import losses_translate as L
+from msgan import losses as L
 from msgan.config import Config
 from msgan.models import cyclegan, discogan, pix2pix
 from msgan.train import amp
 from msgan.train.lr import get_lr, linear_decay, set_lr
-from msgan.train.phases import grad_reducer, guarded_update, make_adam, scaled
+from msgan.train.phases.base import grad_reducer, guarded_update, make_adam, scaled
 
 
 class NetSet(nn.Cell):

@@ -13,14 +13,14 @@ from __future__ import annotations
 import mindspore as ms
 from mindspore import Tensor, ops
 
-from msgan import losses_sr
+from msgan import losses
 from msgan.config import Config
 from msgan.models import srgan
 from msgan.models.vgg19 import DEFAULT_LAYER, load_vgg19
 from msgan.train import amp
 from msgan.train.lr import get_lr, set_lr
-from msgan.train.phases import grad_reducer, guarded_update, make_adam, scaled
-from msgan.train.translate_phases import NetSet
+from msgan.train.phases.base import grad_reducer, guarded_update, make_adam, scaled
+from msgan.train.phases.translate import NetSet
 
 VGG_LAYER = DEFAULT_LAYER      # φ5,4 after its ReLU, as SRGAN-VGG54
 
@@ -70,24 +70,24 @@ class SRGANPhases:
 
         def content(sr, hr):
             if vgg is None:
-                return losses_sr.pixel_mse(sr, hr)
-            return losses_sr.feature_mse(vgg(sr), vgg(hr))
+                return losses.mse(sr, hr)
+            return losses.feature_mse(vgg(sr), vgg(hr))
 
         def pre_loss(a, b):
-            loss = losses_sr.pixel_mse(G(a), b)
+            loss = losses.mse(G(a), b)
             return scaled(scale_G, loss), loss
 
         def d_loss(a, b):
             fakes = ops.stop_gradient(G(a))
             real_logits, fake_logits = D(b), D(fakes)
-            loss = losses_sr.d_loss(real_logits, fake_logits)
+            loss = losses.d_bce(real_logits, fake_logits)
             return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean())
 
         def g_loss(a, b):
             sr = G(a)
             c = content(sr, b)
             fake_logits = D(sr)
-            loss = losses_sr.g_loss(c, fake_logits, adv_weight)
+            loss = losses.perceptual_loss(c, fake_logits, adv_weight)
             return scaled(scale_G, loss), (loss, c, fake_logits.mean())
 
         pre_grad = ms.value_and_grad(pre_loss, None, self.opt_G.parameters, has_aux=True)

@@ -17,7 +17,7 @@ import numpy as np
 from mindspore import nn
 
 from msgan.io import fix_mode, write_json
-from msgan.models.fastconv import portable
+from msgan.ops.fastconv import portable
 
 SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
 

@@ -24,7 +24,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from msgan.nn import zero_insert_2x
+from msgan.ops.lowering import zero_insert_2x
 
 # Daubechies symlet 6 low-pass filter, SG2A's Hz_geom before normalisation.
 SYM6 = [0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,

@@ -24,11 +24,11 @@ import contextlib
 import mindspore as ms
 from mindspore import nn, ops
 
-from msgan.models import conv_kernels
+from msgan.ops import conv_kernels
 
 # Concat with zeros: ~10x faster than the Pad kernel on MindSpore 2.10 CPU and, unlike ops.pad's
 # constant mode, its backward stays right over repeated jit calls.
-from msgan.nn import zero_pad as _zero_pad
+from msgan.ops.lowering import zero_pad as _zero_pad
 
 
 class _MatMul(nn.Cell):
