@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 import mindspore as ms
-from mindspore import Tensor
 
 from benchmarks.bench_conv import add_model_args, add_thread_args, use_threads
 from msgan.config import load_config
 from msgan.models import dcgan
 from msgan.ops import fastconv
+from msgan.train.phases.base import Progress
 from msgan.train.phases.classic import ClassicPhases
 
 
@@ -32,15 +32,15 @@ def build_msgan(cfg, resolution, channels, fast, kernels=True):
     dcgan picks its conv Cells per device (fastconv on CPU); the benchmark forces each choice.
     ``kernels=False`` keeps fastconv on its pure-MindSpore lowering (no compiled im2col/col2im).
     """
-    original = dcgan._conv_cells
+    original = dcgan.conv_cells
     cells = ((fastconv.Conv2d, fastconv.ConvTranspose2d) if fast
              else (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-    dcgan._conv_cells = lambda: cells
+    dcgan.conv_cells = lambda second_order=False: cells
     try:
         G, D = dcgan.build(cfg.model, resolution, channels, 0)
         G_ema, _ = dcgan.build(cfg.model, resolution, channels, 0)
     finally:
-        dcgan._conv_cells = original
+        dcgan.conv_cells = original
     for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
         pe.set_data(p.data.copy())
     if not kernels:
@@ -53,19 +53,17 @@ def build_msgan(cfg, resolution, channels, fast, kernels=True):
 class MsganRunner:
     def __init__(self, cfg, resolution, channels, batch, fast, ema, kernels=True):
         G, D, G_ema = build_msgan(cfg, resolution, channels, fast, kernels)
-        self.phases = ClassicPhases(cfg, G, D, G_ema, 0)
+        self.phases = ClassicPhases(cfg, {"G": G, "D": D, "G_ema": G_ema})
+        if not ema:     # the step ends with G_ema's update; this leaves it out
+            self.phases._ema_step = lambda beta: beta
         rng = np.random.default_rng(0)
-        self.reals = Tensor(rng.uniform(-1, 1, (batch, channels, resolution, resolution))
-                            .astype(np.float32))
-        self.labels = Tensor(np.zeros(batch, np.int32))
-        self.beta = Tensor(0.999, ms.float32)
-        self.ema = ema
+        self.batch = (rng.uniform(-1, 1, (batch, channels, resolution, resolution))
+                      .astype(np.float32), np.zeros(batch, np.int32))
         self.it = 0
 
     def __call__(self):
-        out = self.phases.step(self.reals, self.labels, self.it)
-        if self.ema:
-            self.phases.update_ema(self.beta)
+        n = len(self.batch[1])
+        out = self.phases.step(self.batch, self.it, Progress(self.it * n, 10 ** 9))
         self.it += 1
         return float(out["loss_G"].asnumpy()) + float(out["loss_D"].asnumpy())
 

@@ -10,7 +10,6 @@ every backend in turn (alternating, so load from other jobs hits all alike); the
 median images/s per backend and its ratio to the checkpoint sampler measured in the same run.
 """
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -19,14 +18,16 @@ import time
 import numpy as np
 import mindspore as ms
 
-from msgan.config import DCGANConfig, to_dict
+from msgan.config import to_dict
 from msgan.inference.export import export_generator
-from msgan.inference.generate import CheckpointSampler, MindIRSampler, OnnxSampler
-from msgan.models import dcgan
+from msgan.inference.latents import z_from_seeds
+from msgan.inference.samplers import CheckpointSampler, MindIRSampler, OnnxSampler
+from msgan.io import write_json
+from msgan.models import MODELS, dcgan
 
 
 def make_model(folder: str, resolution: int, batch: int, width: int, classes: int):
-    cfg = DCGANConfig(z_dim=100, ngf=width, ndf=width)
+    cfg = MODELS["dcgan"].config(z_dim=100, ngf=width, ndf=width)
     G, _ = dcgan.build(cfg, resolution, 3, classes)
     meta = {"model": "dcgan", "model_cfg": to_dict(cfg), "z_dim": cfg.z_dim,
             "z_dist": cfg.z_dist, "num_classes": classes,
@@ -34,8 +35,7 @@ def make_model(folder: str, resolution: int, batch: int, width: int, classes: in
             "channels": 3, "batch": batch, "inputs": ["z", "c"] if classes else ["z"],
             "kimg": 0.0}
     ms.save_checkpoint(G, os.path.join(folder, "G_ema.ckpt"))
-    with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f)
+    write_json(os.path.join(folder, "meta.json"), meta)
     result = export_generator(dcgan.export_net(G), meta, os.path.join(folder, "G_ema"))
     bad = [fmt for fmt, r in result.items() if not r["ok"]]
     if bad:
@@ -59,8 +59,7 @@ def main(argv=None):
         samplers = {"checkpoint": CheckpointSampler(folder),
                     "mindir": MindIRSampler(os.path.join(folder, "G_ema.mindir")),
                     "onnx": OnnxSampler(os.path.join(folder, "G_ema.onnx"))}
-        rng = np.random.default_rng(0)
-        z = rng.standard_normal((a.images, meta["z_dim"])).astype(np.float32)
+        z = z_from_seeds(range(a.images), meta["z_dim"], meta["z_dist"])   # as msgan generate
         c = (np.arange(a.images) % max(a.classes, 1)).astype(np.int32)
         outputs = {name: s(z, c, 1.0) for name, s in samplers.items()}   # warm-up / compile
         for name, out in outputs.items():

@@ -70,7 +70,7 @@ def _save(images: dict, root: str, channels: int) -> None:
 
 
 def _digits(train_counts: dict, held: int, rng) -> tuple:
-    from msgan.data.builtin import load_digits
+    from msgan.data.digits import load_digits
     images, labels = load_digits()          # uint8 (N, 8, 8), int labels
     train, test = {}, {}
     for k in range(10):

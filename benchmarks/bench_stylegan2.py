@@ -114,7 +114,7 @@ class MsganWorker:
         G_ema, _ = stylegan2.build(cfg.model, a.resolution, 3, 0)
         for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
             pe.set_data(p.data.copy())
-        self.ph = StyleGAN2Phases(cfg, G, D, G_ema, 0)
+        self.ph = StyleGAN2Phases(cfg, {"G": G, "D": D, "G_ema": G_ema})
         self.default_wait = self.ph.wait_phases
         self.plain = {name: getattr(self.ph, attr) for name, attr in PHASES.items()}
         self.acc, self.counts, self.rss = defaultdict(float), defaultdict(int), {}
@@ -122,22 +122,18 @@ class MsganWorker:
                       for n, fn in self.plain.items()}
         self.sampler = BatchSampler(_fake_images(a.resolution), np.zeros(256, np.int64),
                                     a.batch, 0, True)
-        self.cfg, self.batch, self.it = cfg, a.batch, 0
+        self.batch, self.it = a.batch, 0
 
     def _iteration(self, split):
-        import mindspore as ms
-        from mindspore import Tensor
-        from msgan.train.phases.base import ema_beta
+        from msgan.train.phases.base import Progress
         t = time.perf_counter()
         reals, labels = next(self.sampler)
-        reals, labels = Tensor(reals), Tensor(labels.astype(np.int32))
+        batch = (reals, labels.astype(np.int32))
         if split:
             self.acc["data"] += time.perf_counter() - t
-        self.last = self.ph.step(reals, labels, self.it)
+        # the step ends with the EMA of G_ema, at the beta of this point of the schedule
+        self.last = self.ph.step(batch, self.it, Progress(self.it * self.batch, 10 ** 9))
         self.it += 1
-        beta = ema_beta(self.batch, self.it * self.batch, self.cfg.train.ema_kimg,
-                        self.cfg.train.ema_rampup)
-        self.ph.update_ema(Tensor(beta, ms.float32))
 
     def first(self):
         """Iteration 0 with every phase timed: compile time and resident set per phase."""

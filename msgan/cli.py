@@ -120,19 +120,20 @@ def _version() -> str:
 def _cmd_train(args) -> None:
     from msgan.config import load_config
     cfg = load_config(args.config, args.overrides)
-    from msgan.train import loop
     if cfg.generate.predict:
-        loop.predict(cfg)
+        from msgan.inference.predict import predict
+        predict(cfg)
     else:
-        loop.train(cfg, force=args.force)
+        from msgan.train.run import train
+        train(cfg, force=args.force)
 
 
 def _cmd_generate(args) -> None:
     if args.num < 0:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
-    from msgan.inference import generate, runtime, translate
-    from msgan.train.loop import setup_logging
-    setup_logging(None)
+    from msgan import runtime
+    from msgan.inference import generate, translate
+    runtime.setup_logging(None)
     translating = translate.is_translation_model(args.model)
     if args.input and not translating:
         raise MsganError(f"{args.model} is not an image-to-image model — drop --input, or pass "
@@ -158,15 +159,16 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from msgan.inference import export, runtime
+    from msgan import runtime
+    from msgan.inference import export, samplers
     from msgan.models import MODELS
-    from msgan.train.loop import setup_logging
-    setup_logging(None)
+    runtime.setup_logging(None)
     runtime.select_device("auto")
     os.makedirs(args.out, exist_ok=True)
     formats = ("mindir", "onnx") if args.format == "both" else (args.format,)
     failed = []
-    for name, net, meta in _generators_to_export(args.checkpoint):
+    # G_ema of a noise-to-image run, every generator (G_AB, G_BA, ...) of an image-to-image run
+    for name, net, meta in samplers.load_generators(args.checkpoint):
         result = export.export_generator(MODELS[meta["model"]].export_net(net), meta,
                                          os.path.join(args.out, name), formats=formats)
         failed += [f for f, r in result.items() if not r.get("ok")]
@@ -178,24 +180,17 @@ def _cmd_export(args) -> None:
                          "see the lines above; the MindIR export is usable if it passed")
 
 
-def _generators_to_export(path: str):
-    """[(file stem, generator Cell, meta)]: G_ema, or every generator of an image-to-image run."""
-    from msgan.inference import generate, translate
-    if not translate.is_translation_model(path):
-        G, meta = generate.load_checkpoint_generator(path)
-        return [("G_ema", G, meta)]
-    return translate.load_generators(path)
-
-
 def _cmd_validate(args) -> None:
     from msgan.data import folder, validate
+    from msgan.models import MODELS
     r = args.resolution
     if r <= 0 or r & (r - 1):
         raise MsganError(f"--resolution {r} is not a power of two — use e.g. 64 or 256")
     report = args.report or os.path.join(os.getcwd(), "validation.json")
     image_set = folder.scan_folder(args.data_dir)
+    ranges = {name: spec.resolution for name, spec in MODELS.items() if spec.task == "noise"}
     validate.do_validation(image_set, r, args.channels, args.min_size, report_path=report,
-                           progress=True)
+                           progress=True, ranges=ranges)
     with open(report, encoding="utf-8") as f:
         print(validate.validation_summary(json.load(f)))
     print(f"report: {report}")
@@ -205,8 +200,7 @@ def _cmd_evaluate(args) -> None:
     import logging
 
     from msgan import runinfo, runtime
-    from msgan.train.loop import setup_logging
-    setup_logging(None)
+    runtime.setup_logging(None)
     log = logging.getLogger("msgan")
     fake = os.path.abspath(args.fake_dir.rstrip("/"))
     run = runinfo.find_run(fake)

@@ -2,7 +2,9 @@
 
 Every YAML key is a dataclass field and a CLI override path (``train.total_kimg=1``). Unknown keys
 and wrong types are errors naming the key, so a typo never silently trains the wrong model.
-This module is a leaf: it imports nothing from msgan except the error type.
+The run's sections (data, train, generate, metrics) live here; the ``model:`` section is the
+Config dataclass of the model named by ``model.name`` in msgan.models.MODELS, which also gives
+its resolution range and its own checks.
 """
 from __future__ import annotations
 
@@ -14,148 +16,12 @@ from typing import List, Optional, Union
 
 import yaml
 
+from msgan.checks import choice, positive
 from msgan.errors import MsganError
+from msgan.models import MODELS
+from msgan.models.config_base import ModelConfig
 
-
-# ----------------------------------------------------------------------------------------------
-# Model sections. `model.name` picks one of these; its other keys are checked against it.
-
-@dataclass
-class ClassicGANConfig:
-    """Keys shared by the classic GANs, with the small-data options (benchmarks/RESULTS.md has
-    the measurements behind the defaults)."""
-    name: str = ""
-    z_dim: int = 100
-    label_smoothing: float = 1.0     # target for real labels in D's BCE; 0.9 = one-sided smoothing
-    instance_noise: float = 0.0      # initial std of Gaussian noise on D's inputs, linear decay to 0
-    d_dropout: float = 0.0
-    z_dist: str = "gaussian"         # gaussian | uniform
-    embed_dim: int = 32              # label embedding size when the data has classes
-    augment: str = "diffaug"         # none | diffaug (DiffAugment) | ada (SG2A's pipe + p control)
-    augment_p: Optional[float] = None  # diffaug: chance per image (auto 1); ada: initial p (auto 0)
-    ada_target: float = 0.6
-    ada_interval: int = 4
-    ada_kimg: float = 20.0           # kimg for p to move from 0 to 1 (SG2A: 500, for long runs)
-    loss: str = "bce"                # bce (non-saturating) | hinge
-    spectral_norm: bool = False      # spectral normalisation of D's weights
-    r1_gamma: float = 0.0            # zero-centred R1 on reals (0 = off)
-    r1_interval: int = 16            # lazy R1: every this many steps, scaled to match
-
-
-@dataclass
-class MLPGANConfig(ClassicGANConfig):
-    """Classic fully connected GAN (Goodfellow et al. 2014, with BatchNorm in G)."""
-    name: str = "gan"
-    d_dropout: float = 0.3
-    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
-    d_hidden: List[int] = field(default_factory=lambda: [512, 256])
-
-
-@dataclass
-class DCGANConfig(ClassicGANConfig):
-    """Radford et al. 2016 DCGAN with the usual stability options and the small-data ones."""
-    name: str = "dcgan"
-    ngf: int = 64
-    ndf: Optional[int] = None        # D's width; auto: ngf, or ngf/2 below 1000 images
-    minibatch_discrimination: bool = False
-    mbd_kernels: int = 32
-    mbd_kernel_dim: int = 8
-    upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
-
-
-@dataclass
-class StyleGAN2Config:
-    """StyleGAN2-ADA (Karras et al. 2020). ``None`` means SG2A's ``auto`` value."""
-    name: str = "stylegan2"
-    z_dim: int = 512
-    w_dim: int = 512
-    mapping_layers: int = 2
-    channel_base: int = 16384
-    channel_max: int = 512
-    mbstd_group: int = 4
-    r1_gamma: Optional[float] = None  # auto: 0.0002 * resolution**2 / batch_size
-    r1_interval: int = 16
-    pl_weight: float = 2.0
-    pl_interval: int = 4
-    pl_decay: float = 0.01
-    style_mixing: float = 0.9
-    augment: str = "ada"             # ada | fixed | diffaug (DiffAugment, p = 1) | none (= noaug)
-    augment_p: float = 0.0           # initial p for ada, the constant p for fixed
-    ada_target: float = 0.6
-    ada_interval: int = 4
-    ada_kimg: float = 500.0
-    ada_p_max: float = 1.0           # p is clamped to [0, ada_p_max] (SG2A lets it run above 1)
-
-
-# Image-to-image models. `data.resolution` is the size of the generator's output (for SRGAN: the
-# high-resolution crop; the input is resolution / scale).
-
-@dataclass
-class Pix2PixConfig:
-    """Isola et al. 2017: U-Net G, 70x70 PatchGAN D, adversarial + L1 on paired images."""
-    name: str = "pix2pix"
-    ngf: int = 64
-    ndf: int = 64
-    d_layers: int = 3                # PatchGAN depth: 3 → 70x70 receptive field
-    lambda_l1: float = 100.0
-    norm: str = "batch"              # batch | instance
-    dropout: float = 0.5             # in the U-Net's innermost decoder blocks
-    gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
-    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
-
-
-@dataclass
-class CycleGANConfig:
-    """Zhu et al. 2017: ResNet G_AB/G_BA, PatchGAN D_A/D_B, LSGAN + cycle + identity losses."""
-    name: str = "cyclegan"
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 9                # residual blocks: 9 for 256², 6 for 128² and below
-    d_layers: int = 3
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5     # times lambda_cycle, as in the paper's code
-    pool_size: int = 50              # history of generated images shown to D; 0 = off
-    norm: str = "instance"           # instance | batch
-    gan_mode: str = "lsgan"          # lsgan | vanilla
-    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
-
-
-@dataclass
-class DiscoGANConfig:
-    """Kim et al. 2017: encoder-decoder G_AB/G_BA and conv D_A/D_B, GAN + reconstruction."""
-    name: str = "discogan"
-    ngf: int = 64
-    ndf: int = 64
-    lambda_recon: float = 1.0
-    recon_loss: str = "mse"          # mse (the paper's code) | l1
-    lambda_feature: float = 0.9      # weight of D feature matching vs the GAN loss (paper code)
-
-
-@dataclass
-class SRGANConfig:
-    """Ledig et al. 2017: SRResNet G (residual blocks, pixel shuffle), SRGAN D."""
-    name: str = "srgan"
-    scale: int = 4                   # 2 or 4
-    n_blocks: int = 16
-    ngf: int = 64
-    ndf: int = 64
-    content_loss: str = "mse"        # mse | vgg (needs vgg_checkpoint)
-    vgg_checkpoint: str = ""         # MindSpore .ckpt of VGG19 (see README)
-    adv_weight: float = 0.001
-    pretrain_kimg: float = 0.0       # SRResNet MSE-only pre-training before the GAN phase
-
-
-MODEL_CONFIGS = {"gan": MLPGANConfig, "dcgan": DCGANConfig, "stylegan2": StyleGAN2Config,
-                 "pix2pix": Pix2PixConfig, "cyclegan": CycleGANConfig,
-                 "discogan": DiscoGANConfig, "srgan": SRGANConfig}
-ModelConfig = Union[MLPGANConfig, DCGANConfig, StyleGAN2Config, Pix2PixConfig, CycleGANConfig,
-                    DiscoGANConfig, SRGANConfig]
-TRANSLATION_MODELS = ("pix2pix", "cyclegan", "discogan", "srgan")
-
-# Resolutions each model can be built at (powers of two).
-RESOLUTION_RANGE = {"gan": (4, 256), "dcgan": (32, 256), "stylegan2": (8, 1024),
-                    "pix2pix": (16, 1024), "cyclegan": (16, 1024), "discogan": (16, 256),
-                    "srgan": (16, 1024)}
+DEFAULT_MODEL = "dcgan"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +96,7 @@ class MetricsConfig:
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=DCGANConfig)
+    model: ModelConfig = field(default_factory=lambda: MODELS[DEFAULT_MODEL].config())
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
@@ -303,10 +169,10 @@ def _build(cls, raw, where: str):
         model_raw = raw["model"] or {}
         if not isinstance(model_raw, dict):
             raise MsganError(f"config key model must be a mapping with a name, got {model_raw!r}")
-        name = model_raw.get("name", "dcgan")
-        if name not in MODEL_CONFIGS:
+        name = model_raw.get("name", DEFAULT_MODEL)
+        if name not in MODELS:
             raise MsganError(f"config key model.name: unknown model {name!r} — use one of "
-                             f"{', '.join(MODEL_CONFIGS)}")
+                             f"{', '.join(MODELS)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
@@ -318,7 +184,7 @@ def _build(cls, raw, where: str):
         path = where + key
         tp = hints[key]
         if cls is Config and key == "model":
-            tp = MODEL_CONFIGS[(value or {}).get("name", "dcgan")]
+            tp = MODELS[(value or {}).get("name", DEFAULT_MODEL)].config
         kwargs[key] = _convert(tp, value, path)
     return cls(**kwargs)
 
@@ -358,57 +224,46 @@ def _convert(tp, value, path: str):
     raise TypeError(f"unsupported config type {tp} at {path}")
 
 
-def _choice(path: str, value, choices) -> None:
-    if value not in choices:
-        raise MsganError(f"config key {path} is {value!r} — use one of {', '.join(map(str, choices))}")
-
-
-def _positive(path: str, value, allow_zero: bool = False) -> None:
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise MsganError(f"config key {path} must be {'>= 0' if allow_zero else '> 0'}, "
-                         f"got {value}")
-
-
 def validate(cfg: Config) -> None:
     """Range and consistency checks that types alone cannot express."""
     d, t, g, m = cfg.data, cfg.train, cfg.generate, cfg.model
-    lo, hi = RESOLUTION_RANGE[m.name]
+    lo, hi = MODELS[m.name].resolution
     r = d.resolution
     if r <= 0 or r & (r - 1) or not lo <= r <= hi:
         raise MsganError(f"config key data.resolution is {r} — {m.name} needs a power of two "
                          f"from {lo} to {hi}")
-    _choice("data.channels", d.channels, (1, 3))
-    _choice("data.resize", d.resize, ("crop", "pad", "stretch"))
-    _choice("data.sampling", d.sampling, ("balanced", "uniform"))
-    _positive("data.min_size", d.min_size)
-    _choice("device_target", cfg.device_target, ("auto", "Ascend", "GPU", "CPU"))
-    _positive("train.batch_size", t.batch_size)
+    choice("data.channels", d.channels, (1, 3))
+    choice("data.resize", d.resize, ("crop", "pad", "stretch"))
+    choice("data.sampling", d.sampling, ("balanced", "uniform"))
+    positive("data.min_size", d.min_size)
+    choice("device_target", cfg.device_target, ("auto", "Ascend", "GPU", "CPU"))
+    positive("train.batch_size", t.batch_size)
     if t.batch_size > 4096:
         raise MsganError(f"config key train.batch_size is {t.batch_size} — use at most 4096")
-    _positive("train.total_kimg", t.total_kimg)
-    _positive("train.tick_kimg", t.tick_kimg)
-    _positive("train.snapshot_kimg", t.snapshot_kimg)
-    _positive("train.ema_kimg", t.ema_kimg, allow_zero=True)
-    _positive("train.ema_rampup", t.ema_rampup, allow_zero=True)
-    _choice("train.jit_level", t.jit_level, ("O0", "O1"))
+    positive("train.total_kimg", t.total_kimg)
+    positive("train.tick_kimg", t.tick_kimg)
+    positive("train.snapshot_kimg", t.snapshot_kimg)
+    positive("train.ema_kimg", t.ema_kimg, allow_zero=True)
+    positive("train.ema_rampup", t.ema_rampup, allow_zero=True)
+    choice("train.jit_level", t.jit_level, ("O0", "O1"))
     for fmt in t.export:
-        _choice("train.export[]", fmt, ("mindir", "onnx"))
+        choice("train.export[]", fmt, ("mindir", "onnx"))
     for which, opt in (("G_opt", t.G_opt), ("D_opt", t.D_opt)):
-        _positive(f"train.{which}.lr", opt.lr)
+        positive(f"train.{which}.lr", opt.lr)
         if len(opt.betas) != 2 or not all(0.0 <= b < 1.0 for b in opt.betas):
             raise MsganError(f"config key train.{which}.betas must be two numbers in [0, 1), "
                              f"got {opt.betas}")
-        _positive(f"train.{which}.eps", opt.eps)
-    _positive("generate.generate_num", g.generate_num, allow_zero=True)
-    _positive("generate.batch_size", g.batch_size)
-    _choice("generate.format", g.format, ("png", "jpg"))
-    _choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
-    _positive("generate.target_per_class", g.target_per_class)
-    _positive("generate.min_class_images", g.min_class_images, allow_zero=True)
+        positive(f"train.{which}.eps", opt.eps)
+    positive("generate.generate_num", g.generate_num, allow_zero=True)
+    positive("generate.batch_size", g.batch_size)
+    choice("generate.format", g.format, ("png", "jpg"))
+    choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
+    positive("generate.target_per_class", g.target_per_class)
+    positive("generate.min_class_images", g.min_class_images, allow_zero=True)
     mt = cfg.metrics
-    _choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
-    _positive("metrics.kid_images", mt.kid_images)
-    _positive("metrics.classifier_epochs", mt.classifier_epochs)
+    choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
+    positive("metrics.kid_images", mt.kid_images)
+    positive("metrics.classifier_epochs", mt.classifier_epochs)
     if mt.extractor == "inception" and not mt.inception_checkpoint:
         raise MsganError("metrics.extractor is inception but metrics.inception_checkpoint is "
                          "empty — give the path of the converted FID Inception .ckpt, or use "
@@ -420,99 +275,18 @@ def validate(cfg: Config) -> None:
                          "generate.resume to a checkpoint, .mindir or .onnx file")
     if not cfg.output_dir:
         raise MsganError("config key output_dir is empty — set a folder for the results")
-    if m.name in ("gan", "dcgan"):
-        _choice("model.z_dist", m.z_dist, ("gaussian", "uniform"))
-        _positive("model.z_dim", m.z_dim)
-        _positive("model.embed_dim", m.embed_dim)
-        if not 0.5 <= m.label_smoothing <= 1.0:
-            raise MsganError(f"config key model.label_smoothing is {m.label_smoothing} — use a "
-                             "target in [0.5, 1] (1 = off, 0.9 is typical)")
-        _positive("model.instance_noise", m.instance_noise, allow_zero=True)
-        if not 0.0 <= m.d_dropout < 1.0:
-            raise MsganError(f"config key model.d_dropout is {m.d_dropout} — use 0 <= p < 1")
-        _choice("model.augment", m.augment, ("none", "diffaug", "ada"))
-        _choice("model.loss", m.loss, ("bce", "hinge"))
-        if m.augment_p is not None and not 0.0 <= m.augment_p <= 1.0:
-            raise MsganError(f"config key model.augment_p is {m.augment_p} — use 0..1")
-        if not 0.0 < m.ada_target < 1.0:
-            raise MsganError(f"config key model.ada_target is {m.ada_target} — use 0 < t < 1")
-        for key in ("ada_interval", "ada_kimg", "r1_interval"):
-            _positive(f"model.{key}", getattr(m, key))
-        _positive("model.r1_gamma", m.r1_gamma, allow_zero=True)
-        if m.loss == "hinge" and m.label_smoothing != 1.0:
-            raise MsganError("model.label_smoothing only applies to loss=bce — set "
-                             "model.label_smoothing=1.0 or model.loss=bce")
-    if m.name == "gan":
-        for key in ("g_hidden", "d_hidden"):
-            if not getattr(m, key) or min(getattr(m, key)) <= 0:
-                raise MsganError(f"config key model.{key} must be a non-empty list of positive "
-                                 "layer widths")
-    if m.name == "dcgan":
-        _positive("model.ngf", m.ngf)
-        _positive("model.ndf", m.ndf)     # None (auto) passes
-        _choice("model.upsample", m.upsample, ("deconv", "resize_conv"))
-        _positive("model.mbd_kernels", m.mbd_kernels)
-        _positive("model.mbd_kernel_dim", m.mbd_kernel_dim)
-    _choice("data.direction", d.direction, ("AtoB", "BtoA"))
+    choice("data.direction", d.direction, ("AtoB", "BtoA"))
     if d.load_size is not None and d.load_size < r:
         raise MsganError(f"config key data.load_size is {d.load_size} — it must be at least "
                          f"data.resolution ({r}), or empty for no random crop")
     if not 0.0 < d.holdout < 1.0:
         raise MsganError(f"config key data.holdout is {d.holdout} — use a fraction in (0, 1)")
-    _choice("train.amp", t.amp, ("O0", "O2", "O3"))
-    _positive("train.rollback_after", t.rollback_after, allow_zero=True)
+    choice("train.amp", t.amp, ("O0", "O2", "O3"))
+    positive("train.rollback_after", t.rollback_after, allow_zero=True)
     if not 0.0 < t.rollback_lr_factor < 1.0:
         raise MsganError(f"config key train.rollback_lr_factor is {t.rollback_lr_factor} — "
                          "use 0 < factor < 1")
-    if m.name in TRANSLATION_MODELS:
-        for key in ("ngf", "ndf"):
-            _positive(f"model.{key}", getattr(m, key))
-    if m.name in ("pix2pix", "cyclegan"):
-        _choice("model.norm", m.norm, ("batch", "instance"))
-        _choice("model.gan_mode", m.gan_mode, ("vanilla", "lsgan"))
-        _positive("model.d_layers", m.d_layers)
-    if m.name == "pix2pix":
-        _positive("model.lambda_l1", m.lambda_l1, allow_zero=True)
-        if not 0.0 <= m.dropout < 1.0:
-            raise MsganError(f"config key model.dropout is {m.dropout} — use 0 <= p < 1")
-        _positive("model.decay_start_kimg", m.decay_start_kimg, allow_zero=True)
-    if m.name == "cyclegan":
-        _positive("model.n_blocks", m.n_blocks)
-        _positive("model.lambda_cycle", m.lambda_cycle, allow_zero=True)
-        _positive("model.lambda_identity", m.lambda_identity, allow_zero=True)
-        _positive("model.pool_size", m.pool_size, allow_zero=True)
-        _positive("model.decay_start_kimg", m.decay_start_kimg, allow_zero=True)
-    if m.name == "discogan":
-        _choice("model.recon_loss", m.recon_loss, ("mse", "l1"))
-        _positive("model.lambda_recon", m.lambda_recon, allow_zero=True)
-        if not 0.0 <= m.lambda_feature <= 1.0:
-            raise MsganError(f"config key model.lambda_feature is {m.lambda_feature} — use 0..1")
-    if m.name == "srgan":
-        _choice("model.scale", m.scale, (2, 4))
-        _positive("model.n_blocks", m.n_blocks)
-        _choice("model.content_loss", m.content_loss, ("mse", "vgg"))
-        _positive("model.adv_weight", m.adv_weight, allow_zero=True)
-        _positive("model.pretrain_kimg", m.pretrain_kimg, allow_zero=True)
-        if m.content_loss == "vgg" and not m.vgg_checkpoint:
-            raise MsganError("model.content_loss is vgg but model.vgg_checkpoint is empty — give "
-                             "the path of a VGG19 .ckpt (see README), or use content_loss=mse")
-        if r // m.scale < 4:
-            raise MsganError(f"config key data.resolution {r} is too small for scale "
-                             f"{m.scale} — the input would be under 4 pixels")
-    if m.name == "stylegan2":
-        _choice("model.augment", m.augment, ("ada", "fixed", "diffaug", "none", "noaug"))
-        for key in ("z_dim", "w_dim", "channel_base", "channel_max", "r1_interval",
-                    "pl_interval", "ada_interval", "ada_kimg"):
-            _positive(f"model.{key}", getattr(m, key))
-        _positive("model.mapping_layers", m.mapping_layers)
-        _positive("model.r1_gamma", m.r1_gamma, allow_zero=True)
-        _positive("model.pl_weight", m.pl_weight, allow_zero=True)
-        if not 0.0 <= m.augment_p <= 1.0 or not 0.0 < m.ada_p_max <= 1.0:
-            raise MsganError("config keys model.augment_p and model.ada_p_max must lie in [0, 1]")
-        if not 0.0 < m.ada_target < 1.0:
-            raise MsganError(f"config key model.ada_target is {m.ada_target} — use 0 < t < 1")
-        if not 0.0 <= m.style_mixing <= 1.0:
-            raise MsganError(f"config key model.style_mixing is {m.style_mixing} — use 0..1")
+    m.validate(cfg)
 
 
 def to_dict(cfg) -> dict:
@@ -520,7 +294,7 @@ def to_dict(cfg) -> dict:
 
 
 # Keys whose null means "auto": how each resolves (as the code that uses it computes it, see
-# loop.Run, phases.ema_beta, losses.r1_gamma, translate_phases) and the value.
+# train.run.Run, phases.base.ema_beta, losses.r1_gamma, the translation phases) and the value.
 AUTO_VALUES = {
     ("train", "tick_kimg"): ("total_kimg / 50", lambda c: max(c.train.total_kimg / 50, 0.001)),
     ("train", "snapshot_kimg"): ("total_kimg / 5", lambda c: c.train.total_kimg / 5),

@@ -21,8 +21,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from msgan.config import TRANSLATION_MODELS
 from msgan.io import read_stats, write_text
+from msgan.models import MODELS
 
 log = logging.getLogger("msgan")
 
@@ -93,7 +93,9 @@ def _classes_section(out: str, cfg: dict) -> str:
     res, channels = int(data.get("resolution") or 32), int(data.get("channels") or 3)
     resize = data.get("resize") or "crop"
     root = validation.get("root")
-    if (cfg.get("model") or {}).get("name") in TRANSLATION_MODELS or not isinstance(counts, dict):
+    name = (cfg.get("model") or {}).get("name")
+    spec = MODELS.get(name) if isinstance(name, str) else None
+    if (spec is not None and spec.task == "translate") or not isinstance(counts, dict):
         # image-to-image: splits and sides instead of classes, and input | output | target grids
         rows = [[k, c.get("kept"), c.get("found")] for k, c in (counts or {}).items()]
         return _table(["split/side", "kept", "found"], rows) + _newest_samples(out)

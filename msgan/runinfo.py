@@ -80,7 +80,7 @@ def _row_for(run: str, fake: str, rows: list) -> dict | None:
         return hits[-1] if hits else None
     # Data/ of the run: the snapshot the run ended with (generate.use_snapshot)
     if (read_config(run).get("generate") or {}).get("use_snapshot", "best") == "best":
-        from msgan.train.scoring import best_snapshot
+        from msgan.metrics.evaluate import best_snapshot
         best = best_snapshot(rows)
         if best:
             return latest[best]

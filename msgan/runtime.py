@@ -1,4 +1,4 @@
-"""Device selection, graph mode and seeds: everything that touches MindSpore's global context."""
+"""Device selection, graph mode, seeds, msrun and logging: the process-wide set-up of a command."""
 from __future__ import annotations
 
 import logging
@@ -52,6 +52,26 @@ def select_device(device_target: str = "auto") -> str:
             raise
         log.info("device: keeping the device this process already runs on")
     return target
+
+
+def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
+    """msgan's log: plain lines on the console, timestamped ones in ``out_dir``/log.txt."""
+    # A log line that cannot be written (disk full) must not print a traceback; the write that
+    # matters fails too and stops the run with one clear line.
+    logging.raiseExceptions = False
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.addHandler(console)
+    if out_dir:
+        fh = logging.FileHandler(os.path.join(out_dir, "log.txt"), encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(fh)
+    log.propagate = False
 
 
 def set_seeds(seed: int) -> None:

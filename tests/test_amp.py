@@ -4,13 +4,14 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 pytest.importorskip("onnxruntime")
-from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.inference.export import export_generator  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B, RES, CLASSES = 8, 32, 3
@@ -18,20 +19,22 @@ B, RES, CLASSES = 8, 32, 3
 
 def make_phases(amp="O2"):
     cfg = load_config(None, ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
-                             f"data.resolution={RES}", f"train.batch_size={B}",
-                             f"train.amp={amp}"])
+                             f"data.resolution={RES}", "data.channels=1",
+                             f"train.batch_size={B}", f"train.amp={amp}"])
     ms.set_seed(0)
-    G, D = MODELS["dcgan"].build(cfg.model, RES, 1, CLASSES)
-    G_ema, _ = MODELS["dcgan"].build(cfg.model, RES, 1, CLASSES)
-    for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
-        pe.set_data(p.data.copy())
-    return ClassicPhases(cfg, G, D, G_ema, CLASSES)
+    ph = build_phases(cfg, CLASSES)
+    assert isinstance(ph, ClassicPhases)
+    return ph
 
 
 def batches(n, seed=0):
     rng = np.random.default_rng(seed)
-    return [(Tensor(rng.uniform(-1, 1, (B, 1, RES, RES)).astype(np.float32)),
-             Tensor(rng.integers(0, CLASSES, B).astype(np.int32))) for _ in range(n)]
+    return [(rng.uniform(-1, 1, (B, 1, RES, RES)).astype(np.float32),
+             rng.integers(0, CLASSES, B).astype(np.int32)) for _ in range(n)]
+
+
+def at(it):
+    return Progress(nimg=it * B, total_nimg=100 * B)
 
 
 def number(t):
@@ -43,9 +46,8 @@ def trained():
     """An O2 DCGAN after a few steps (compiled once for every test here)."""
     ph = make_phases()
     stats = []
-    for i, (x, c) in enumerate(batches(5)):
-        stats.append({k: v.asnumpy() for k, v in ph.step(x, c, i).items()})
-        ph.update_ema(Tensor(0.5, ms.float32))
+    for i, batch in enumerate(batches(5)):
+        stats.append({k: v.asnumpy() for k, v in ph.step(batch, i, at(i)).items()})
     return ph, stats
 
 
@@ -83,8 +85,8 @@ def test_loss_scales_are_saved_and_restored(trained, tmp_path):
 
 def test_an_fp32_snapshot_resumes_with_mixed_precision_and_fresh_scales(tmp_path):
     fp32 = make_phases("O0")
-    x, c = batches(1)[0]
-    fp32.step(x, c, 0)
+    stats = fp32.step(batches(1)[0], 0, at(0))
+    assert not any(k.startswith("loss_scale_") for k in stats)     # logged with amp only
     cells = fp32.state_cells()
     assert not any(k.startswith("scale_") for k in cells)
     path = checkpoint.save_snapshot(str(tmp_path), 8, cells, {"phases": fp32.host_state()}, {})
@@ -102,12 +104,12 @@ def test_an_fp32_snapshot_resumes_with_mixed_precision_and_fresh_scales(tmp_path
 
 def test_overflow_skips_the_update_and_lowers_the_scale(trained):
     ph, _ = trained
-    x, c = batches(1, seed=7)[0]
+    batch = batches(1, seed=7)[0]
     for scale in ph.scales.values():
         scale.set_value(2.0 ** 120)      # fp32 holds the scaled loss, fp16 gradients do not
     params = ph.D.trainable_params() + ph.G.trainable_params()
     before = {p.name: p.asnumpy().copy() for p in params}
-    s = ph.step(x, c, 10)
+    s = ph.step(batch, 10, at(10))
     assert not bool(s["update_ok_D"].asnumpy()) and not bool(s["update_ok_G"].asnumpy())
     assert number(s["loss_scale_D"]) == number(s["loss_scale_G"]) == 2.0 ** 119
     assert np.isfinite(number(s["loss_D"]))                  # the fp32 loss itself is fine
@@ -115,7 +117,7 @@ def test_overflow_skips_the_update_and_lowers_the_scale(trained):
         np.testing.assert_array_equal(p.asnumpy(), before[p.name])
     for scale in ph.scales.values():
         scale.set_value(1024.0)
-    s = ph.step(x, c, 11)                                    # a sane scale trains again
+    s = ph.step(batch, 11, at(11))                           # a sane scale trains again
     assert bool(s["update_ok_D"].asnumpy()) and bool(s["update_ok_G"].asnumpy())
 
 

@@ -96,3 +96,45 @@ def test_dumped_config_holds_the_auto_values_used(tmp_path):
     for nimg in (0, 500, 3000):
         assert ema_beta(8, nimg, again.train.ema_kimg, again.train.ema_rampup) == \
             pytest.approx(ema_beta(8, nimg, None, None))
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["model.name=gan", "model.z_dist=normal"], "model.z_dist is 'normal' — use one of gaussian"),
+    (["model.name=gan", "model.g_hidden=[]"], "model.g_hidden must be a non-empty list"),
+    (["model.label_smoothing=0.2"], "model.label_smoothing is 0.2 — use a target in [0.5, 1]"),
+    (["model.loss=hinge", "model.label_smoothing=0.9"], "only applies to loss=bce"),
+    (["model.ndf=0"], "model.ndf must be > 0, got 0"),
+    (["model.upsample=bilinear"], "model.upsample is 'bilinear'"),
+    (["model.name=stylegan2", "model.augment=bgc"], "model.augment is 'bgc'"),
+    (["model.name=stylegan2", "model.ada_p_max=2"], "model.ada_p_max must lie in [0, 1]"),
+    (["model.name=pix2pix", "model.norm=group"], "model.norm is 'group'"),
+    (["model.name=pix2pix", "model.dropout=1"], "model.dropout is 1.0 — use 0 <= p < 1"),
+    (["model.name=cyclegan", "model.pool_size=-1"], "model.pool_size must be >= 0, got -1"),
+    (["model.name=cyclegan", "model.ngf=0"], "model.ngf must be > 0, got 0"),
+    (["model.name=discogan", "model.lambda_feature=2"], "lambda_feature is 2.0 — use 0..1"),
+    (["model.name=srgan", "model.scale=3"], "model.scale is 3 — use one of 2, 4"),
+    (["model.name=srgan", "model.content_loss=vgg"], "model.vgg_checkpoint is empty"),
+])
+def test_each_models_own_checks(overrides, fragment):
+    with pytest.raises(MsganError) as e:
+        load_config(None, ["data.resolution=32"] + overrides)
+    assert fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_the_registry_is_the_only_list_of_models():
+    from msgan.data.pairs import LAYOUTS
+    from msgan.models import MODELS
+    from msgan.models.config_base import ModelConfig
+
+    for name, spec in MODELS.items():
+        assert dataclasses.is_dataclass(spec.config) and issubclass(spec.config, ModelConfig)
+        assert spec.config().name == name
+        assert (spec.task == "translate") == (spec.layout in LAYOUTS)
+        assert spec.task == "translate" or spec.layout == "classes"
+        lo, hi = spec.resolution
+        cfg = load_config(None, [f"model.name={name}", f"data.resolution={hi}"])
+        assert type(cfg.model) is spec.config
+        with pytest.raises(MsganError, match=f"{name} needs a power of two from {lo} to {hi}"):
+            load_config(None, [f"model.name={name}", f"data.resolution={hi * 2}"])
+    assert type(Config().model) is MODELS["dcgan"].config

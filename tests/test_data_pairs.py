@@ -55,7 +55,7 @@ def test_paired_layout_report_and_load(tmp_path):
     before = tree_digest(root)
     report = str(tmp_path / "out" / "validation.json")
 
-    ps = validate_pairs(scan_pairs(root, "pix2pix"), channels=3, report_path=report)
+    ps = validate_pairs(scan_pairs(root, "pix2pix", "paired"), channels=3, report_path=report)
     assert [os.path.basename(f) for f in ps.train["AB"]] == ["0.png", "1.png", "2.png", "3.png"]
     assert len(ps.test["AB"]) == 2 and ps.test_source == {"AB": "val"}
     r = json.load(open(report))
@@ -75,40 +75,41 @@ def test_paired_layout_report_and_load(tmp_path):
     assert ba.a.mean() > ba.b.mean()   # the negative of a darkish pattern is the brighter side
     assert tree_digest(root) == before
     with pytest.raises(MsganError, match="inside the input folder"):
-        validate_pairs(scan_pairs(root, "pix2pix"), 3, report_path=os.path.join(root, "v.json"))
+        validate_pairs(scan_pairs(root, "pix2pix", "paired"), 3,
+                       report_path=os.path.join(root, "v.json"))
 
 
 def test_holdout_when_no_eval_folder(tmp_path):
     root = _make_paired(str(tmp_path / "p"), n_train=5, val=False)
     cfg = DataConfig(path=root, resolution=32, holdout=0.2)
     report = str(tmp_path / "out" / "validation.json")
-    ps = open_pairs(cfg, "pix2pix", report_path=report)
+    ps = open_pairs(cfg, "pix2pix", "paired", report_path=report)
     assert len(ps.train["AB"]) == 4 and len(ps.test["AB"]) == 1
     assert ps.test_source["AB"] == "held out of train (1 of 5)"
     r = json.load(open(report))
     assert r["held_out"] == {"AB": list(ps.test["AB"])}
     assert r["splits"] == {"AB": {"train": 4, "test": 1,
                                   "test_source": "held out of train (1 of 5)"}}
-    assert open_pairs(cfg, "pix2pix").test == ps.test          # deterministic
+    assert open_pairs(cfg, "pix2pix", "paired").test == ps.test    # deterministic
     assert not set(ps.test["AB"]) & set(ps.train["AB"])
 
     one = _make_paired(str(tmp_path / "one"), n_train=1, val=False)
     with pytest.raises(MsganError, match="has 1 usable image and no evaluation folder"):
-        hold_out(scan_pairs(one, "pix2pix"), 0.1)
+        hold_out(scan_pairs(one, "pix2pix", "paired"), 0.1)
     _write(os.path.join(one, "train", "zero.png"), b"")
     os.remove(os.path.join(one, "train", "0.png"))
     with pytest.raises(MsganError, match=r"no usable AB training images .*zero_bytes: 1.*details"):
-        open_pairs(DataConfig(path=one), "pix2pix", report_path=report)
+        open_pairs(DataConfig(path=one), "pix2pix", "paired", report_path=report)
     assert json.load(open(report))["problems"][0]["problem"] == "zero_bytes"
 
 
 def test_paired_eval_folder_choice(tmp_path):
     root = _make_paired(str(tmp_path / "p"), n_train=3, val=False)
     _save(_ab(7), os.path.join(root, "test", "t.png"))
-    ps = open_pairs(DataConfig(path=root, do_validation=False), "pix2pix")
+    ps = open_pairs(DataConfig(path=root, do_validation=False), "pix2pix", "paired")
     assert ps.test_source == {"AB": "test"} and len(ps.test["AB"]) == 1
     _save(_ab(8), os.path.join(root, "val", "v.png"))
-    ps = scan_pairs(root, "pix2pix")
+    ps = scan_pairs(root, "pix2pix", "paired")
     assert ps.test_source == {"AB": "val"}
     assert [r for p, r in ps.skipped if p.endswith("test")] == \
         ["not used: val/ is the evaluation split"]
@@ -126,7 +127,7 @@ def test_paired_odd_files_decode_like_the_rest(tmp_path):
     Image.new("CMYK", (32, 16), (0, 255, 255, 0)).save(os.path.join(root, "train", "cmyk.jpg"))
     Image.fromarray(np.full((16, 32), 40000, np.uint16)).save(
         os.path.join(root, "train", "sixteen.png"))
-    ps = validate_pairs(scan_pairs(root, "pix2pix"), channels=3)
+    ps = validate_pairs(scan_pairs(root, "pix2pix", "paired"), channels=3)
     assert len(ps.train["AB"]) == 3
     tr = load_split(ps, "train", 16, 3)
     by_name = dict(zip((os.path.basename(f) for f in tr.files_a), range(3)))
@@ -146,18 +147,18 @@ def test_wrong_layouts_name_the_expected_tree(tmp_path):
 
     with pytest.raises(MsganError, match=r"has no trainA/ or trainB/ folder — cyclegan needs two "
                                          r"unpaired domains: .*/classes/trainA/\*\.jpg"):
-        scan_pairs(classes, "cyclegan")
+        scan_pairs(classes, "cyclegan", "unpaired")
     with pytest.raises(MsganError, match=r"flat has no train/ folder — pix2pix needs paired "
                                          r"images: .*/flat/train/\*\.jpg \(and .*/flat/val/\), "
                                          "each A|B side by side"):
-        scan_pairs(flat, "pix2pix")
+        scan_pairs(flat, "pix2pix", "paired")
     with pytest.raises(MsganError, match=r"only sub-folders .* srgan needs high-resolution"):
-        scan_pairs(classes, "srgan")
+        scan_pairs(classes, "srgan", "sr")
     with pytest.raises(MsganError, match="does not exist — discogan needs"):
-        scan_pairs(str(tmp_path / "nope"), "discogan")
+        scan_pairs(str(tmp_path / "nope"), "discogan", "unpaired")
     os.makedirs(os.path.join(flat, "train"))
     with pytest.raises(MsganError, match="no images in train/"):
-        scan_pairs(flat, "pix2pix")
+        scan_pairs(flat, "pix2pix", "paired")
 
 
 def test_unpaired_layout_holds_out_per_domain(tmp_path):
@@ -169,7 +170,7 @@ def test_unpaired_layout_holds_out_per_domain(tmp_path):
     _save(_pattern(9), os.path.join(root, "testA", "t.png"))
     _write(os.path.join(root, "trainB", "empty.png"), b"")
 
-    ps = open_pairs(DataConfig(path=root, resolution=16), "cyclegan")
+    ps = open_pairs(DataConfig(path=root, resolution=16), "cyclegan", "unpaired")
     assert [len(ps.train[s]) for s in "AB"] == [3, 1] and [len(ps.test[s]) for s in "AB"] == [1, 1]
     assert ps.test_source == {"A": "testA", "B": "held out of train (1 of 2)"}
     tr = load_split(ps, "train", 16, 3)
@@ -184,7 +185,7 @@ def test_sr_flat_folder_bicubic_lr_and_small_hr_skipped(tmp_path):
         _save(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8), os.path.join(root, f"{i}.png"))
     _save(_pattern(0, 16, 16), os.path.join(root, "small.png"))
 
-    ps = open_pairs(DataConfig(path=root, resolution=32, holdout=0.25), "srgan", scale=4)
+    ps = open_pairs(DataConfig(path=root, resolution=32, holdout=0.25), "srgan", "sr", scale=4)
     assert len(ps.train["HR"]) == 3 and len(ps.test["HR"]) == 1
     assert "small.png" not in " ".join(ps.train["HR"] + ps.test["HR"])
     tr = load_split(ps, "train", 32, 3, scale=4)
@@ -210,7 +211,7 @@ def test_sr_hr_lr_folders_matched_by_stem(tmp_path):
     _save(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8), os.path.join(root, "LR", "bad.png"))
     report = str(tmp_path / "out" / "validation.json")
 
-    ps = validate_pairs(scan_pairs(root, "srgan"), 3, scale=4, min_hr=32, report_path=report)
+    ps = validate_pairs(scan_pairs(root, "srgan", "sr"), 3, scale=4, min_hr=32, report_path=report)
     assert [os.path.basename(f) for f in ps.train["HR"]] == ["000.png", "001.png", "002.png"]
     r = json.load(open(report))
     assert [(os.path.basename(p["file"]), p["problem"]) for p in r["problems"]] == \

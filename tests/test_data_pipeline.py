@@ -7,11 +7,12 @@ import pytest
 from PIL import Image
 
 from msgan.data import builtin, pipeline
-from msgan.data.builtin import load_digits, resolve_data_path
+from msgan.data.builtin import resolve_data_path
+from msgan.data.digits import load_digits
 from msgan.data.folder import scan_folder
-from msgan.data.pipeline import (BatchSampler, convert_mode, load_image, load_images, save_grid,
-                                 to_uint8)
+from msgan.data.pipeline import BatchSampler, convert_mode, load_image, load_images, save_grid
 from msgan.errors import MsganError
+from msgan.inference.samplers import to_uint8
 from msgan.io import file_mode
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
@@ -336,11 +337,13 @@ def test_builtin_names(tmp_path):
 def test_builtin_translation_sets_fit_their_layouts(tmp_path):
     from msgan.data.pairs import scan_pairs
 
-    paired = scan_pairs(resolve_data_path("builtin:digits-paired", str(tmp_path)), "pix2pix")
+    paired = scan_pairs(resolve_data_path("builtin:digits-paired", str(tmp_path)), "pix2pix",
+                        "paired")
     assert (len(paired.train["AB"]), len(paired.test["AB"])) == (1700, 97)
     with Image.open(paired.train["AB"][0]) as im:
         assert im.size == (64, 32)               # edges | digit
-    unpaired = scan_pairs(resolve_data_path("builtin:digits-unpaired", str(tmp_path)), "cyclegan")
+    unpaired = scan_pairs(resolve_data_path("builtin:digits-unpaired", str(tmp_path)), "cyclegan",
+                          "unpaired")
     names = {s: {os.path.basename(f) for f in unpaired.train[s]} for s in ("A", "B")}
     assert len(names["A"]) == len(names["B"]) == 850 and not names["A"] & names["B"]
     with Image.open(unpaired.train["B"][0]) as im:

@@ -133,11 +133,13 @@ def test_upscale_and_small_dataset_warnings(tmp_path):
     for i in range(3):
         _save(_noise((12, 20), seed=i), str(tmp_path / "d" / f"{i}.png"))
     s = scan_folder(str(tmp_path / "d"))
-    usable = do_validation(s, resolution=64, channels=1, report_path=str(tmp_path / "v.json"))
+    usable = do_validation(s, resolution=64, channels=1, report_path=str(tmp_path / "v.json"),
+                           model="dcgan", ranges={"dcgan": (32, 256)})
     assert len(usable) == 3 and not usable.conditional
     r = json.loads((tmp_path / "v.json").read_text())
     assert r["layout"] == "single-level" and r["counts"] == {"": {"found": 3, "kept": 3}}
-    assert any("upscaled" in w and "12 px" in w for w in r["warnings"])
+    assert any("upscaled" in w and "12 px" in w and "data.resolution=32 (dcgan builds 32 to 256)"
+               in w for w in r["warnings"])
     assert any("3 usable images; at least 70" in w for w in r["warnings"])
 
 
@@ -219,20 +221,23 @@ def test_report_inside_input_is_refused(tmp_path):
 def test_upscale_advice_names_only_resolutions_the_model_builds():
     import re
 
-    from msgan.config import RESOLUTION_RANGE
     from msgan.data.validate import upscale_advice
+    from msgan.models import MODELS
 
+    ranges = {name: spec.resolution for name, spec in MODELS.items()}
+    noise = {name: spec.resolution for name, spec in MODELS.items() if spec.task == "noise"}
     # the demo: 8 px digits with dcgan, whose smallest resolution is 32 — nothing to change
-    warning, note = upscale_advice(8, 32, "dcgan")
+    warning, note = upscale_advice(8, 32, "dcgan", ranges)
     assert warning == "" and "smallest resolution dcgan builds" in note and "4x" in note
-    assert upscale_advice(8, 32, "gan")[0].endswith(
+    assert upscale_advice(8, 32, "gan", ranges)[0].endswith(
         "consider data.resolution=8 (gan builds 4 to 256)")
-    assert "data.resolution=32" in upscale_advice(12, 128, "dcgan")[0]
-    assert upscale_advice(20, 32, "dcgan") == ("", "")               # at most 2x: fine
-    assert "dcgan 32" in upscale_advice(8, 64, None)[0]               # msgan validate
-    for model, (lo, hi) in RESOLUTION_RANGE.items():
+    assert "data.resolution=32" in upscale_advice(12, 128, "dcgan", ranges)[0]
+    assert upscale_advice(20, 32, "dcgan", ranges) == ("", "")       # at most 2x: fine
+    assert upscale_advice(8, 64, None, noise)[0].endswith(            # msgan validate
+        "if the model allows it (smallest: gan 4, stylegan2 8, dcgan 32)")
+    for model, (lo, hi) in ranges.items():
         for median in (1, 3, 8, 20, 50):
             for r in (lo, min(4 * lo, hi), hi):
-                warning, _ = upscale_advice(median, r, model)
+                warning, _ = upscale_advice(median, r, model, ranges)
                 for value in re.findall(r"data\.resolution=(\d+)", warning):
                     assert lo <= int(value) < r, (model, median, r, warning)

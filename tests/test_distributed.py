@@ -55,13 +55,15 @@ def check_step_matches_one_process(out):
     from msgan import losses, runtime
     from msgan.config import load_config
     from msgan.data import pipeline
-    from msgan.train import checkpoint, loop
-    from msgan.train.phases.base import sample_z
+    from msgan.train import checkpoint
+    from msgan.train.phases import build_phases
+    from msgan.train.tasks.noise import load_data
+    from msgan.inference.latents import sample_z
 
     cfg = load_config(os.path.join(ROOT, ARGS[0]), ARGS[1:] + [f"output_dir={out}"])
     runtime.select_device("CPU")
-    image_set, images, labels = loop.load_data(cfg, str(out), write_report=False)
-    ph = loop.build_phases(cfg, len(image_set.classes))
+    image_set, images, labels = load_data(cfg, str(out), write_report=False)
+    ph = build_phases(cfg, len(image_set.classes))
     checkpoint.load_snapshot(str(out / "checkpoints" / "snapshot-000000016"), ph.state_cells())
     seed, m, half = cfg.train.seed, cfg.model, cfg.train.batch_size // 2
     shards = []

@@ -10,7 +10,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from mindspore import nn, ops  # noqa: E402
 
-from msgan.inference.export import example_inputs, export_generator, fix_onnx_conv_transpose  # noqa: E402
+from msgan.inference.export import (example_inputs, export_generator,  # noqa: E402
+                                    fix_onnx_conv_transpose)
 
 from tiny_generator import BATCH, Z_DIM, ExportCond, ExportUncond, TinyG, make_meta  # noqa: E402,E501
 
@@ -164,14 +165,14 @@ def test_real_dcgan_exports(tmp_path, monkeypatch, native):
     """Both conv paths (native Cells, what Ascend/GPU build; fastconv, what CPU builds) export
     ONNX as Conv/ConvTranspose nodes, and MindSpore's ConvTranspose nodes need the fix-up."""
     models = pytest.importorskip("msgan.models")
-    from msgan.config import DCGANConfig
     from msgan.models import dcgan
 
     if native:
-        monkeypatch.setattr(dcgan, "_conv_cells",
+        monkeypatch.setattr(dcgan, "conv_cells",
                             lambda second_order=False: (nn.Conv2d, nn.Conv2dTranspose))
     ms.set_seed(0)
-    G, _ = models.MODELS["dcgan"].build(DCGANConfig(z_dim=Z_DIM, ngf=8, ndf=8), 32, 3, 2)
+    spec = models.MODELS["dcgan"]
+    G, _ = spec.build(spec.config(z_dim=Z_DIM, ngf=8, ndf=8), 32, 3, 2)
     # At init DCGAN outputs are ~1e-4, which would make the parity check vacuous; large weights
     # saturate the Tanh, where MindSpore's CPU Tanh is ~1e-4 off (the reason atol is 1e-3).
     rng = np.random.RandomState(0)

@@ -74,7 +74,9 @@ def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
     """Its retry (train.resume=auto, or a plain start reusing the folder) begins at kimg 0, so
     the dead start's rows go: stats.jsonl never holds a kimg twice."""
     from msgan.config import load_config
-    from msgan.train import loop
+    from msgan.train.output_dir import prepare_output_dir
+    from msgan.train.run import Run
+    from msgan.train.tasks import make_task
     out = tmp_path / "run"
     dead = [{"tick": 1, "kimg": 0.008, "loss_G": 1.0}, {"tick": 2, "kimg": 0.016, "loss_G": 1.0}]
 
@@ -86,8 +88,8 @@ def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
         killed_start()
         cfg = load_config(os.path.join(ROOT, ARGS[0]),
                           [*ARGS[1:], "data.path=builtin:digits", f"output_dir={out}", resume])
-        loop.prepare_output_dir(cfg)          # the folder holds no snapshot: it is reused
-        run = loop.Run(cfg, str(out))
+        prepare_output_dir(cfg)          # the folder holds no snapshot: it is reused
+        run = Run(cfg, str(out), make_task(cfg, str(out)))
         run._start()                           # what train() does once the phases exist
         assert run.cur_nimg == 0
         assert not (out / "stats.jsonl").exists() or (out / "stats.jsonl").read_text() == ""

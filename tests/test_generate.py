@@ -12,8 +12,10 @@ from PIL import Image  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.inference.export import export_generator  # noqa: E402
 from msgan.io import file_mode  # noqa: E402
-from msgan.inference.generate import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
-                            OnnxSampler, generate, load_sampler, to_uint8, z_from_seeds)
+from msgan.inference.generate import generate, load_sampler  # noqa: E402
+from msgan.inference.latents import z_from_seeds  # noqa: E402
+from msgan.inference.samplers import (CellSampler, CheckpointSampler, MindIRSampler,  # noqa: E402
+                                      OnnxSampler, to_uint8)
 
 from tiny_generator import (BATCH, CLASSES, RES, Z_DIM, ExportCond,  # noqa: E402
                             ExportUncond, TinyG, make_meta)
@@ -73,8 +75,8 @@ def read_manifest(path):
 # ----------------------------------------------------------------------------------------------
 
 def test_to_uint8_rounds_and_clips():
-    x = np.array([-2.0, -1.0, -0.999, 0.0, 0.5, 1.0, 3.0], np.float32)
-    assert to_uint8(x).tolist() == [0, 0, 0, 128, 191, 255, 255]
+    x = np.array([-2.0, -1.0, -0.999, 0.0, 0.5, 1.0, 3.0, np.nan], np.float32)
+    assert to_uint8(x).tolist() == [0, 0, 0, 128, 191, 255, 255, 0]    # NaN: as -1, black
 
 
 def test_z_from_seeds_uses_one_random_state_per_seed():
@@ -283,12 +285,11 @@ def test_run_folder_uses_newest_export(cond, tmp_path):
 # Checkpoints: a real DCGAN generator saved the way training saves snapshots
 
 def dcgan_snapshot(root, nimg, seed, prefix=""):
-    from msgan.config import DCGANConfig
     from msgan.models import MODELS
 
     model_cfg = {"name": "dcgan", "z_dim": Z_DIM, "ngf": 8, "ndf": 8, "embed_dim": 4}
     ms.set_seed(seed)
-    G, _ = MODELS["dcgan"].build(DCGANConfig(**model_cfg), 32, 3, 2)
+    G, _ = MODELS["dcgan"].build(MODELS["dcgan"].config(**model_cfg), 32, 3, 2)
     meta = {"model": "dcgan", "model_cfg": model_cfg, "z_dim": Z_DIM, "z_dist": "gaussian",
             "num_classes": 2, "classes": ["a", "b"], "resolution": 32, "channels": 3,
             "batch": BATCH, "inputs": ["z", "c"], "kimg": nimg / 1000}

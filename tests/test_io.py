@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from msgan.inference import generated, io
+from msgan import io
+from msgan.inference import generated
 from msgan.errors import MsganError
 
 
@@ -75,3 +76,39 @@ def test_a_data_folder_msgan_did_not_write_is_refused(tmp_path):
         with pytest.raises(MsganError, match="did not write"):
             generated.start(str(tmp_path), overwrite=overwrite)
     assert (tmp_path / "Data" / "photo.jpg").read_bytes() == b"x"
+
+
+def test_snapshot_lookup(tmp_path):
+    ckpts = tmp_path / "run" / "checkpoints"
+    for nimg, files in ((2000, ("meta.json", "G_ema.ckpt")), (10000, ("meta.json",)),
+                        (500, ("meta.json", "G_ema.ckpt"))):
+        snap = ckpts / io.snapshot_name(nimg)
+        snap.mkdir(parents=True)
+        for f in files:
+            (snap / f).write_text("{}")
+    (ckpts / ".tmp-snapshot-000020000-1").mkdir()       # a snapshot being written
+    (ckpts / "snapshot-old").mkdir()
+    names = [os.path.basename(p) for p in io.list_snapshots(str(ckpts))]
+    assert names == ["snapshot-000000500", "snapshot-000002000", "snapshot-000010000"]
+    assert io.list_snapshots(str(tmp_path / "missing")) == []
+    full = ("meta.json", "G_ema.ckpt")
+    newest = str(ckpts / "snapshot-000002000")
+    # a run folder, its checkpoints folder, a snapshot itself
+    assert io.newest_snapshot(str(tmp_path / "run"), full) == newest
+    assert io.newest_snapshot(str(ckpts), full) == newest
+    assert io.newest_snapshot(newest, full) == newest
+    assert io.newest_snapshot(str(tmp_path / "run")) == str(ckpts / "snapshot-000010000")
+    assert io.newest_snapshot(str(tmp_path)) is None
+
+
+def test_read_json_errors_are_one_line(tmp_path):
+    with pytest.raises(MsganError, match="meta.json of x not found at .* — do this"):
+        io.read_json(str(tmp_path / "nope.json"), "meta.json of x", "do this")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(MsganError, match="is not valid JSON .* — do this") as e:
+        io.read_json(str(tmp_path / "bad.json"), "x", "do this")
+    assert "\n" not in str(e.value)
+    io.write_json(str(tmp_path / "good.json"), {"a": [1]})
+    assert io.read_json(str(tmp_path / "good.json"), "x", "y") == {"a": [1]}
+    assert io.one_line(RuntimeError("first\n----\nC++ context")) == "first"
+    assert io.one_line(ValueError()) == "ValueError"

@@ -5,8 +5,9 @@ import pytest
 ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
-from msgan.config import DCGANConfig, MLPGANConfig  # noqa: E402
 from msgan.models import MODELS  # noqa: E402
+from msgan.models.dcgan import SMALL_DATA_IMAGES, DCGANConfig  # noqa: E402
+from msgan.models.mlp_gan import MLPGANConfig  # noqa: E402
 
 
 def _inputs(z_dim, n=3, num_classes=4):
@@ -88,3 +89,19 @@ def test_export_net_inputs():
     Gc, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4), 32, 1, 3)
     netc = MODELS["dcgan"].export_net(Gc)
     assert netc(z, Tensor(np.array([0, 1], np.int32))).shape == (2, 1, 32, 32)
+
+
+def test_dcgan_auto_ndf_follows_the_data_size_and_other_models_have_no_auto():
+    cfg = DCGANConfig(ngf=32)
+    small, note = cfg.with_data(SMALL_DATA_IMAGES - 1)
+    assert small.ndf == 16 and cfg.ndf is None
+    assert note == "model.ndf: auto → 16 (fewer than 1000 training images)"
+    large, note = cfg.with_data(SMALL_DATA_IMAGES)
+    assert large.ndf == 32 and note == "model.ndf: auto → 32 (at least 1000 training images)"
+    assert DCGANConfig(ngf=8).with_data(10)[0].ndf == 8                   # never below 8
+    fixed = DCGANConfig(ngf=32, ndf=24)
+    assert fixed.with_data(10) == (fixed, None)
+    for name, spec in MODELS.items():
+        if name != "dcgan":
+            model_cfg = spec.config()
+            assert model_cfg.with_data(10) == (model_cfg, None)

@@ -7,9 +7,11 @@ from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
-from msgan.models import MODELS  # noqa: E402
+from msgan.inference.latents import sample_z  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train.phases.base import ema_beta, sample_z  # noqa: E402
+from msgan.train.lr import get_lr, set_lr  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases.base import Progress, ema_beta  # noqa: E402
 from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B = 8
@@ -19,19 +21,26 @@ def make_phases(name="dcgan", overrides=(), num_classes=3, resolution=32):
     model = ["model.ngf=4", "model.ndf=4"] if name == "dcgan" else [
         "model.g_hidden=[32]", "model.d_hidden=[32]", "model.d_dropout=0.0"]
     cfg = load_config(None, [f"model.name={name}", "model.z_dim=8", f"train.batch_size={B}",
-                             f"data.resolution={resolution}", *model, *overrides])
+                             f"data.resolution={resolution}", "data.channels=1", *model,
+                             *overrides])
     ms.set_seed(0)
-    G, D = MODELS[name].build(cfg.model, resolution, 1, num_classes)
-    G_ema, _ = MODELS[name].build(cfg.model, resolution, 1, num_classes)
-    for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
-        pe.set_data(p.data.copy())
-    return ClassicPhases(cfg, G, D, G_ema, num_classes)
+    ph = build_phases(cfg, num_classes)
+    assert isinstance(ph, ClassicPhases)
+    for pe, p in zip(ph.G_ema.get_parameters(), ph.G.get_parameters()):   # G_ema starts as G
+        np.testing.assert_array_equal(pe.asnumpy(), p.asnumpy())
+    return ph
 
 
 def fixed_batches(n, resolution=32, seed=0):
+    """Batches as the data sampler yields them: (reals float32 NCHW, labels int32) arrays."""
     rng = np.random.default_rng(seed)
-    return [(Tensor(rng.uniform(-1, 1, (B, 1, resolution, resolution)).astype(np.float32)),
-             Tensor(rng.integers(0, 3, B).astype(np.int32))) for _ in range(n)]
+    return [(rng.uniform(-1, 1, (B, 1, resolution, resolution)).astype(np.float32),
+             rng.integers(0, 3, B).astype(np.int32)) for _ in range(n)]
+
+
+def at(it, total_steps=6):
+    """The schedule's position before step ``it`` (B images per step)."""
+    return Progress(nimg=it * B, total_nimg=total_steps * B)
 
 
 @pytest.mark.parametrize("name, resolution, options", [
@@ -44,7 +53,7 @@ def test_each_phase_lowers_its_own_loss(name, resolution, options):
     """On a fixed batch (and fixed augmentation draws), D steps alone lower loss_D; G steps
     alone lower loss_G — with every loss, augmentation and normalisation option."""
     ph = make_phases(name, options, resolution=resolution)
-    reals, labels = fixed_batches(1, resolution)[0]
+    reals, labels = (Tensor(x) for x in fixed_batches(1, resolution)[0])
     z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
     zero, p = Tensor(0.0, ms.float32), Tensor(ph.p, ms.float32)
     r1, r2, r3 = ph._rand(B), ph._rand(B), ph._rand(B)
@@ -58,9 +67,8 @@ def test_each_phase_lowers_its_own_loss(name, resolution, options):
 def test_stats_are_finite_scalars_and_options_run():
     ph = make_phases(overrides=["model.label_smoothing=0.9", "model.instance_noise=0.1",
                                 "model.d_dropout=0.2", "model.minibatch_discrimination=true"])
-    for i, (reals, labels) in enumerate(fixed_batches(3)):
-        ph.progress = i / 3
-        stats = ph.step(reals, labels, i)
+    for i, batch in enumerate(fixed_batches(3)):
+        stats = ph.step(batch, i, at(i, 3))        # instance noise decays with the fraction
     assert set(stats) == {"loss_G", "loss_D", "D_real", "D_fake", "update_ok_D", "update_ok_G"}
     assert all(np.isfinite(float(v.asnumpy())) for v in stats.values())
     assert bool(stats["update_ok_D"].asnumpy()) and bool(stats["update_ok_G"].asnumpy())  # applied
@@ -69,55 +77,62 @@ def test_stats_are_finite_scalars_and_options_run():
 def test_non_finite_gradients_skip_the_update():
     ph = make_phases()
     reals, labels = fixed_batches(1)[0]
-    bad = reals.asnumpy().copy()
+    bad = reals.copy()
     bad[0, 0, 0, 0] = np.nan
     before = {p.name: p.asnumpy().copy() for p in ph.D.trainable_params()}
-    stats = ph.step(Tensor(bad), labels, 0)
+    stats = ph.step((bad, labels), 0, at(0))
     assert not bool(stats["update_ok_D"].asnumpy())           # D's update was not applied
     for p in ph.D.trainable_params():
         np.testing.assert_array_equal(p.asnumpy(), before[p.name])
-    stats = ph.step(reals, labels, 1)                          # and training carries on
+    stats = ph.step((reals, labels), 1, at(1))                 # and training carries on
     assert bool(stats["update_ok_D"].asnumpy())
     assert all(np.isfinite(p.asnumpy()).all() for p in ph.D.trainable_params())
 
 
-def test_ema_moves_toward_g():
+def test_step_ends_with_the_ema_update_of_the_schedule():
+    """After the G/D updates, G_ema moves toward the updated G with the schedule's beta."""
     ph = make_phases()
     before = {p.name: p.asnumpy().copy() for p in ph.G_ema.get_parameters()}
-    reals, labels = fixed_batches(1)[0]
-    ph.step(reals, labels, 0)
+    progress = Progress(nimg=20 * B, total_nimg=100 * B)
+    beta = ema_beta(B, progress.nimg, ph.cfg.train.ema_kimg, ph.cfg.train.ema_rampup)
+    assert 0.3 < beta < 0.7
+    ph.step(fixed_batches(1)[0], 20, progress)
     g = {p.name.replace("G.", "", 1): p.asnumpy() for p in ph.G.trainable_params()}
-    ph.update_ema(Tensor(0.5, ms.float32))
+    assert any(not np.array_equal(before["G_ema." + k], v) for k, v in g.items())   # G moved
     for p in ph.G_ema.trainable_params():
         key = p.name.replace("G_ema.", "", 1)
-        expected = 0.5 * before[p.name] + 0.5 * g[key]
+        expected = beta * before[p.name] + (1 - beta) * g[key]
         np.testing.assert_allclose(p.asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    gens = ph.generators()
+    assert list(gens) == ["G_ema"] and gens["G_ema"] is ph.G_ema and not ph.G_ema.training
 
 
-def test_ema_beta_schedule():
+def test_ema_beta_schedule_and_progress():
     assert ema_beta(32, 10**9, ema_kimg=10.0, ema_rampup=0.0) == pytest.approx(0.5 ** (32 / 1e4))
     # early in training the rampup shortens the half-life
     assert ema_beta(32, 1000, None, None) < ema_beta(32, 100000, None, None)
+    progress = Progress(nimg=1500, total_nimg=6000)
+    assert progress.kimg == 1.5 and progress.fraction == 0.25
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
+    """Weights, moments, G_ema, the host RNG and a lowered lr (host state) all come back."""
     data = fixed_batches(6)
-    beta = Tensor(0.9, ms.float32)
     ref = make_phases()
     losses_ref = []
-    for i, (x, c) in enumerate(data):
-        s = ref.step(x, c, i)
-        ref.update_ema(beta)
+    for i, batch in enumerate(data):
+        s = ref.step(batch, i, at(i))
         losses_ref.append((float(s["loss_D"].asnumpy()), float(s["loss_G"].asnumpy())))
         if i == 2:
+            set_lr(ref.opt_D, get_lr(ref.opt_D) / 4)     # as a rollback does; not in the .ckpt
             snap = checkpoint.save_snapshot(str(tmp_path), 3 * B, ref.state_cells(),
                                             {"phases": ref.host_state()}, {"model": "dcgan"})
     resumed = make_phases()
     host = checkpoint.load_snapshot(snap, resumed.state_cells())
     resumed.load_host_state(host["phases"])
-    for i, (x, c) in enumerate(data[3:], start=3):
-        s = resumed.step(x, c, i)
-        resumed.update_ema(beta)
+    assert get_lr(resumed.opt_D) == get_lr(ref.opt_D)
+    for i, batch in enumerate(data[3:], start=3):
+        s = resumed.step(batch, i, at(i))
         assert (float(s["loss_D"].asnumpy()), float(s["loss_G"].asnumpy())) == losses_ref[i]
     for a, b in zip(ref.G_ema.get_parameters(), resumed.G_ema.get_parameters()):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
@@ -134,3 +149,18 @@ def test_snapshot_is_atomic_and_pruned(tmp_path):
     other = make_phases("gan", resolution=8)
     with pytest.raises(MsganError, match="resume with the config it was made with"):
         checkpoint.load_snapshot(str(tmp_path / "snapshot-000000004"), other.state_cells())
+
+
+def test_host_state_holds_the_lr_and_older_states_still_load():
+    ph = make_phases("gan", resolution=8)
+    lrs = {"G": get_lr(ph.opt_G), "D": get_lr(ph.opt_D)}
+    state = ph.host_state()
+    assert state["lr"] == lrs and set(state) == {"lr", "rng"}
+    assert set(ph.optimizers()) == {"G", "D"}
+    assert set(ph.state_cells()) == {"G", "D", "G_ema", "opt_G", "opt_D"}
+    set_lr(ph.opt_G, 1e-5)
+    ph.load_host_state(state)
+    assert get_lr(ph.opt_G) == pytest.approx(lrs["G"])
+    set_lr(ph.opt_G, 1e-5)
+    ph.load_host_state({"rng": state["rng"]})      # written before the phases kept the lr
+    assert get_lr(ph.opt_G) == pytest.approx(1e-5)

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 ms = pytest.importorskip("mindspore")
-from mindspore import Tensor  # noqa: E402
 from mindspore.graph import api as ms_api  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
-from msgan.models import MODELS  # noqa: E402
-from msgan.train.phases.base import ema_beta  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 
 B = 4
@@ -30,30 +29,25 @@ def new_compiles(before):
 
 def build(name, resolution, model_keys, num_classes, phases_cls):
     cfg = load_config(None, [f"model.name={name}", "model.z_dim=8", f"train.batch_size={B}",
-                             f"data.resolution={resolution}", *model_keys])
+                             f"data.resolution={resolution}", "data.channels=3", *model_keys])
     ms.set_seed(0)
-    G, D = MODELS[name].build(cfg.model, resolution, 3, num_classes)
-    G_ema, _ = MODELS[name].build(cfg.model, resolution, 3, num_classes)
-    for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
-        pe.set_data(p.data.copy())
-    return phases_cls(cfg, G, D, G_ema, num_classes), cfg
+    ph = build_phases(cfg, num_classes)
+    assert isinstance(ph, phases_cls)
+    return ph, cfg
 
 
 def batches(resolution, num_classes, n, seed=0):
     rng = np.random.default_rng(seed)
-    return [(Tensor(rng.uniform(-1, 1, (B, 3, resolution, resolution)).astype(np.float32)),
-             Tensor(rng.integers(0, num_classes, B).astype(np.int32))) for _ in range(n)]
+    return [(rng.uniform(-1, 1, (B, 3, resolution, resolution)).astype(np.float32),
+             rng.integers(0, num_classes, B).astype(np.int32)) for _ in range(n)]
 
 
-def train(ph, cfg, data, first_it, progress=None):
-    """Iterations as loop.py runs them: step, then EMA with the schedule's (changing) beta."""
-    for i, (reals, labels) in enumerate(data):
+def train(ph, data, first_it, total_steps=6):
+    """Iterations as the run calls them: each step at its place in the schedule, so the
+    instance-noise std (fraction) and the EMA beta (nimg) change from step to step."""
+    for i, batch in enumerate(data):
         it = first_it + i
-        if progress is not None:
-            ph.progress = progress(it)
-        ph.step(reals, labels, it)
-        beta = ema_beta(B, (it + 1) * B, cfg.train.ema_kimg, cfg.train.ema_rampup)
-        ph.update_ema(Tensor(beta, ms.float32))
+        ph.step(batch, it, Progress(nimg=it * B, total_nimg=total_steps * B))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ def dcgan():
                     3, ClassicPhases)
     data = batches(32, 3, 6)
     before = compiled_phases()
-    train(ph, cfg, data[:2], 0, progress=lambda it: it / 6)
+    train(ph, data[:2], 0)
     first = new_compiles(before)
     return ph, cfg, data, first
 
@@ -80,5 +74,5 @@ def test_counter_sees_the_first_compiles_and_python_floats(dcgan):
 def test_classic_phases_compile_nothing_after_two_steps(dcgan):
     ph, cfg, data, _ = dcgan
     before = compiled_phases()
-    train(ph, cfg, data[2:], 2, progress=lambda it: it / 6)   # instance noise std decays
+    train(ph, data[2:], 2)           # instance noise std decays, EMA beta ramps up
     assert new_compiles(before) == []

@@ -9,7 +9,7 @@ ms = pytest.importorskip("mindspore")
 from colour_folders import COLOURS, write_folder  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
-from msgan.train import loop  # noqa: E402
+from msgan.train import run  # noqa: E402
 from msgan.train.rollback import RollbackGuard  # noqa: E402
 
 
@@ -47,23 +47,23 @@ def test_nan_weights_roll_back_with_lower_lr_and_training_continues(tmp_path, mo
         "train.progress=false", "generate.generate_num=1", "metrics.extractor=none",
         "metrics.benefit_check=false", f"output_dir={tmp_path / 'run'}"])
     built = {}
-    real_build = loop.build_phases
+    real_build = run.build_phases
 
     def build_with_fault(*args, **kwargs):
         phases = built["phases"] = real_build(*args, **kwargs)
         step = phases.step
 
-        def step_with_fault(reals, labels, it):
+        def step_with_fault(batch, it, progress):
             if it == 5 and not built.get("poisoned"):     # once: after the snapshot at it 4
                 built["poisoned"] = True
                 w = phases.D.trainable_params()[0]
                 w.copy_(ms.Tensor(np.full(w.shape, np.nan, np.float32)))
-            return step(reals, labels, it)
+            return step(batch, it, progress)
         phases.step = step_with_fault
         return phases
 
-    monkeypatch.setattr(loop, "build_phases", build_with_fault)
-    out = loop.train(cfg)
+    monkeypatch.setattr(run, "build_phases", build_with_fault)
+    out = run.train(cfg)
 
     rows = [json.loads(s) for s in open(f"{out}/stats.jsonl")]
     backs = [r for r in rows if "rollback" in r]
@@ -88,4 +88,4 @@ def test_nan_weights_roll_back_with_lower_lr_and_training_continues(tmp_path, mo
     for cell in (phases.G, phases.D, phases.G_ema):
         assert all(np.isfinite(p.asnumpy()).all() for p in cell.get_parameters())
     host = json.load(open(f"{out}/checkpoints/snapshot-000000096/host.json"))
-    assert host["lr"] == pytest.approx({"G": 1e-4, "D": 1e-4}) and host["rollbacks"] == 1
+    assert host["phases"]["lr"] == pytest.approx({"G": 1e-4, "D": 1e-4}) and host["rollbacks"] == 1

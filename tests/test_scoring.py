@@ -6,7 +6,7 @@ import pytest
 
 from msgan.config import MetricsConfig
 from msgan.errors import MsganError
-from msgan.metrics import evaluate
+from msgan.metrics import evaluate, extractor
 from msgan.train import scoring
 
 COLOURS = [(220, 30, 30), (30, 200, 30), (40, 40, 230)]
@@ -88,7 +88,7 @@ def test_reals_score_near_zero_and_broken_generators_worse(scorer):
     assert s_grey["precision"] <= 0.1 and s_noise["precision"] <= 0.1
     # Mode collapse to one class keeps fidelity but loses coverage.
     assert s_coll["recall"] < 0.5 and s_coll["kid"] > 10 * abs(s_real["kid"])
-    best = scoring.pick_best([s_noise, s_coll, s_real, s_grey])
+    best = evaluate.pick_best(dict(enumerate([s_noise, s_coll, s_real, s_grey])))
     assert best == 2
     # per class: collapse onto class 0 leaves classes 1 and 2 far off, class 0 close
     per, good = s_coll["kid_per_class"], s_real["kid_per_class"]
@@ -147,21 +147,21 @@ def test_class_mix_follows_real_proportions():
 
 def test_pick_best_skips_missing_and_non_finite_kid():
     history = [{"kid": 0.5}, {"kid": None}, {"kid": 0.1}, {"kid": float("nan")}, {}, {"kid": 0.3}]
-    assert scoring.pick_best(history) == 2
-    assert scoring.pick_best([{"kid": None}, {}]) is None
-    assert scoring.pick_best([]) is None
-    assert scoring.pick_best([{"kid": -0.01}, {"kid": 0.0}]) == 0
+    assert evaluate.pick_best(dict(enumerate(history))) == 2
+    assert evaluate.pick_best(dict(enumerate([{"kid": None}, {}]))) is None
+    assert evaluate.pick_best(dict(enumerate([]))) is None
+    assert evaluate.pick_best(dict(enumerate([{"kid": -0.01}, {"kid": 0.0}]))) == 0
 
 
 def test_shrink_and_rotations_against_numpy():
     x = np.arange(2 * 1 * 4 * 4, dtype=np.uint8).reshape(2, 1, 4, 4)
-    small = scoring.shrink(x, 2)
+    small = extractor.shrink(x, 2)
     assert small.shape == (2, 1, 2, 2) and small.dtype == np.uint8
     # Block means 2.5, 4.5, 10.5, 12.5 round half to even.
     assert small[0, 0].tolist() == [[2, 4], [10, 12]]
     assert small[1, 0].tolist() == [[18, 20], [26, 28]]
-    assert scoring.shrink(x, 8) is x
-    rot, lab = scoring.rotations(x)
+    assert extractor.shrink(x, 8) is x
+    rot, lab = extractor.rotations(x)
     assert rot.shape == (8, 1, 4, 4) and lab.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     np.testing.assert_array_equal(rot[2, 0], np.rot90(x[0, 0]))
     np.testing.assert_array_equal(rot[6, 0], np.rot90(x[0, 0], 3))
@@ -181,7 +181,7 @@ def test_unconditional_reals_use_the_rotation_proxy():
     s_real, s_grey = s.score(reals), s.score(grey)
     assert (reals.calls[0][1] == 0).all() and s_real["n_real"] == 45
     assert abs(s_real["kid"]) < 0.05 * s_grey["kid"]
-    assert scoring.pick_best([s_grey, s_real]) == 1
+    assert evaluate.pick_best(dict(enumerate([s_grey, s_real]))) == 1
 
 
 def test_bad_setups_are_errors(scorer):
@@ -202,12 +202,12 @@ def test_best_snapshot_from_stats_rows():
             {"tick": 3, "kimg": 2.0, "loss_G": 0.1, "snapshot": "snapshot-000002000", "kid": 0.2},
             {"tick": 4, "kimg": 3.0, "loss_G": 0.1, "snapshot": "snapshot-000003000", "kid": None},
             {"tick": 5, "kimg": 4.0, "loss_G": 0.1, "snapshot": "snapshot-000004000"}]  # unscored
-    assert scoring.best_snapshot(rows) == "snapshot-000002000"
-    assert scoring.best_snapshot(rows[:1]) is None and scoring.best_snapshot(rows[-1:]) is None
-    assert scoring.best_snapshot([]) is None
+    assert evaluate.best_snapshot(rows) == "snapshot-000002000"
+    assert evaluate.best_snapshot(rows[:1]) is None and evaluate.best_snapshot(rows[-1:]) is None
+    assert evaluate.best_snapshot([]) is None
     # files of earlier versions: scores in rows of their own, a snapshot rescored at one kimg
     old = [{"tick": 1, "kimg": 1.0, "loss_G": 0.1},
            {"kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.4},
            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.1},
            {"kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.5}]   # rewritten, rescored
-    assert scoring.best_snapshot(old) == "snapshot-000001000"
+    assert evaluate.best_snapshot(old) == "snapshot-000001000"

@@ -18,7 +18,7 @@ from msgan.data.pipeline import BatchSampler  # noqa: E402
 from msgan.augment.diffaug import DiffAugment, draw_random  # noqa: E402
 from msgan.ops import fastconv  # noqa: E402
 from msgan.models.spectral_norm import SNConv2d, SNDense  # noqa: E402
-from msgan.train.loop import SMALL_DATA_IMAGES, resolve_auto  # noqa: E402
+from msgan.models.dcgan import SMALL_DATA_IMAGES  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -199,10 +199,10 @@ def test_balanced_sampling_shows_every_class_equally_and_resumes_exactly():
 def test_auto_discriminator_width_follows_the_amount_of_data():
     cfg = load_config(None, ["model.name=dcgan", "model.ngf=32"])
     assert cfg.model.ndf is None
-    assert resolve_auto(cfg, SMALL_DATA_IMAGES - 1).model.ndf == 16
-    assert resolve_auto(cfg, SMALL_DATA_IMAGES).model.ndf == 32
+    assert cfg.model.with_data(SMALL_DATA_IMAGES - 1)[0].ndf == 16
+    assert cfg.model.with_data(SMALL_DATA_IMAGES)[0].ndf == 32
     fixed = load_config(None, ["model.name=dcgan", "model.ndf=8"])
-    assert resolve_auto(fixed, 10).model.ndf == 8
+    assert fixed.model.with_data(10)[0].ndf == 8
 
 
 def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
@@ -256,13 +256,13 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
 def test_classic_r1_and_ada_run_and_resume_their_state():
     """Lazy R1 every r1_interval steps (its penalty logged as loss_r1, its update counted), ADA's
     p controlled from D's real logits and restored with the host state on resume."""
-    from test_phases_classic import fixed_batches, make_phases
+    from test_phases_classic import at, fixed_batches, make_phases
     opts = ["model.augment=ada", "model.ada_kimg=0.001", "model.ada_interval=1",
             "model.r1_gamma=1", "model.r1_interval=2"]
     ph = make_phases("gan", opts, resolution=8)
     seen = []
-    for it, (reals, labels) in enumerate(fixed_batches(4, 8)):
-        stats = ph.step(reals, labels, it)
+    for it, batch in enumerate(fixed_batches(4, 8)):
+        stats = ph.step(batch, it, at(it, 4))
         seen.append("loss_r1" in stats)
         assert np.isfinite(float(stats["loss_D"].asnumpy()))
     assert seen == [True, False, True, False]
@@ -288,22 +288,20 @@ def test_stylegan2_takes_diffaugment_too():
 def test_a_run_that_did_not_improve_says_so_next_to_data(tmp_path):
     import logging
     from types import SimpleNamespace
-    from msgan.train.loop import Run
-    stats = tmp_path / "stats.jsonl"
+    from msgan.train.tasks.noise import NoiseTask
     rows = [{"tick": 1, "kimg": 1.0, "snapshot": "snapshot-000001000", "kid": 0.20},
             {"tick": 2, "kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.25},
             {"tick": 3, "kimg": 3.0, "snapshot": "snapshot-000003000", "kid": 0.05}]
-    stats.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    run = SimpleNamespace(stats_path=str(stats), out=str(tmp_path))
+    task = SimpleNamespace(out=str(tmp_path))
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logger = logging.getLogger("msgan")
     logger.addHandler(handler)
     try:
-        Run._warn_if_not_learnt(run, "snapshot-000003000")        # improved: quiet
+        NoiseTask._warn_if_not_learnt(task, rows, "snapshot-000003000")   # improved: quiet
         assert not records
-        Run._warn_if_not_learnt(run, "snapshot-000002000")        # worse than the first
+        NoiseTask._warn_if_not_learnt(task, rows, "snapshot-000002000")   # worse than the first
         assert len(records) == 1 and "may still be noise" in records[0].getMessage()
         assert str(tmp_path / "Data") in records[0].getMessage()
     finally:

@@ -19,8 +19,10 @@ from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.models import srgan, vgg19  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
-from msgan.train import sr_phases  # noqa: E402
 from msgan.train.lr import get_lr, set_lr  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases import srgan as sr_phases  # noqa: E402
+from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.srgan import SRGANPhases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +36,15 @@ def make_cfg(scale=2, overrides=()):
                               "train.G_opt.lr=0.001", *overrides])
 
 
+def _native_conv_cells(*args, **kwargs):
+    return nn.Conv2d, nn.Conv2dTranspose
+
+
 @contextlib.contextmanager
 def native_convs():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(srgan, "_conv_cell", lambda: nn.Conv2d)
-        mp.setattr(vgg19, "matmul_convs", lambda: False)
+        mp.setattr(srgan, "conv_cells", _native_conv_cells)
+        mp.setattr(vgg19, "conv_cells", _native_conv_cells)
         # relu2_2 instead of relu5_4: the same wiring at a quarter of the compile time
         mp.setattr(sr_phases, "VGG_LAYER", "relu2_2")
         yield
@@ -55,6 +61,17 @@ def tiny_problem(scale=2, seed=0):
             hr[i, c] = 0.8 * np.sin(2 * np.pi * (fy * yy + fx * xx) + ph)
     lr = hr.reshape(B, C, R // scale, scale, R // scale, scale).mean(axis=(3, 5))
     return Tensor(lr), Tensor(hr)
+
+
+def build(cfg):
+    ph = build_phases(cfg, 0)
+    assert isinstance(ph, SRGANPhases)
+    return ph
+
+
+def at(kimg):
+    """The schedule's position at ``kimg`` thousand images (of 10 kimg)."""
+    return Progress(nimg=int(kimg * 1000), total_nimg=10_000)
 
 
 def _random_torchvision_state(seed):
@@ -92,7 +109,7 @@ def phases(vgg_ckpt):
     cfg = make_cfg(overrides=["model.pretrain_kimg=1.0", "model.content_loss=vgg",
                               f"model.vgg_checkpoint={vgg_ckpt}"])
     with native_convs():
-        return SRGANPhases(cfg, srgan.build(cfg.model, R, C))
+        return build(cfg)
 
 
 def _values(params):
@@ -159,12 +176,11 @@ def test_export_parity_mindir_and_onnx(tmp_path):
 
 
 def test_pretraining_lowers_pixel_loss_and_leaves_d_alone(phases):
-    lr, hr = tiny_problem()
+    batch = tuple(x.asnumpy() for x in tiny_problem())
     d_before = _values(phases.D.get_parameters())
-    phases.cur_kimg = 0.0
     losses = []
     for it in range(12):
-        stats = phases.step(lr, hr, it)
+        stats = phases.step(batch, it, at(0.0))
         losses.append(float(stats["loss_G"].asnumpy()))
         assert bool(stats["update_ok_G"].asnumpy()) and bool(stats["update_ok_D"].asnumpy())
         assert float(stats["loss_D"].asnumpy()) == 0.0
@@ -174,12 +190,11 @@ def test_pretraining_lowers_pixel_loss_and_leaves_d_alone(phases):
 
 
 def test_gan_steps_train_g_through_frozen_vgg_and_update_d(phases):
-    lr, hr = tiny_problem()
-    phases.cur_kimg = 1.5          # past pretrain_kimg
+    batch = tuple(x.asnumpy() for x in tiny_problem())
     d_before = _values(phases.D.trainable_params())
     vgg_before = _values(phases.vgg.get_parameters())
     assert not phases.vgg.trainable_params()
-    stats = [phases.step(lr, hr, it) for it in range(4)]
+    stats = [phases.step(batch, it, at(1.5)) for it in range(4)]      # past pretrain_kimg
     last = stats[-1]
     assert {"loss_G", "loss_D", "loss_G_content", "update_ok_G", "update_ok_D"} <= set(last)
     assert all(np.isfinite(float(v.asnumpy())) for s in stats for v in s.values())
@@ -225,7 +240,7 @@ def test_state_cells_checkpoint_round_trip(phases, vgg_ckpt, tmp_path):
     ms.set_seed(5)
     cfg = make_cfg(overrides=["model.content_loss=vgg", f"model.vgg_checkpoint={vgg_ckpt}"])
     with native_convs():
-        fresh = SRGANPhases(cfg, srgan.build(cfg.model, R, C))
+        fresh = build(cfg)
     fresh.load_host_state(checkpoint.load_snapshot(folder, fresh.state_cells()))
     for key, cell in fresh.state_cells().items():
         for p in cell.get_parameters():
@@ -238,11 +253,11 @@ def test_mixed_precision_pretraining_in_fp16_with_a_loss_scale():
     cfg = make_cfg(overrides=["model.pretrain_kimg=1.0", "train.amp=O2"])
     ms.set_seed(0)
     with native_convs():
-        ph = SRGANPhases(cfg, srgan.build(cfg.model, R, C))
+        ph = build(cfg)
     assert ph.G.head[0].get_flags().get("fp16") and not ph.G_eval.get_flags().get("fp16")
     assert {"scale_G", "scale_D"} <= set(ph.state_cells())
-    lr, hr = tiny_problem()
-    stats = [ph.step(lr, hr, it) for it in range(8)]
+    batch = tuple(x.asnumpy() for x in tiny_problem())
+    stats = [ph.step(batch, it, at(0.0)) for it in range(8)]
     losses = [float(s["loss_G"].asnumpy()) for s in stats]
     assert all(s["loss_G"].dtype == ms.float32 for s in stats)
     assert {"loss_scale_G", "loss_scale_D"} <= set(stats[-1])

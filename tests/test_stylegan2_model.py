@@ -5,11 +5,12 @@ import pytest
 ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
-from msgan.config import StyleGAN2Config, load_config  # noqa: E402
+from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.models import stylegan2  # noqa: E402
 from msgan.models import sg2_layers as nn  # noqa: E402
 from msgan.models.sg2_layers import MinibatchStd  # noqa: E402
+from msgan.models.stylegan2 import StyleGAN2Config  # noqa: E402
 
 # Narrow enough to build at 256² in a second: widths 16, 16, 16, 16, 8, 4, 2 from 4² to 256².
 NARROW = StyleGAN2Config(z_dim=8, w_dim=8, channel_base=512, channel_max=16)

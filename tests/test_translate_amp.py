@@ -3,7 +3,7 @@ overflow skips, fp32 eval generators that export with parity.
 
 Tiny nets with built-in convs (they compile faster than fastconv's at 16 px; test_fastconv.py
 checks the two agree), one compiled phases object per model; pix2pix and CycleGAN only, as
-DiscoGAN's phases share the same amp code (_TranslatePhases) and a third compile would not fit
+DiscoGAN's phases share the same amp code (the Phases base) and a third compile would not fit
 the time budget.
 """
 import numpy as np
@@ -11,11 +11,12 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 pytest.importorskip("onnxruntime")
-from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.inference.export import export_generator  # noqa: E402
 from msgan.models import cyclegan, pix2pix, translate_layers  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.translate import CycleGANPhases, Pix2PixPhases  # noqa: E402
 
 B, R, C = 2, 16, 3
@@ -28,19 +29,25 @@ MODELS = {
 
 
 def make(name, level="O2"):
-    module, phases_cls, extra = MODELS[name]
+    _, phases_cls, extra = MODELS[name]
     cfg = load_config(None, [f"model.name={name}", "model.ngf=4", "model.ndf=4",
-                             f"data.resolution={R}", f"train.batch_size={B}",
-                             f"train.amp={level}", *extra])
+                             f"data.resolution={R}", f"data.channels={C}",
+                             f"train.batch_size={B}", f"train.amp={level}", *extra])
     ms.set_seed(0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(translate_layers, "conv_cells", lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-        return phases_cls(cfg, module.build(cfg.model, R, C))
+        ph = build_phases(cfg, 0)
+    assert isinstance(ph, phases_cls)
+    return ph
 
 
 def problem(seed=0):
     a = np.random.default_rng(seed).uniform(-1, 1, (B, C, R, R)).astype(np.float32)
-    return Tensor(a), Tensor(np.tanh(2.0 * a[:, ::-1]).copy())
+    return a, np.tanh(2.0 * a[:, ::-1]).copy()
+
+
+def at(it):
+    return Progress(nimg=it * B, total_nimg=1000 * B)
 
 
 def number(t):
@@ -51,7 +58,7 @@ def number(t):
 def trained(request):
     ph = make(request.param)
     a, b = problem()
-    stats = [{k: v.asnumpy() for k, v in ph.step(a, b, i).items()} for i in range(2)]
+    stats = [{k: v.asnumpy() for k, v in ph.step((a, b), i, at(i)).items()} for i in range(2)]
     return request.param, ph, stats
 
 
@@ -84,7 +91,7 @@ def test_overflow_skips_the_update_and_halves_the_scale(trained):
         scale.set_value(2.0 ** 100)        # the fp32 loss times this is finite, fp16 grads are not
     params = ph.opt_G.parameters + ph.opt_D.parameters
     before = {p.name: p.asnumpy().copy() for p in params}
-    s = ph.step(a, b, 10)
+    s = ph.step((a, b), 10, at(10))
     assert not bool(s["update_ok_G"].asnumpy()) and not bool(s["update_ok_D"].asnumpy())
     assert number(s["loss_scale_G"]) == number(s["loss_scale_D"]) == 2.0 ** 99
     assert np.isfinite(number(s["loss_G"])) and np.isfinite(number(s["loss_D"]))
@@ -92,7 +99,7 @@ def test_overflow_skips_the_update_and_halves_the_scale(trained):
         np.testing.assert_array_equal(p.asnumpy(), before[p.name], err_msg=p.name)
     for scale in ph.scales.values():
         scale.set_value(256.0)
-    s = ph.step(a, b, 11)                  # a sane scale trains again
+    s = ph.step((a, b), 11, at(11))        # a sane scale trains again
     assert bool(s["update_ok_G"].asnumpy()) and bool(s["update_ok_D"].asnumpy())
     assert number(s["loss_scale_G"]) == number(s["loss_scale_D"]) == 256.0
     for opt in (ph.opt_G, ph.opt_D):

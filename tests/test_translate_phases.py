@@ -11,29 +11,40 @@ ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
-from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
+from msgan.models import translate_layers  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
 from msgan.train.lr import get_lr, set_lr  # noqa: E402
+from msgan.train.phases import build_phases  # noqa: E402
+from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.translate import (CycleGANPhases, DiscoGANPhases, ImagePool,  # noqa: E402
                                           Pix2PixPhases)
 
 B, R = 4, 16
 
 
-def make(name, module, phases_cls, extra=()):
+def make(name, phases_cls, extra=()):
     cfg = load_config(None, [f"model.name={name}", "model.ngf=8", "model.ndf=8",
-                             f"data.resolution={R}", f"train.batch_size={B}", *extra])
+                             f"data.resolution={R}", "data.channels=3",
+                             f"train.batch_size={B}", *extra])
     ms.set_seed(0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(translate_layers, "conv_cells", lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-        nets = module.build(cfg.model, R, 3)
-        return phases_cls(cfg, nets)
+        ph = build_phases(cfg, 0)
+    assert isinstance(ph, phases_cls)
+    return ph
 
 
 def problem(seed=0):
-    """a: random images; b: a fixed, learnable function of a (channels swapped, sharpened)."""
+    """a: random images; b: a fixed, learnable function of a (channels swapped, sharpened);
+    numpy arrays, as the pair sampler yields them."""
     a = np.random.default_rng(seed).uniform(-1, 1, (B, 3, R, R)).astype(np.float32)
-    return Tensor(a), Tensor(np.tanh(2.0 * a[:, ::-1]).copy())
+    return a, np.tanh(2.0 * a[:, ::-1]).copy()
+
+
+def at(ph, kimg):
+    """The schedule's position at ``kimg`` thousand images."""
+    return Progress(nimg=int(round(kimg * 1000)),
+                    total_nimg=int(round(ph.cfg.train.total_kimg * 1000)))
 
 
 def scalars(stats):
@@ -42,11 +53,11 @@ def scalars(stats):
 
 @pytest.fixture(scope="module")
 def pix2pix_run():
-    ph = make("pix2pix", pix2pix, Pix2PixPhases, ["model.d_layers=2", "train.G_opt.lr=0.001"])
+    ph = make("pix2pix", Pix2PixPhases, ["model.d_layers=2", "train.G_opt.lr=0.001"])
     a, b = problem()
-    before = ph.generators()["G"](a).asnumpy()
-    history = [scalars(ph.step(a, b, i)) for i in range(10)]
-    return ph, a, before, history
+    before = ph.generators()["G"](Tensor(a)).asnumpy()
+    history = [scalars(ph.step((a, b), i, at(ph, 0.0))) for i in range(10)]
+    return ph, Tensor(a), before, history
 
 
 def test_pix2pix_l1_falls_and_updates_apply(pix2pix_run):
@@ -73,29 +84,29 @@ def test_pix2pix_lr_is_constant_then_decays_linearly_from_half_way(pix2pix_run):
     ph, a, _, _ = pix2pix_run
     _, b = problem()
     assert get_lr(ph.opt_G) == pytest.approx(0.001, rel=1e-6)   # 10 steps at 0 kimg: constant
-    ph.cur_kimg = 0.75 * ph.cfg.train.total_kimg
-    ph.step(a, b, 10)
+    ph.step((a.asnumpy(), b), 10, at(ph, 0.75 * ph.cfg.train.total_kimg))
     assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.5, rel=1e-5)
     assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.5, rel=1e-5)
-    assert ph.host_state()["lr_frac"] == pytest.approx(0.5)
+    state = ph.host_state()
+    assert state["lr_frac"] == pytest.approx(0.5)
+    assert state["lr"] == {"G": get_lr(ph.opt_G), "D": get_lr(ph.opt_D)}
 
 
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
     # 7 steps of 4 images, total 0.032 kimg: lr decay starts at 0.016 (auto: half); pool 3 < batch.
-    ph = make("cyclegan", cyclegan, CycleGANPhases,
+    ph = make("cyclegan", CycleGANPhases,
               ["model.d_layers=2", "model.n_blocks=1", "model.pool_size=3",
                "train.total_kimg=0.032", "train.G_opt.lr=0.001"])
     a, b = problem()
-    b = Tensor(np.random.default_rng(1).permutation(b.asnumpy()))   # unpaired
+    b = np.random.default_rng(1).permutation(b)   # unpaired
     history, snap = [], None
     for i in range(7):
-        ph.cur_kimg = i * B / 1000
         if i == 5:
             snap = checkpoint.save_snapshot(str(tmp_path_factory.mktemp("ckpt")), i * B,
                                             ph.state_cells(), {"phases": ph.host_state()},
                                             {"model": "cyclegan"}, weights=ph.generators())
-        history.append(scalars(ph.step(a, b, i)))
+        history.append(scalars(ph.step((a, b), i, at(ph, i * B / 1000))))
     return ph, a, b, history, snap
 
 
@@ -114,8 +125,7 @@ def test_cyclegan_lr_decays_linearly_from_half_way(cyclegan_run):
     assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.5, rel=1e-5)
     # a lr lowered from outside (NaN rollback) keeps its factor while the decay goes on
     set_lr(ph.opt_G, 0.001 * 0.5 * 0.1)
-    ph.cur_kimg = 0.028
-    ph.step(a, b, 7)
+    ph.step((a, b), 7, at(ph, 0.028))
     assert get_lr(ph.opt_G) == pytest.approx(0.001 * 0.25 * 0.1, rel=1e-5)
     assert get_lr(ph.opt_D) == pytest.approx(0.0002 * 0.25, rel=1e-5)
 
@@ -124,10 +134,10 @@ def test_cyclegan_resume_repeats_the_next_steps_exactly(cyclegan_run):
     """Weights, Adam moments, lr, the image pool and the host RNG all come back."""
     ph, a, b, history, snap = cyclegan_run
     host = checkpoint.load_snapshot(snap, ph.state_cells())
+    assert {"pool_A", "pool_B"} <= set(ph.state_cells())
     ph.load_host_state(host["phases"])
     for i in (5, 6):
-        ph.cur_kimg = i * B / 1000
-        assert scalars(ph.step(a, b, i)) == history[i]
+        assert scalars(ph.step((a, b), i, at(ph, i * B / 1000))) == history[i]
 
 
 def test_image_pool_matches_the_reference_semantics():
@@ -156,11 +166,11 @@ def test_image_pool_matches_the_reference_semantics():
 
 
 def test_discogan_losses_fall():
-    ph = make("discogan", discogan, DiscoGANPhases)
+    ph = make("discogan", DiscoGANPhases)
     a, b = problem()
-    history = [scalars(ph.step(a, b, i)) for i in range(6)]
+    history = [scalars(ph.step((a, b), i, at(ph, 0.0))) for i in range(6)]
     for key in ("loss_G", "loss_D", "loss_fm_A"):
         assert history[-1][key] < history[0][key], (key, history)
     assert all(h["update_ok_G"] and h["update_ok_D"] for h in history)
-    out = ph.generators()["G_BA"](b)
+    out = ph.generators()["G_BA"](Tensor(b))
     assert out.shape == (B, 3, R, R)

@@ -1,34 +1,25 @@
 """Embedded demo data, so that ``data.path=builtin:digits`` trains without downloading anything.
 
-digits.npz holds scikit-learn's copy of the UCI "Optical Recognition of Handwritten Digits" test
-set (E. Alpaydin, C. Kaynak, 1998; CC BY 4.0): 1797 greyscale 8×8 images of the digits 0-9, with
-the original 0..16 intensities scaled to 0..255 (ink is bright on a black background).
-The images are written out once as a class-folder tree of PNGs so that they go through exactly
-the same scan/validate/load path as user data.
+The digits (digits.py) are written out once as a class-folder tree of PNGs so that they go
+through exactly the same scan/validate/load path as user data; the image-to-image sets are
+made from them by builtin_pairs.py.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from importlib import resources
-from typing import Tuple
 
 import numpy as np
 from PIL import Image
 
+from msgan.data import builtin_pairs
+from msgan.data.digits import load_digits
 from msgan.errors import MsganError
 
-BUILTIN = ("digits", "digits-paired", "digits-unpaired", "digits-sr")  # see builtin_pairs.py
+BUILTIN = ("digits",) + builtin_pairs.SETS
 _PREFIX = "builtin:"
 _DONE = ".complete"   # hidden marker, so scan_folder never sees it
-
-
-def load_digits() -> Tuple[np.ndarray, np.ndarray]:
-    """uint8 (1797, 8, 8) images in 0..255 and int64 labels 0..9."""
-    with resources.as_file(resources.files(__package__) / "digits.npz") as path:
-        with np.load(path) as data:
-            return data["images"].copy(), data["labels"].astype(np.int64)
 
 
 def _complete(folder: str, labels: np.ndarray) -> bool:
@@ -78,8 +69,7 @@ def resolve_data_path(path: str, cache_dir: str) -> str:
     name = path[len(_PREFIX):]
     if name == "digits":
         return _materialise_digits(cache_dir)
-    if name in BUILTIN:
-        from msgan.data import builtin_pairs
+    if name in builtin_pairs.SETS:
         return builtin_pairs.materialise(name, cache_dir)
     raise MsganError(f"unknown built-in data set {path!r} — available: "
                      f"{', '.join(_PREFIX + b for b in BUILTIN)}")

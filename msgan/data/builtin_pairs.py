@@ -1,4 +1,4 @@
-"""Embedded image-to-image demo data made from the built-in digits (see builtin.py).
+"""Embedded image-to-image demo data made from the built-in digits (see digits.py).
 
 - ``builtin:digits-paired`` (pix2pix): ``train/`` and ``val/`` of 64x32 A|B images, A the edge
   map of a digit, B the digit itself (a tiny edges2shoes).
@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from msgan.data.builtin import load_digits
+from msgan.data.digits import load_digits
 
 SETS = ("digits-paired", "digits-unpaired", "digits-sr")
 SIZE = 32

@@ -26,10 +26,10 @@ from PIL import Image
 from msgan.data.folder import IMAGE_EXTENSIONS, _scan_level
 from msgan.data.pipeline import (MAX_PRELOAD_BYTES, _resample, convert_mode, load_image,
                                  open_image, resize_square)
-from msgan.data.validate import _inside, _write_json, check_image
+from msgan.data.validate import check_image, check_report_path, write_report
 from msgan.errors import MsganError
 
-LAYOUTS = {"pix2pix": "paired", "cyclegan": "unpaired", "discogan": "unpaired", "srgan": "sr"}
+LAYOUTS = ("paired", "unpaired", "sr")   # a model's is msgan.models.MODELS[name].layout
 ASPECT_TOLERANCE = 0.1   # an A|B image's width may be 2·height ± 10 %
 Files = Tuple[str, ...]
 
@@ -48,27 +48,27 @@ class PairSet:
         return tuple(self.train)
 
 
-def _tree(model: str, root: str) -> str:
+def _tree(model: str, layout: str, root: str) -> str:
     """The layout ``model`` needs, spelled out with the user's path."""
     r = root.rstrip(os.sep)
-    if LAYOUTS[model] == "paired":
+    if layout == "paired":
         return (f"{model} needs paired images: {r}/train/*.jpg (and {r}/val/), each A|B side by "
                 "side")
-    if LAYOUTS[model] == "unpaired":
+    if layout == "unpaired":
         return (f"{model} needs two unpaired domains: {r}/trainA/*.jpg and {r}/trainB/*.jpg "
                 f"(and optional {r}/testA/, {r}/testB/)")
     return (f"{model} needs high-resolution images: {r}/*.png, or {r}/train/ (and {r}/val/), or "
             f"{r}/HR/ with {r}/LR/ matched by file name")
 
 
-def _images_in(folder: str, model: str, skipped: List) -> List[str]:
+def _images_in(folder: str, layout: str, skipped: List) -> List[str]:
     try:
         images, dirs = _scan_level(folder, skipped)
     except OSError as e:
         raise MsganError(f"cannot read {folder} ({e.strerror or e}) — check its "
                          "permissions") from None
     for d in dirs:
-        skipped.append((d, f"folder not used by the {LAYOUTS[model]} layout"))
+        skipped.append((d, f"folder not used by the {layout} layout"))
     return images
 
 
@@ -84,81 +84,81 @@ def _split_dirs(root: str, names: Tuple[str, ...]) -> Dict[str, str]:
     return found
 
 
-def _leftovers(root: str, used: Dict[str, str], skipped: List, model: str) -> None:
+def _leftovers(root: str, used: Dict[str, str], skipped: List, layout: str) -> None:
     used_real = {os.path.realpath(p) for p in used.values()}
     with os.scandir(root) as it:
         for e in sorted(it, key=lambda e: e.name):
             full = os.path.join(root, e.name)
             if e.name.startswith(".") or os.path.realpath(full) in used_real:
                 continue
-            skipped.append((full, f"not part of the {LAYOUTS[model]} layout"))
+            skipped.append((full, f"not part of the {layout} layout"))
 
 
-def scan_pairs(path: str, model: str) -> PairSet:
-    """Find the splits and files ``model`` needs in ``path`` (read-only); wrong layout → error."""
-    if model not in LAYOUTS:
-        raise MsganError(f"model {model!r} is not an image-to-image model — use one of "
-                         f"{', '.join(LAYOUTS)}")
+def scan_pairs(path: str, model: str, layout: str) -> PairSet:
+    """Find the splits and files of ``layout`` (one of LAYOUTS, the one ``model`` trains on;
+    the name is for messages) in ``path`` (read-only); wrong layout → error."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"{model} has the {layout!r} data layout, not one of {LAYOUTS}")
     if not os.path.isdir(path):
         what = "does not exist" if not os.path.exists(path) else "is a file"
-        raise MsganError(f"data.path {path} {what} — {_tree(model, path)}")
+        raise MsganError(f"data.path {path} {what} — {_tree(model, layout, path)}")
     root = os.path.abspath(path)
     skipped: List[Tuple[str, str]] = []
-    layout = LAYOUTS[model]
     if layout == "paired":
         dirs = _split_dirs(root, ("train", "val", "test"))
         if "train" not in dirs:
-            raise MsganError(f"data.path {root} has no train/ folder — {_tree(model, root)}")
-        train = {"AB": _images_in(dirs["train"], model, skipped)}
+            raise MsganError(f"data.path {root} has no train/ folder — "
+                             f"{_tree(model, layout, root)}")
+        train = {"AB": _images_in(dirs["train"], layout, skipped)}
         test_dir = dirs.get("val") or dirs.get("test")
         if "val" in dirs and "test" in dirs:
             skipped.append((dirs["test"], "not used: val/ is the evaluation split"))
-        test = {"AB": _images_in(test_dir, model, skipped) if test_dir else []}
+        test = {"AB": _images_in(test_dir, layout, skipped) if test_dir else []}
         source = {"AB": os.path.basename(test_dir) if test_dir else ""}
     elif layout == "unpaired":
         dirs = _split_dirs(root, ("trainA", "trainB", "testA", "testB"))
         missing = [n for n in ("trainA", "trainB") if n not in dirs]
         if missing:
             raise MsganError(f"data.path {root} has no {' or '.join(m + '/' for m in missing)} "
-                             f"folder — {_tree(model, root)}")
+                             f"folder — {_tree(model, layout, root)}")
         train, test, source = {}, {}, {}
         for side in ("A", "B"):
-            train[side] = _images_in(dirs["train" + side], model, skipped)
+            train[side] = _images_in(dirs["train" + side], layout, skipped)
             t = dirs.get("test" + side)
-            test[side] = _images_in(t, model, skipped) if t else []
+            test[side] = _images_in(t, layout, skipped) if t else []
             source[side] = os.path.basename(t) if t else ""
     else:
         dirs = _split_dirs(root, ("HR", "LR", "train", "val"))
         if "HR" in dirs:
             dirs.pop("train", None), dirs.pop("val", None)
-            train = {"HR": _images_in(dirs["HR"], model, skipped)}
+            train = {"HR": _images_in(dirs["HR"], layout, skipped)}
             if "LR" in dirs:
                 train["HR"], train["LR"] = _match_stems(
-                    train["HR"], _images_in(dirs["LR"], model, skipped), skipped)
+                    train["HR"], _images_in(dirs["LR"], layout, skipped), skipped)
             test = {side: [] for side in train}
             source = {side: "" for side in train}
         elif "train" in dirs:
             dirs.pop("LR", None)
-            train = {"HR": _images_in(dirs["train"], model, skipped)}
-            test = {"HR": _images_in(dirs["val"], model, skipped) if "val" in dirs else []}
+            train = {"HR": _images_in(dirs["train"], layout, skipped)}
+            test = {"HR": _images_in(dirs["val"], layout, skipped) if "val" in dirs else []}
             source = {"HR": "val" if "val" in dirs else ""}
         else:
             images, sub = _scan_level(root, skipped)
             if sub and not images:
                 raise MsganError(f"data.path {root} holds only sub-folders (class folders?) "
-                                 f"— {_tree(model, root)}")
+                                 f"— {_tree(model, layout, root)}")
             for d in sub:
                 skipped.append((d, "sub-folder not used: the HR images are read from the top "
                                    "level"))
             train, test, source = {"HR": images}, {"HR": []}, {"HR": ""}
             dirs = {}
     if dirs:
-        _leftovers(root, dirs, skipped, model)
+        _leftovers(root, dirs, skipped, layout)
     for side, files in train.items():
         if not files:
             where = {"AB": "train/", "A": "trainA/", "B": "trainB/"}.get(side, "the HR folder")
             raise MsganError(f"no images in {where} of {root} (accepted extensions: "
-                             f"{' '.join(IMAGE_EXTENSIONS)}) — {_tree(model, root)}")
+                             f"{' '.join(IMAGE_EXTENSIONS)}) — {_tree(model, layout, root)}")
     return PairSet(root, layout, {k: tuple(v) for k, v in train.items()},
                    {k: tuple(v) for k, v in test.items()}, source, tuple(skipped))
 
@@ -286,10 +286,7 @@ def validate_pairs(ps: PairSet, channels: int, min_size: int = 8, scale: int = 1
 
     ``min_hr``: SR high-resolution images with a shorter side below it are left out.
     """
-    if report_path is not None and _inside(report_path, ps.root):
-        raise MsganError(f"validation report {report_path} would be written inside the input "
-                         f"folder {ps.root} — msgan never writes there; choose an output folder "
-                         "outside it")
+    check_report_path(report_path, ps.root)
     problems: List[Dict] = []
     train = _validate_split(ps, "train", channels, min_size, scale, min_hr, problems)
     test = _validate_split(ps, "test", channels, min_size, scale, min_hr, problems)
@@ -308,7 +305,7 @@ def validate_pairs(ps: PairSet, channels: int, min_size: int = 8, scale: int = 1
         except MsganError as e:
             error = e
     if report_path is not None:
-        _write_json(pairs_report(ps, usable, final, channels, min_size, problems), report_path)
+        write_report(pairs_report(ps, usable, final, channels, min_size, problems), report_path)
     if error is not None:
         raise error
     return final
@@ -350,10 +347,10 @@ def pairs_summary(ps: PairSet) -> str:
     return f"{ps.layout} data in {ps.root}: " + "; ".join(parts) + extra
 
 
-def open_pairs(data_cfg, model: str, scale: int = 1, report_path: Optional[str] = None) \
-        -> PairSet:
+def open_pairs(data_cfg, model: str, layout: str, scale: int = 1,
+               report_path: Optional[str] = None) -> PairSet:
     """scan → validate (if data.do_validation) → hold out; what the training loop calls."""
-    ps = scan_pairs(data_cfg.path, model)
+    ps = scan_pairs(data_cfg.path, model, layout)
     if not data_cfg.do_validation:
         return hold_out(ps, data_cfg.holdout)
     return validate_pairs(ps, data_cfg.channels, data_cfg.min_size, scale,

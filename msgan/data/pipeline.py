@@ -275,12 +275,6 @@ def _plain(obj):
 # ----------------------------------------------------------------------------------------------
 # Output images
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float images in [-1, 1] (any shape) → uint8 0..255, rounded; NaN → 0, out of range clipped."""
-    a = np.nan_to_num(np.asarray(images, dtype=np.float32), nan=-1.0)
-    return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 GRID_PAD = 2          # px between tiles, so neighbouring images do not run together
 GRID_BACKGROUND = 128  # mid grey: visible against both dark and light images
 LABEL_MIN_TILE = 16    # tiles are enlarged (nearest) to at least this when rows are labelled

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from msgan.data.folder import ImageSet
 from msgan.data.pipeline import convert_mode
-from msgan.config import RESOLUTION_RANGE
 from msgan.errors import MsganError
 from msgan.io import write_json
 
@@ -77,8 +76,17 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _write_json(report: Dict, path: str) -> None:
-    """Atomic write; odd (undecodable) file names are kept as backslash escapes, not a crash."""
+def check_report_path(report_path: Optional[str], root: str) -> None:
+    """Refuse a report inside the input folder before any work is done."""
+    if report_path is not None and _inside(report_path, root):
+        raise MsganError(f"validation report {report_path} would be written inside the input "
+                         f"folder {root} — msgan never writes there; choose an output folder "
+                         "outside it")
+
+
+def write_report(report: Dict, path: str) -> None:
+    """validation.json, atomically; odd (undecodable) file names are kept as backslash
+    escapes, not a crash."""
     write_json(path, report, ensure_ascii=False, errors="backslashreplace")
 
 
@@ -96,29 +104,32 @@ def _warnings(image_set: ImageSet, kept: Dict[str, int], short_sides: List[int],
     return out
 
 
-NOISE_MODELS = ("gan", "stylegan2", "dcgan")
+Ranges = Mapping[str, Tuple[int, int]]   # model name → smallest, largest data.resolution
 
 
-def upscale_advice(median: float, resolution: int, model: Optional[str]) -> Tuple[str, str]:
+def upscale_advice(median: float, resolution: int, model: Optional[str],
+                   ranges: Ranges) -> Tuple[str, str]:
     """(warning, note) about images smaller than ``resolution``; each may be "".
 
-    A warning names a resolution the model can be built at (``model`` None: the noise models'
-    own minimums, for ``msgan validate``); when the model's smallest resolution is the one
-    in use there is nothing to change, so it is only a note.
+    A warning names a resolution the model can be built at; ``ranges`` holds the resolution
+    range of ``model``, or with ``model`` None (``msgan validate``) of every model the advice
+    may name, listed by their smallest. When the model's smallest resolution is the one in use
+    there is nothing to change, so it is only a note. The caller passes the ranges (from
+    msgan.models.MODELS) so that data/ stays free of model code.
     """
     if median >= resolution / 2:
         return "", ""
-    lowest = {m: RESOLUTION_RANGE[m][0] for m in ((model,) if model else NOISE_MODELS)}
     target = 1 << max(int(np.ceil(np.log2(max(median, 1.0)))), 0)   # at most 2x upscaling
     fact = (f"median shorter side is {median:g} px, so most images are upscaled more than 2x "
             f"to {resolution} px and will look blurry")
     if model is None:
-        smallest = ", ".join(f"{m} {r}" for m, r in lowest.items())
+        by_lo = sorted(ranges.items(), key=lambda item: item[1][0])
+        smallest = ", ".join(f"{m} {lo}" for m, (lo, _) in by_lo)
         return (f"{fact}; consider --resolution / data.resolution={target} if the model "
-                f"allows it (smallest: {smallest})", "")
-    suggestion = max(target, lowest[model])
+                f"allows it" + (f" (smallest: {smallest})" if smallest else ""), "")
+    lo, hi = ranges[model]
+    suggestion = max(target, lo)
     if suggestion < resolution:
-        lo, hi = RESOLUTION_RANGE[model]
         return f"{fact}; consider data.resolution={suggestion} ({model} builds {lo} to {hi})", ""
     return "", (f"median shorter side is {median:g} px: images are upscaled "
                 f"{resolution / median:.2g}x to {resolution} px, the smallest resolution "
@@ -127,14 +138,14 @@ def upscale_advice(median: float, resolution: int, model: Optional[str]) -> Tupl
 
 def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size: int = 8,
                   report_path: Optional[str] = None, progress: bool = False,
-                  model: Optional[str] = None) -> ImageSet:
+                  model: Optional[str] = None, ranges: Optional[Ranges] = None) -> ImageSet:
     """Decode every file, write ``report_path`` (JSON) and return the usable subset.
 
-    ``model`` makes the advice fit it (a resolution it can be built at)."""
-    if report_path is not None and _inside(report_path, image_set.root):
-        raise MsganError(f"validation report {report_path} would be written inside the input "
-                         f"folder {image_set.root} — msgan never writes there; choose an "
-                         "output folder outside it")
+    ``model`` and ``ranges`` make the advice fit it (a resolution it can be built at; see
+    ``upscale_advice``)."""
+    if model is not None and model not in (ranges or {}):
+        raise ValueError(f"ranges must give {model}'s resolution range (MODELS[name].resolution)")
+    check_report_path(report_path, image_set.root)
     files = image_set.files
     if progress:
         from msgan.progress import Bar
@@ -151,8 +162,8 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
     usable = image_set.subset(keep)
     found, kept = image_set.counts(), usable.counts()
     warnings_ = _warnings(image_set, kept, short_sides, resolution)
-    upscale, note = (upscale_advice(float(np.median(short_sides)), resolution, model)
-                     if short_sides else ("", ""))
+    upscale, note = (upscale_advice(float(np.median(short_sides)), resolution, model,
+                                    ranges or {}) if short_sides else ("", ""))
     report = {
         "root": image_set.root,
         "layout": image_set.layout,
@@ -168,7 +179,7 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
                     "skipped": len(image_set.skipped)},
     }
     if report_path is not None:
-        _write_json(report, report_path)
+        write_report(report, report_path)
     see = f" (details in {report_path})" if report_path is not None else ""
 
     if len(usable) == 0:

@@ -16,7 +16,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from msgan.io import fix_mode, write_json
+from msgan.inference.latents import z_from_seeds
+from msgan.io import fix_mode, one_line, write_json
 from msgan.ops.fastconv import portable
 
 SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
@@ -25,26 +26,21 @@ SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
 def example_inputs(meta: dict, seed: int = 0) -> list[np.ndarray]:
     """Fixed inputs in the order of ``meta["inputs"]`` at the export batch size.
 
+    The latents are those of seeds ``seed .. seed+batch-1`` (as ``msgan generate`` draws them);
     psi is 0.7 rather than 1 so the truncation path is part of the parity check. Image-to-image
     generators take one input ``x`` of shape ``(batch, *meta["input_shape"])``.
     """
     batch = int(meta["batch"])
-    rng = np.random.RandomState(seed)
     if list(meta["inputs"]) == ["x"]:      # image-to-image: one image batch in [-1, 1]
         shape = (batch, *[int(d) for d in meta["input_shape"]])
-        return [rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)]
+        return [np.random.RandomState(seed).uniform(-1.0, 1.0, size=shape).astype(np.float32)]
     arrays = {
-        "z": sample_z(rng, (batch, int(meta["z_dim"])), meta.get("z_dist", "gaussian")),
+        "z": z_from_seeds(range(seed, seed + batch), int(meta["z_dim"]),
+                          meta.get("z_dist", "gaussian")),
         "c": (np.arange(batch) % max(int(meta.get("num_classes", 0)), 1)).astype(np.int32),
         "psi": np.full((batch,), 0.7, np.float32),
     }
     return [arrays[name] for name in meta["inputs"]]
-
-
-def sample_z(rng: np.random.RandomState, shape, z_dist: str) -> np.ndarray:
-    if z_dist == "uniform":
-        return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    return rng.standard_normal(size=shape).astype(np.float32)
 
 
 def fix_onnx_conv_transpose(model) -> int:
@@ -103,7 +99,7 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
     try:
         reference = net(*tensors).asnumpy()
     except Exception as e:  # report, never raise: a bad export must not stop training
-        error = f"the generator failed on the example inputs: {_one_line(e)}"
+        error = f"the generator failed on the example inputs: {_error_line(e)}"
 
     results = {}
     for fmt in formats:
@@ -157,7 +153,7 @@ def _export_one(net, fmt, tensors, inputs, reference, meta, out_stem, atol) -> d
         os.replace(tmp_file, final)
         result["ok"] = True
     except Exception as e:  # report, never raise: a bad export must not stop training
-        result["error"] = f"{fmt} export failed: {_one_line(e)}"
+        result["error"] = f"{fmt} export failed: {_error_line(e)}"
         # A stale file from an earlier export under this name would no longer match the sidecar.
         if os.path.exists(final):
             os.remove(final)
@@ -199,8 +195,5 @@ def _run_onnx(path: str, input_names: list[str], inputs: list[np.ndarray]) -> np
     return session.run(None, feeds)[0]
 
 
-def _one_line(e: Exception) -> str:
-    lines = [line.strip() for line in str(e).splitlines()
-             if line.strip() and not line.startswith("--")]
-    text = lines[0] if lines else type(e).__name__
-    return f"{type(e).__name__}: {text[:300]}"
+def _error_line(e: Exception) -> str:
+    return f"{type(e).__name__}: {one_line(e, 300)}"

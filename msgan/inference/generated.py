@@ -1,4 +1,5 @@
-"""The ``Data/`` folder and ``output_0.manifest`` that generation and translation write.
+"""The ``Data/`` folder and ``output_0.manifest`` that generation and translation write:
+getting the folder ready, the images, the manifest lines and the manifest.
 
 msgan deletes only files it wrote. ``Data/.msgan-generated`` lists every image (relative to
 ``Data/``) before it is written, so replacing earlier output removes exactly those files, even
@@ -11,13 +12,22 @@ import json
 import logging
 import os
 
+import numpy as np
+from PIL import Image
+
 from msgan.errors import MsganError
-from msgan.io import write_text
+from msgan.io import append_text, write_text
 
 log = logging.getLogger("msgan")
 
 MARKER = ".msgan-generated"
 MANIFEST = "output_0.manifest"
+FORMATS = ("png", "jpg")
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise MsganError(f"image format {fmt!r} is not supported — use png or jpg")
 
 
 def start(out_dir: str, overwrite: bool, manifest_name: str = MANIFEST) -> str:
@@ -48,8 +58,22 @@ def start(out_dir: str, overwrite: bool, manifest_name: str = MANIFEST) -> str:
 def claim(data_dir: str, paths) -> None:
     """Record ``paths`` (absolute, inside ``data_dir``) as msgan's before writing them."""
     rel = [os.path.relpath(p, data_dir) for p in paths]
-    with open(os.path.join(data_dir, MARKER), "a", encoding="utf-8") as f:
-        f.write("".join(r + "\n" for r in rel))
+    append_text(os.path.join(data_dir, MARKER), "".join(r + "\n" for r in rel))
+
+
+def save_image(img: np.ndarray, path: str) -> None:
+    """uint8 (C, R, R) → greyscale (L) or RGB image; the suffix picks PNG or JPEG."""
+    pixels = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+    extra = {"quality": 95} if path.endswith(".jpg") else {}
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path, **extra)
+
+
+def manifest_line(image_id: str, path: str, label: str | None = None) -> str:
+    """One ModelArts manifest line for the image at ``path`` (absolute), labelled or not."""
+    annotation = ([{"name": label, "type": "modelarts/image_classification"}]
+                  if label is not None else [])
+    return json.dumps({"id": image_id, "source": path, "usage": "train",
+                       "annotation": annotation})
 
 
 def write_manifest(out_dir: str, lines: list, manifest_name: str = MANIFEST) -> None:

@@ -13,10 +13,11 @@ import os
 
 import numpy as np
 
-from msgan.inference import generated
+from msgan import io
 from msgan.errors import MsganError
-from msgan.inference.generate import (CellSampler, MindIRSampler, OnnxSampler, _read_json,
-                            load_generator_weights, newest_export, save_image, to_uint8)
+from msgan.inference import generated
+from msgan.inference.samplers import (CheckpointSampler, Sampler, newest_export, open_export,
+                                      read_meta)
 
 log = logging.getLogger("msgan")
 
@@ -25,13 +26,10 @@ _WHAT_TO_PASS = ("pass an image-to-image run folder, one of its checkpoints/snap
 
 
 class Translator:
-    """uint8 NCHW images in, uint8 NCHW images out, through fixed-size batches of a backend.
+    """uint8 NCHW images in, uint8 NCHW images out, through any sampler of an image-to-image
+    generator (Cell, checkpoint, MindIR, ONNX)."""
 
-    ``backend`` is any sampler of msgan.inference.generate (Cell, MindIR, ONNX): only its ``run_batch``
-    and ``meta`` are used.
-    """
-
-    def __init__(self, backend):
+    def __init__(self, backend: Sampler):
         self.backend, self.meta = backend, backend.meta
         c, h, w = (int(v) for v in self.meta["input_shape"])
         self.input_shape = (c, h, w)
@@ -41,15 +39,12 @@ class Translator:
         if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
             raise ValueError(f"inputs must have shape (n, {', '.join(map(str, self.input_shape))}),"
                              f" got {images.shape}")
-        batch = int(self.meta["batch"])
         res, ch = int(self.meta["resolution"]), int(self.meta["channels"])
         out = np.empty((len(images), ch, res, res), np.uint8)
-        for start in range(0, len(images), batch):
-            part = images[start:start + batch]
-            x = np.zeros((batch,) + self.input_shape, np.float32)
-            x[:len(part)] = part.astype(np.float32) / 127.5 - 1.0
-            out[start:start + len(part)] = to_uint8(np.asarray(self.backend.run_batch([x]))
-                                                    [:len(part)])
+        step = int(self.meta["batch"]) * 8       # float copies of a few batches at a time
+        for start in range(0, len(images), step):
+            x = images[start:start + step].astype(np.float32) / 127.5 - 1.0
+            out[start:start + len(x)] = self.backend.run({"x": x})
         return out
 
 
@@ -60,7 +55,7 @@ def is_translation_model(path: str) -> bool:
     """Whether ``path`` (file, snapshot or run folder) holds an image-to-image model."""
     meta_paths = [os.path.splitext(path)[0] + ".json"]
     if os.path.isdir(path):
-        snap = _find_snapshot(path)
+        snap = io.newest_snapshot(path)
         export = newest_export(os.path.join(path, "model"))
         meta_paths = ([os.path.join(snap, "meta.json")] if snap else []) + (
             [os.path.splitext(export)[0] + ".json"] if export else [])
@@ -85,10 +80,10 @@ def load_translator(path: str, generator: str | None = None) -> Translator:
         if ext not in (".mindir", ".onnx"):
             raise MsganError(f"{path} has an unknown model type {ext or '(no extension)'!r} — "
                              f"{_WHAT_TO_PASS}")
-        backend = MindIRSampler(path) if ext == ".mindir" else OnnxSampler(path)
-        _check_translate(backend.meta, path)
+        backend = open_export(path)
+        check_translate(backend.meta, path)
         return Translator(backend)
-    snap = _find_snapshot(path)
+    snap = io.newest_snapshot(path)
     if snap is None:
         for folder in (os.path.join(path, "model"), path):
             for ext in (".mindir", ".onnx"):
@@ -99,81 +94,20 @@ def load_translator(path: str, generator: str | None = None) -> Translator:
             if export:
                 return load_translator(export)
         raise MsganError(f"{path} holds no snapshot and no export — {_WHAT_TO_PASS}")
-    name, net, gmeta = load_generators(snap, generator or "")[0]   # default: the first
-    from msgan.models import MODELS
-    return Translator(CellSampler(MODELS[gmeta["model"]].export_net(net), gmeta))
+    check_translate(read_meta(os.path.join(snap, "meta.json"), "meta.json of the checkpoint"),
+                    snap)
+    return Translator(CheckpointSampler(snap, generator or ""))   # default: the first
 
 
-def _find_snapshot(path: str) -> str | None:
-    """``path`` itself if it is a snapshot folder, else the newest snapshot of a run folder."""
-    if os.path.isfile(os.path.join(path, "meta.json")):
-        return path
-    for folder in (os.path.join(path, "checkpoints"), path):
-        snaps = [s for s in _list_snapshots(folder)
-                 if os.path.isfile(os.path.join(s, "meta.json"))]
-        if snaps:
-            return snaps[-1]
-    return None
-
-
-def _list_snapshots(folder: str) -> list:
-    from msgan.train.checkpoint import list_snapshots
-    return list_snapshots(folder)
-
-
-def load_generators(path: str, only: str = "") -> list:
-    """[(name, generator Cell with its trained weights, meta)] of a snapshot or run folder;
-    ``only`` keeps one generator (e.g. G_BA)."""
-    snap = _find_snapshot(path)
-    if snap is None:
-        raise MsganError(f"{path} holds no snapshot — pass a checkpoints/snapshot-* folder or a "
-                         "run output folder")
-    meta = _read_json(os.path.join(snap, "meta.json"), "meta.json of the checkpoint")
-    _check_translate(meta, snap)
-    names = list(meta.get("generators", []))
-    if only and only not in names:
-        raise MsganError(f"generator {only!r} is not in this model — it has {', '.join(names)}")
-    out = []
-    for name in [only] if only else names:
-        net, gmeta = build_translation_generator(meta, name)
-        load_generator_weights(net, os.path.join(snap, f"{name}.ckpt"))
-        out.append((name, net, gmeta))
-    return out
-
-
-def _check_translate(meta: dict, path: str) -> None:
+def check_translate(meta: dict, path: str) -> None:
+    """Refuse a noise-to-image model (or an old export without input_shape) where an
+    image-to-image one is needed."""
     if meta.get("task") != "translate":
         raise MsganError(f"{path} is a noise-to-image generator, not an image-to-image model — "
                          "drop --input and use msgan generate --num N")
     if "input_shape" not in meta:
         raise MsganError(f"the description of {path} lacks input_shape — re-export it with "
                          "this msgan version")
-
-
-def generator_meta(meta: dict, name: str) -> dict:
-    """The export/sidecar meta of one generator of a run's meta."""
-    g = dict(meta)
-    g["generator"] = name
-    g["domains"] = meta.get("domains", {}).get(name, ["A", "B"])
-    return g
-
-
-def build_translation_generator(meta: dict, name: str):
-    """(a freshly built generator ``name``, its meta) from a run's meta.json."""
-    from msgan.config import MODEL_CONFIGS
-    from msgan.models import MODELS
-
-    model = meta.get("model")
-    if model not in MODELS or model not in MODEL_CONFIGS:
-        raise MsganError(f"checkpoint model {model!r} is unknown — use the msgan version that "
-                         "trained it")
-    try:
-        model_cfg = MODEL_CONFIGS[model](**meta.get("model_cfg", {}))
-    except TypeError as e:
-        raise MsganError(f"checkpoint model_cfg does not fit {model} ({e}) — use the msgan "
-                         "version that trained it") from None
-    nets = MODELS[model].build(model_cfg, int(meta["resolution"]), int(meta["channels"]))
-    return nets[name], generator_meta(meta, name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,7 +123,7 @@ def read_inputs(paths: list[str], shape: tuple, resize: str = "crop"):
         try:
             img = load_image(p, h, c, resize)      # generators take square inputs
         except Exception as e:     # a broken file is skipped, never a traceback
-            skipped.append((p, f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"))
+            skipped.append((p, f"{type(e).__name__}: {io.one_line(e, 120)}"))
             continue
         images.append(img)
         kept.append(p)
@@ -231,21 +165,9 @@ def write_translations(images: np.ndarray, sources: list[str], out_dir: str, sub
     generated.claim(os.path.abspath(os.path.join(out_dir, "Data")), paths)
     lines = []
     for img, name, path in zip(images, names, paths):
-        save_image(img, path)
-        annotation = ([{"name": label, "type": "modelarts/image_classification"}]
-                      if label else [])
-        lines.append(json.dumps({"id": f"{sub}/{name}" if sub else name, "source": path,
-                                 "usage": "train", "annotation": annotation}))
+        generated.save_image(img, path)
+        lines.append(generated.manifest_line(f"{sub}/{name}" if sub else name, path, label))
     return lines
-
-
-def start_data_dir(out_dir: str, manifest_name: str = "output_0.manifest",
-                   overwrite: bool = True) -> None:
-    generated.start(out_dir, overwrite, manifest_name)
-
-
-def write_manifest(out_dir: str, lines: list[str], manifest_name: str = "output_0.manifest"):
-    generated.write_manifest(out_dir, lines, manifest_name)
 
 
 def translate_folder(translator: Translator, input_dir: str, out_dir: str, fmt: str = "png",
@@ -255,14 +177,13 @@ def translate_folder(translator: Translator, input_dir: str, out_dir: str, fmt: 
     Earlier msgan output in ``out_dir`` is replaced when ``overwrite``, otherwise refused."""
     from msgan.progress import bar as progress_bar
 
-    if fmt not in ("png", "jpg"):
-        raise MsganError(f"image format {fmt!r} is not supported — use png or jpg")
+    generated.check_format(fmt)
     in_real, out_real = os.path.realpath(input_dir), os.path.realpath(out_dir)
     if out_real == in_real or out_real.startswith(in_real + os.sep):
         raise MsganError(f"--out {out_dir} is inside --input {input_dir} — msgan never writes "
                          "into the input; choose another output folder")
     paths = list_input_images(input_dir)
-    start_data_dir(out_dir, overwrite=overwrite)
+    generated.start(out_dir, overwrite)
     lines, written, skipped = [], [], []
     chunk = 64
     with progress_bar(len(paths), "translate", "img", enabled=progress) as bar:
@@ -274,10 +195,11 @@ def translate_folder(translator: Translator, input_dir: str, out_dir: str, fmt: 
                 lines += part
                 written += [json.loads(x)["source"] for x in part]
             bar.update(min(chunk, len(paths) - start))
-    write_manifest(out_dir, lines)
+    generated.write_manifest(out_dir, lines)
     for p, why in skipped:
         log.warning("skipped %s: %s", p, why)
     if not written:
         raise MsganError(f"no image in {input_dir} could be read ({len(skipped)} skipped, see "
                          "above) — pass a folder of readable images")
     return written, skipped
+

@@ -6,6 +6,7 @@ use class folders (matched by name).
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -42,10 +43,20 @@ def score_images(real_features, fake_features, kid_subset_size: int = 1000,
     return out
 
 
-def pick_best(scores: dict, metric: str = "kid") -> Optional[str]:
-    """Name of the entry with the lowest ``metric`` (e.g. snapshots → score_images dicts)."""
-    known = {name: s[metric] for name, s in scores.items() if s.get(metric) is not None}
+def pick_best(scores: dict, metric: str = "kid"):
+    """Key of the entry with the lowest finite ``metric`` (e.g. snapshot → scores); None if none."""
+    known = {name: s[metric] for name, s in scores.items()
+             if s.get(metric) is not None and math.isfinite(s[metric])}
     return min(known, key=known.get) if known else None
+
+
+def best_snapshot(rows: list) -> Optional[str]:
+    """The ``snapshot`` name of the lowest-KID scored row of stats.jsonl; None if none scored.
+
+    A snapshot's scores are in the row of the tick it closed. A snapshot with two rows (files
+    of earlier versions, which wrote scores in rows of their own) counts with its last one.
+    """
+    return pick_best({r["snapshot"]: r for r in rows if r.get("snapshot")}, "kid")
 
 
 def _classifier_features(real: FolderImages, fake: FolderImages, epochs: int, seed: int,

@@ -2,7 +2,12 @@
 
 A plain dict, filled here by hand: adding a model means its file (Config dataclass, G, D,
 ``build``, ``export_net``), one line below, its phases (``msgan/train/phases``), a YAML config
-and tests (ARCHITECTURE.md, "Adding a model").
+and tests (ARCHITECTURE.md, "Adding a model"). msgan.config reads the ``model:`` section's
+dataclass, resolution range and task from here.
+
+A Config is a dataclass deriving from ``config_base.ModelConfig``: ``validate(cfg)`` checks its
+values (``cfg`` is the whole run config), ``with_data(num_images) -> (config, note or None)``
+fills in the values that stay ``auto`` until the training images are counted.
 
 Noise-to-image models (``task == "noise"``): ``build(cfg, resolution, channels, num_classes) ->
 (G, D)``. Image-to-image models (``task == "translate"``): ``build(cfg, resolution, channels) ->

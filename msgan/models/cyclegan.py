@@ -4,14 +4,40 @@ The generator is the reference code's ResnetGenerator: c7s1-ngf, two stride-2 3x
 ``n_blocks`` residual blocks with reflection padding, two stride-2 3x3 ups, c7s1-out, tanh.
 D_A judges domain-A images (real a vs G_BA(b)), D_B domain B (real b vs G_AB(a)).
 """
+from dataclasses import dataclass
+from typing import Optional
+
 from mindspore import nn
 
-from msgan.config import CycleGANConfig
+from msgan.checks import positive
+from msgan.models.config_base import ModelConfig
 from msgan.models.norm import norm_has_shift, norm_layer
-from msgan.models.patchgan import PatchGAN
+from msgan.models.patchgan import PatchGAN, check_keys
 from msgan.models.translate_layers import ReflectPad2d, UpConv3x3, conv
 
 GENERATORS = ("G_AB", "G_BA")
+
+
+@dataclass
+class CycleGANConfig(ModelConfig):
+    """Zhu et al. 2017: ResNet G_AB/G_BA, PatchGAN D_A/D_B, LSGAN + cycle + identity losses."""
+    name: str = "cyclegan"
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 9                # residual blocks: 9 for 256², 6 for 128² and below
+    d_layers: int = 3
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5     # times lambda_cycle, as in the paper's code
+    pool_size: int = 50              # history of generated images shown to D; 0 = off
+    norm: str = "instance"           # instance | batch
+    gan_mode: str = "lsgan"          # lsgan | vanilla
+    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
+
+    def validate(self, cfg) -> None:
+        check_keys(self)
+        positive("model.n_blocks", self.n_blocks)
+        for key in ("lambda_cycle", "lambda_identity", "pool_size", "decay_start_kimg"):
+            positive(f"model.{key}", getattr(self, key), allow_zero=True)
 
 
 class ResnetBlock(nn.Cell):

@@ -4,17 +4,52 @@ G: z (+ label embedding) → 4×4 by a transposed conv, then ×2 blocks of (tran
 nearest-upsample + conv) / BatchNorm / ReLU, Tanh at the end. D mirrors it with strided convs,
 BatchNorm (not on the first layer) and LeakyReLU(0.2); class conditioning by projection.
 """
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from msgan.config import DCGANConfig
+from msgan.checks import choice, positive
+from msgan.models.classic_config import ClassicGANConfig
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
 from msgan.models.spectral_norm import SNConv2d, SNDense
 from msgan.ops.conv import conv_cells
 from msgan.ops.lowering import LeakyReLU
+
+SMALL_DATA_IMAGES = 1000     # below this many training images the auto D is half G's width
+
+
+@dataclass
+class DCGANConfig(ClassicGANConfig):
+    """Radford et al. 2016 DCGAN with the usual stability options and the small-data ones."""
+    name: str = "dcgan"
+    ngf: int = 64
+    ndf: Optional[int] = None        # D's width; auto: ngf, or ngf/2 below 1000 images
+    minibatch_discrimination: bool = False
+    mbd_kernels: int = 32
+    mbd_kernel_dim: int = 8
+    upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
+
+    def validate(self, cfg) -> None:
+        super().validate(cfg)
+        positive("model.ngf", self.ngf)
+        positive("model.ndf", self.ndf)     # None (auto) passes
+        choice("model.upsample", self.upsample, ("deconv", "resize_conv"))
+        positive("model.mbd_kernels", self.mbd_kernels)
+        positive("model.mbd_kernel_dim", self.mbd_kernel_dim)
+
+    def with_data(self, num_images: int):
+        if self.ndf is not None:
+            return self, None
+        small = num_images < SMALL_DATA_IMAGES
+        ndf = max(self.ngf // 2, 8) if small else self.ngf
+        note = (f"model.ndf: auto → {ndf} ({'fewer than' if small else 'at least'} "
+                f"{SMALL_DATA_IMAGES} training images)")
+        return dataclasses.replace(self, ndf=ndf), note
 
 
 def _weights():

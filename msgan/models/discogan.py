@@ -7,14 +7,37 @@ valid conv to one logit; it also returns the activations of its BatchNorm layers
 paper's feature-matching loss compares between real and generated batches.
 """
 import math
+from dataclasses import dataclass
 
 from mindspore import nn
 
-from msgan.config import DiscoGANConfig
+from msgan.checks import choice, positive
+from msgan.errors import MsganError
+from msgan.models.config_base import ModelConfig
 from msgan.models.translate_layers import conv, conv_transpose
 from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G_AB", "G_BA")
+
+
+@dataclass
+class DiscoGANConfig(ModelConfig):
+    """Kim et al. 2017: encoder-decoder G_AB/G_BA and conv D_A/D_B, GAN + reconstruction."""
+    name: str = "discogan"
+    ngf: int = 64
+    ndf: int = 64
+    lambda_recon: float = 1.0
+    recon_loss: str = "mse"          # mse (the paper's code) | l1
+    lambda_feature: float = 0.9      # weight of D feature matching vs the GAN loss (paper code)
+
+    def validate(self, cfg) -> None:
+        for key in ("ngf", "ndf"):
+            positive(f"model.{key}", getattr(self, key))
+        choice("model.recon_loss", self.recon_loss, ("mse", "l1"))
+        positive("model.lambda_recon", self.lambda_recon, allow_zero=True)
+        if not 0.0 <= self.lambda_feature <= 1.0:
+            raise MsganError(f"config key model.lambda_feature is {self.lambda_feature} — use "
+                             "0..1")
 
 
 def _width(base: int, level: int) -> int:

@@ -1,10 +1,30 @@
 """The classic fully connected GAN: Dense/BatchNorm/ReLU generator, LeakyReLU discriminator."""
+from dataclasses import dataclass, field
+from typing import List
+
 from mindspore import nn, ops
 
-from msgan.config import MLPGANConfig
+from msgan.errors import MsganError
+from msgan.models.classic_config import ClassicGANConfig
 from msgan.models.layers import ClassEmbedding, classic_export_net
 from msgan.models.spectral_norm import SNDense
 from msgan.ops.lowering import LeakyReLU
+
+
+@dataclass
+class MLPGANConfig(ClassicGANConfig):
+    """Classic fully connected GAN (Goodfellow et al. 2014, with BatchNorm in G)."""
+    name: str = "gan"
+    d_dropout: float = 0.3
+    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
+    d_hidden: List[int] = field(default_factory=lambda: [512, 256])
+
+    def validate(self, cfg) -> None:
+        super().validate(cfg)
+        for key in ("g_hidden", "d_hidden"):
+            if not getattr(self, key) or min(getattr(self, key)) <= 0:
+                raise MsganError(f"config key model.{key} must be a non-empty list of positive "
+                                 "layer widths")
 
 
 class Generator(nn.Cell):

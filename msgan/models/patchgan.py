@@ -5,10 +5,20 @@ sees a 70x70 patch. Logits are returned per patch, (B, 1, h, w), without a sigmo
 """
 from mindspore import nn
 
+from msgan.checks import choice, positive
 from msgan.errors import MsganError
 from msgan.models.norm import norm_has_shift, norm_layer
 from msgan.models.translate_layers import conv
 from msgan.ops.lowering import LeakyReLU
+
+
+def check_keys(m) -> None:
+    """The config keys pix2pix and CycleGAN share (widths, norm, GAN loss, D depth)."""
+    for key in ("ngf", "ndf"):
+        positive(f"model.{key}", getattr(m, key))
+    choice("model.norm", m.norm, ("batch", "instance"))
+    choice("model.gan_mode", m.gan_mode, ("vanilla", "lsgan"))
+    positive("model.d_layers", m.d_layers)
 
 
 def patch_size(resolution: int, d_layers: int) -> int:

@@ -7,17 +7,42 @@ innermost encoder block has no norm (a 1x1 map has no spatial statistics) and dr
 the three decoder blocks just above the innermost, as in the paper's 256² net.
 """
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 from mindspore import nn, ops
 
-from msgan.config import Pix2PixConfig
+from msgan.checks import positive
+from msgan.errors import MsganError
+from msgan.models.config_base import ModelConfig
 from msgan.models.norm import norm_has_shift, norm_layer
-from msgan.models.patchgan import PatchGAN
+from msgan.models.patchgan import PatchGAN, check_keys
 from msgan.models.translate_layers import conv, conv_transpose
 from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G",)
 MAX_DOWNS = 8
+
+
+@dataclass
+class Pix2PixConfig(ModelConfig):
+    """Isola et al. 2017: U-Net G, 70x70 PatchGAN D, adversarial + L1 on paired images."""
+    name: str = "pix2pix"
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3                # PatchGAN depth: 3 → 70x70 receptive field
+    lambda_l1: float = 100.0
+    norm: str = "batch"              # batch | instance
+    dropout: float = 0.5             # in the U-Net's innermost decoder blocks
+    gan_mode: str = "vanilla"        # vanilla (BCE) | lsgan
+    decay_start_kimg: Optional[float] = None  # lr decays linearly to 0 from here; auto: half
+
+    def validate(self, cfg) -> None:
+        check_keys(self)
+        positive("model.lambda_l1", self.lambda_l1, allow_zero=True)
+        if not 0.0 <= self.dropout < 1.0:
+            raise MsganError(f"config key model.dropout is {self.dropout} — use 0 <= p < 1")
+        positive("model.decay_start_kimg", self.decay_start_kimg, allow_zero=True)
 
 
 def _width(ngf: int, level: int) -> int:

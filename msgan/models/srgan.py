@@ -12,15 +12,48 @@ that keeps D valid for every configured resolution. Its dense head is 16*ndf (10
 + LeakyReLU + 1 logit.
 """
 import math
+from dataclasses import dataclass
 
 from mindspore import nn, ops
 
-from msgan.config import SRGANConfig
+from msgan.checks import choice, positive
 from msgan.errors import MsganError
+from msgan.models.config_base import ModelConfig
 from msgan.ops.conv import conv_cells
 from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G",)
+
+
+@dataclass
+class SRGANConfig(ModelConfig):
+    """Ledig et al. 2017: SRResNet G (residual blocks, pixel shuffle), SRGAN D."""
+    name: str = "srgan"
+    scale: int = 4                   # 2 or 4
+    n_blocks: int = 16
+    ngf: int = 64
+    ndf: int = 64
+    content_loss: str = "mse"        # mse | vgg (needs vgg_checkpoint)
+    vgg_checkpoint: str = ""         # MindSpore .ckpt of VGG19 (see README)
+    adv_weight: float = 0.001
+    pretrain_kimg: float = 0.0       # SRResNet MSE-only pre-training before the GAN phase
+
+    def validate(self, cfg) -> None:
+        for key in ("ngf", "ndf"):
+            positive(f"model.{key}", getattr(self, key))
+        choice("model.scale", self.scale, (2, 4))
+        positive("model.n_blocks", self.n_blocks)
+        choice("model.content_loss", self.content_loss, ("mse", "vgg"))
+        positive("model.adv_weight", self.adv_weight, allow_zero=True)
+        positive("model.pretrain_kimg", self.pretrain_kimg, allow_zero=True)
+        if self.content_loss == "vgg" and not self.vgg_checkpoint:
+            raise MsganError("model.content_loss is vgg but model.vgg_checkpoint is empty — "
+                             "give the path of a VGG19 .ckpt (see README), or use "
+                             "content_loss=mse")
+        r = cfg.data.resolution
+        if r // self.scale < 4:
+            raise MsganError(f"config key data.resolution {r} is too small for scale "
+                             f"{self.scale} — the input would be under 4 pixels")
 
 
 def _conv(cin, cout, k, stride=1, bias=True):

@@ -15,17 +15,59 @@ draws them in the graph (``"random"``, what ``G(z, c)`` does) or uses the consta
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 
-from msgan.config import StyleGAN2Config
+from msgan.checks import choice, positive
 from msgan.errors import MsganError
+from msgan.models.config_base import ModelConfig
 from msgan.models.sg2_layers import (EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv2d, Upsample2d,
                       bias_act, normalize_2nd_moment, randn)
 
 W_AVG_BETA = 0.995
+
+
+@dataclass
+class StyleGAN2Config(ModelConfig):
+    """StyleGAN2-ADA (Karras et al. 2020). ``None`` means SG2A's ``auto`` value."""
+    name: str = "stylegan2"
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 2
+    channel_base: int = 16384
+    channel_max: int = 512
+    mbstd_group: int = 4
+    r1_gamma: Optional[float] = None  # auto: 0.0002 * resolution**2 / batch_size
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    style_mixing: float = 0.9
+    augment: str = "ada"             # ada | fixed | diffaug (DiffAugment, p = 1) | none (= noaug)
+    augment_p: float = 0.0           # initial p for ada, the constant p for fixed
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    ada_p_max: float = 1.0           # p is clamped to [0, ada_p_max] (SG2A lets it run above 1)
+
+    def validate(self, cfg) -> None:
+        choice("model.augment", self.augment, ("ada", "fixed", "diffaug", "none", "noaug"))
+        for key in ("z_dim", "w_dim", "channel_base", "channel_max", "r1_interval",
+                    "pl_interval", "ada_interval", "ada_kimg"):
+            positive(f"model.{key}", getattr(self, key))
+        positive("model.mapping_layers", self.mapping_layers)
+        positive("model.r1_gamma", self.r1_gamma, allow_zero=True)
+        positive("model.pl_weight", self.pl_weight, allow_zero=True)
+        if not 0.0 <= self.augment_p <= 1.0 or not 0.0 < self.ada_p_max <= 1.0:
+            raise MsganError("config keys model.augment_p and model.ada_p_max must lie in [0, 1]")
+        if not 0.0 < self.ada_target < 1.0:
+            raise MsganError(f"config key model.ada_target is {self.ada_target} — use 0 < t < 1")
+        if not 0.0 <= self.style_mixing <= 1.0:
+            raise MsganError(f"config key model.style_mixing is {self.style_mixing} — use 0..1")
 
 
 def channels_at(cfg: StyleGAN2Config, res: int) -> int:

@@ -8,15 +8,14 @@ operators on every device, so the CPU tests run what device users run.
 """
 from __future__ import annotations
 
-import mindspore as ms
 from mindspore import nn
 
-from msgan.ops import fastconv
+from msgan.ops import device, fastconv
 
 
 def matmul_convs() -> bool:
     """True where convolutions are lowered to MatMul (the CPU)."""
-    return ms.get_context("device_target") == "CPU"
+    return device.is_cpu()
 
 
 def conv_cells(second_order: bool = False):

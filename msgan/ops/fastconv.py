@@ -24,7 +24,7 @@ import contextlib
 import mindspore as ms
 from mindspore import nn, ops
 
-from msgan.ops import conv_kernels
+from msgan.ops import conv_kernels, device
 
 # Concat with zeros: ~10x faster than the Pad kernel on MindSpore 2.10 CPU and, unlike ops.pad's
 # constant mode, its backward stays right over repeated jit calls.
@@ -58,7 +58,7 @@ class _MatMul(nn.Cell):
 
 def _kernel_library():
     """The compiled im2col/col2im library on CPU, else None (other devices keep their convs)."""
-    if ms.get_context("device_target") != "CPU":
+    if not device.is_cpu():
         return None
     return conv_kernels.library()
 

@@ -29,8 +29,9 @@ def cast_network(net: nn.Cell, level: str) -> nn.Cell:
 
     ``net`` itself is changed in place (its cells are marked fp16) but keeps its Parameters and
     their names; only the returned wrapper casts the output back, so losses are fp32. Call it
-    after ``net`` has its final parent (``Nets``): O2 wraps BatchNorm cells, and a later parent
-    would rename their Parameters ``..._backbone...``, which O0 checkpoints do not have.
+    after ``net`` has its final parent (the phases' ``NamedCells`` holder): O2 wraps BatchNorm
+    cells, and a later parent would rename their Parameters ``..._backbone...``, which O0
+    checkpoints do not have.
     """
     if not enabled(level):
         return net

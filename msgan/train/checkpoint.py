@@ -11,18 +11,16 @@ leaves either the previous snapshots or the new complete one, never a half-writt
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 
 import numpy as np
 import mindspore as ms
 
+from msgan import io
 from msgan.errors import MsganError
-from msgan.io import fix_mode
 
-_SNAPSHOT = re.compile(r"^snapshot-(\d{9})$")
+_DAMAGED = "the snapshot is damaged; resume from an earlier one"
 
 
 def _fsync_file(path: str) -> None:
@@ -36,11 +34,6 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_json(path: str, obj) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
 
 
 def _entries(cells: dict) -> list:
@@ -58,10 +51,6 @@ def strip_prefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-def snapshot_name(nimg: int) -> str:
-    return f"snapshot-{nimg:09d}"
-
-
 def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict,
                   keep: int = 3, protect: tuple = (), weights: dict | None = None) -> str:
     """Write a snapshot atomically and delete all but the newest ``keep`` (and ``protect``).
@@ -70,7 +59,7 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
     ``<name>.ckpt``: what generation, export and evaluation load without the optimizers.
     """
     os.makedirs(ckpt_root, exist_ok=True)
-    name = snapshot_name(nimg)
+    name = io.snapshot_name(nimg)
     final = os.path.join(ckpt_root, name)
     tmp = os.path.join(ckpt_root, f".tmp-{name}-{os.getpid()}")
     try:
@@ -78,7 +67,7 @@ def save_snapshot(ckpt_root: str, nimg: int, cells: dict, host: dict, meta: dict
                               {"G_ema": cells["G_ema"]} if weights is None else weights)
     except (OSError, RuntimeError) as e:   # disk full, folder gone, ...: keep the old snapshots
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[0][:160]
+        reason = getattr(e, "strerror", None) or io.one_line(e, 160)
         raise MsganError(f"could not write snapshot {final} ({reason}) — free disk space or fix "
                          "the output folder, then continue with train.resume=auto; the last "
                          "complete snapshot was kept") from None
@@ -98,23 +87,17 @@ def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict, weights
         alone = [{"name": strip_prefix(p.name, name + "."), "data": p}
                  for p in cell.get_parameters()]
         ms.save_checkpoint(alone, os.path.join(tmp, f"{name}.ckpt"))
-    _write_json(os.path.join(tmp, "host.json"), host)
-    _write_json(os.path.join(tmp, "meta.json"), meta)
+    io.write_json(os.path.join(tmp, "host.json"), host, indent=1)
+    io.write_json(os.path.join(tmp, "meta.json"), meta, indent=1)
+    for f in ["state.ckpt"] + [f"{n}.ckpt" for n in weights]:
+        io.fix_mode(os.path.join(tmp, f))    # MindSpore writes checkpoints -r--------
     for f in ["state.ckpt", "host.json", "meta.json"] + [f"{n}.ckpt" for n in weights]:
-        fix_mode(os.path.join(tmp, f))    # MindSpore writes checkpoints -r--------
         _fsync_file(os.path.join(tmp, f))
     _fsync_dir(tmp)
 
 
-def list_snapshots(ckpt_root: str) -> list:
-    if not os.path.isdir(ckpt_root):
-        return []
-    names = sorted(n for n in os.listdir(ckpt_root) if _SNAPSHOT.match(n))
-    return [os.path.join(ckpt_root, n) for n in names]
-
-
 def _prune(ckpt_root: str, keep: int, protect: set) -> None:
-    snaps = list_snapshots(ckpt_root)
+    snaps = io.list_snapshots(ckpt_root)
     for path in snaps[:-keep] if keep > 0 else []:
         if path not in protect:
             shutil.rmtree(path, ignore_errors=True)
@@ -128,28 +111,16 @@ def resolve_resume(resume: str, output_dir: str) -> str | None:
     if not resume:
         return None
     if resume == "auto":
-        snaps = list_snapshots(os.path.join(output_dir, "checkpoints"))
+        snaps = io.list_snapshots(os.path.join(output_dir, "checkpoints"))
         return snaps[-1] if snaps else None
     path = resume
     if os.path.isfile(path) and os.path.basename(path) in ("state.ckpt", "G_ema.ckpt"):
         path = os.path.dirname(path)
-    if os.path.isdir(os.path.join(path, "checkpoints")):     # a run folder
-        snaps = list_snapshots(os.path.join(path, "checkpoints"))
-        if snaps:
-            return snaps[-1]
-    if not os.path.isfile(os.path.join(path, "state.ckpt")):
+    found = io.newest_snapshot(path, ("state.ckpt",))
+    if found is None:
         raise MsganError(f"train.resume={resume} is not a snapshot folder (no state.ckpt) — "
                          "pass a checkpoints/snapshot-* folder, a run folder, or auto")
-    return path
-
-
-def read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise MsganError(f"cannot read {path} ({e}) — the snapshot is damaged; resume from an "
-                         "earlier one") from None
+    return found
 
 
 def load_snapshot(path: str, cells: dict, optional=()) -> dict:
@@ -164,8 +135,8 @@ def load_snapshot(path: str, cells: dict, optional=()) -> dict:
     try:
         saved = ms.load_checkpoint(os.path.join(path, "state.ckpt"))
     except Exception as e:
-        raise MsganError(f"cannot load {path}/state.ckpt ({str(e).splitlines()[0][:120]}) — "
-                         "the snapshot is damaged; resume from an earlier one") from None
+        raise MsganError(f"cannot load {path}/state.ckpt ({io.one_line(e, 120)}) — "
+                         f"{_DAMAGED}") from None
     fresh = set()
     for entry in _entries(cells):
         name, p = entry["name"], entry["data"]
@@ -181,7 +152,7 @@ def load_snapshot(path: str, cells: dict, optional=()) -> dict:
             raise MsganError(f"snapshot {path}: {name} has shape {tuple(value.shape)}, the model "
                              f"needs {tuple(p.shape)} — resume with the config it was made with")
         p.copy_(ms.Tensor(np.array(value.asnumpy()), p.dtype))   # own copy: no aliasing
-    host = read_json(os.path.join(path, "host.json"))
+    host = io.read_json(os.path.join(path, "host.json"), "host.json of the snapshot", _DAMAGED)
     if fresh:
         host["fresh_cells"] = sorted(fresh)
     return host

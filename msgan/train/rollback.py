@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from msgan import io
 from msgan.errors import MsganError
 from msgan.train import checkpoint
 from msgan.train.lr import get_lr, set_lr
@@ -93,6 +94,6 @@ def roll_back(snapshot: str, cells: dict, optimizers: dict, lr_factor: float,
 def drop_snapshots_after(snapshot: str) -> None:
     """Delete the snapshots newer than ``snapshot``: resume=auto must not pick a diverged one."""
     root, name = os.path.split(snapshot)
-    for path in checkpoint.list_snapshots(root):
+    for path in io.list_snapshots(root):
         if os.path.basename(path) > name:       # snapshot-<nimg:09d> sorts by nimg
             shutil.rmtree(path, ignore_errors=True)

@@ -13,7 +13,6 @@ Extractors:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from typing import Optional
@@ -21,12 +20,10 @@ from typing import Optional
 import numpy as np
 
 from msgan.errors import MsganError
+from msgan.inference.latents import z_from_seeds
 from msgan.io import write_json
 from msgan.metrics import evaluate, stats
-# shrink, rotations and the constants are still imported from here (the end-of-run benefit
-# check, tests); they live with the extractor recipe now
-from msgan.metrics.extractor import (CLASSIFIER_MAX_RES, MAX_REAL, MAX_STEPS,  # noqa: F401
-                                     ROTATION_NOTE, ClassifierExtractor, rotations, shrink)
+from msgan.metrics.extractor import MAX_REAL, MAX_STEPS, ClassifierExtractor
 
 log = logging.getLogger("msgan")
 
@@ -107,7 +104,6 @@ class SnapshotScorer:
 
     def fake_inputs(self, meta: dict, seed: int = 0) -> tuple:
         """The latents and labels every snapshot is scored on: (z float32, c int32)."""
-        from msgan.inference.generate import z_from_seeds
         n = int(self.cfg.kid_images)
         g_classes = int(meta.get("num_classes", 0))
         if g_classes and g_classes != self.num_classes:
@@ -143,22 +139,3 @@ class SnapshotScorer:
             out[name] = (stats.kid(real, fake, seed=seed)[0]
                          if min(len(real), len(fake)) >= 2 else None)
         return out
-
-
-def pick_best(history: list) -> Optional[int]:
-    """Index of the entry with the lowest finite KID; None when no entry has one."""
-    usable = {i: h for i, h in enumerate(history)
-              if h.get("kid") is not None and math.isfinite(h["kid"])}
-    return evaluate.pick_best(usable, "kid")
-
-
-def best_snapshot(rows: list) -> Optional[str]:
-    """The ``snapshot`` name of the lowest-KID scored row of stats.jsonl; None if none scored.
-
-    A snapshot's scores are in the row of the tick it closed. A snapshot with two rows (files
-    of earlier versions, which wrote scores in rows of their own) counts with its last one.
-    """
-    latest = {r["snapshot"]: r for r in rows if r.get("snapshot")}
-    names = list(latest)
-    i = pick_best([latest[n] for n in names])
-    return None if i is None else names[i]

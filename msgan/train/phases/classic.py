@@ -15,55 +15,42 @@ from mindspore import Tensor, ops
 from msgan import augment as augmentations
 from msgan import losses
 from msgan.augment.ada import AdaController
-from msgan.config import Config, OptimizerConfig, resolve_auto_values
-from msgan.train import amp
-from msgan.train.phases.base import Nets, grad_reducer, guarded_update, make_adam, sample_z, scaled
+from msgan.config import Config, resolve_auto_values
+from msgan.inference.latents import sample_z
+from msgan.train.phases.base import Phases, Progress, ema_beta, scaled
 
 
-class ClassicPhases:
+class ClassicPhases(Phases):
     """D step (and lazy R1) then G step per iteration, with the classic stability options and the
     small-data ones: augmentation of everything D sees, hinge loss, R1, spectral norm (in D)."""
 
-    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int, rank: int = 0,
-                 world_size: int = 1):
-        self.nets = Nets(G, D, G_ema)
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
+        m, t = cfg.model, cfg.train
+        G, D, G_ema = nets["G"], nets["D"], nets["G_ema"]
+        self.r1_gamma, self.r1_interval = float(m.r1_gamma), int(m.r1_interval)
+        # Lazy R1 gets Adam's lazy-regularisation correction (StyleGAN2 App. B). Every rank
+        # draws its own latents; weights stay identical through the reduced gradients. G_ema
+        # stays fp32 (samples, exports).
+        super().__init__(cfg, {"G": G, "D": D}, world_size, held={"G_ema": G_ema},
+                         eval_nets={"G_ema": G_ema},
+                         lazy={"D": self.r1_interval if self.r1_gamma > 0 else 0},
+                         rng=np.random.default_rng([t.seed + 1, rank]))
         self.G, self.D, self.G_ema = G, D, G_ema
-        m = cfg.model
         self.z_dim, self.z_dist = m.z_dim, m.z_dist
-        self.num_classes = num_classes
-        # every rank draws its own latents; weights stay identical through the reduced gradients
-        self.rng = np.random.default_rng([cfg.train.seed + 1, rank])
         self.real_target = float(m.label_smoothing)
         self.instance_noise = float(m.instance_noise)
         self.loss = m.loss
-        self.progress = 0.0                      # fraction of the schedule done; set by the loop
         self.augment, self._draw = augmentations.build(m.augment, G.resolution, G.channels)
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
         self.ada = None
         if m.augment == "ada":
             self.ada = AdaController(m.ada_target, m.ada_interval, m.ada_kimg,
-                                     cfg.train.batch_size, p_init)
-        self.r1_gamma, self.r1_interval = float(m.r1_gamma), int(m.r1_interval)
-        self.opt_G = make_adam(G.trainable_params(), cfg.train.G_opt)
-        d_opt = cfg.train.D_opt
-        if self.r1_gamma > 0:   # lazy regularisation keeps Adam's effective lr (StyleGAN2 App. B)
-            lr, betas = losses.lazy_adam_params(d_opt.lr, d_opt.betas, self.r1_interval)
-            d_opt = OptimizerConfig(lr=lr, betas=list(betas), eps=d_opt.eps)
-        self.opt_D = make_adam(D.trainable_params(), d_opt)
-        self.reduce_G = grad_reducer(self.opt_G, world_size)
-        self.reduce_D = grad_reducer(self.opt_D, world_size)
-        self.scales = amp.loss_scales(cfg.train.amp)
-        # after Nets named the Parameters; G_ema stays fp32 (samples, exports)
-        self.G_run = amp.cast_network(G, cfg.train.amp)
-        self.D_run = amp.cast_network(D, cfg.train.amp)
-        G.set_train(True)
-        D.set_train(True)
-        G_ema.set_train(False)
-        self._compile(cfg.train.jit_level)
+                                     t.batch_size, p_init)
+        self._compile()
 
-    def _compile(self, jit_level: str):
-        G, D, augment = self.G_run, self.D_run, self.augment
+    def _compile(self):
+        G, D, augment = self.runs["G"], self.runs["D"], self.augment
         real_target, use_noise = self.real_target, self.instance_noise > 0
         hinge = self.loss == "hinge"
         scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
@@ -102,30 +89,23 @@ class ClassicPhases:
             penalty = losses.r1_penalty(ms.grad(real_logits_sum)(seen, labels)).mean()
             return scaled(scale_D, penalty * r1_scale), penalty
 
-        d_grad = ms.value_and_grad(d_loss, None, self.opt_D.parameters, has_aux=True)
-        g_grad = ms.value_and_grad(g_loss, None, self.opt_G.parameters, has_aux=True)
-        r1_grad = ms.value_and_grad(r1_loss, None, self.opt_D.parameters, has_aux=True)
-        apply_D = guarded_update(self.opt_D, self.reduce_D, scale_D)
-        apply_G = guarded_update(self.opt_G, self.reduce_G, scale_G)
+        d_grad, g_grad, r1_grad = self.grad(d_loss, "D"), self.grad(g_loss, "G"), \
+            self.grad(r1_loss, "D")
+        update_D, update_G = self.update("D"), self.update("G")
 
         def d_step(reals, labels, z, noise_std, p, rand_real, rand_fake):
             (_, (loss, real_mean, fake_mean, sign)), grads = d_grad(
                 reals, labels, z, noise_std, p, rand_real, rand_fake)
-            ok = apply_D(grads)
-            if scale_D is None:
-                return loss, real_mean, fake_mean, sign, ok
-            return loss, real_mean, fake_mean, sign, ok, scale_D.scale_value * 1.0
+            return (loss, real_mean, fake_mean, sign) + update_D(grads)
 
         def g_step(labels, z, noise_std, p, rand):
             (_, loss), grads = g_grad(labels, z, noise_std, p, rand)
-            ok = apply_G(grads)
-            if scale_G is None:
-                return loss, ok
-            return loss, ok, scale_G.scale_value * 1.0
+            return (loss,) + update_G(grads)
 
         def r1_step(reals, labels, p, rand):
             (_, penalty), grads = r1_grad(reals, labels, p, rand)
-            return penalty, apply_D(grads)
+            ok, _ = update_D(grads)
+            return penalty, ok
 
         g_params = tuple(self.G.get_parameters())         # BatchNorm moving stats included
         ema_params = tuple(self.G_ema.get_parameters())
@@ -135,10 +115,9 @@ class ClassicPhases:
                 ops.assign(pe, pe * beta + p * (1.0 - beta))
             return beta
 
-        self._d_step = ms.jit(d_step, jit_level=jit_level)
-        self._g_step = ms.jit(g_step, jit_level=jit_level)
-        self._r1_step = ms.jit(r1_step, jit_level=jit_level) if self.r1_gamma > 0 else None
-        self._ema_step = ms.jit(ema_step, jit_level=jit_level)
+        self._d_step, self._g_step = self.jit(d_step), self.jit(g_step)
+        self._r1_step = self.jit(r1_step) if self.r1_gamma > 0 else None
+        self._ema_step = self.jit(ema_step)
 
     def _rand(self, n: int) -> Tensor:
         """Augmentation draws for n images (a 1-column dummy when nothing is augmented)."""
@@ -151,47 +130,37 @@ class ClassicPhases:
         """The augmentation probability in force (ADA's adaptive p, else the fixed one)."""
         return self.ada.p if self.ada is not None else self.augment_p
 
-    # -- the interface the loop uses -------------------------------------------------------------
-    def step(self, reals: Tensor, labels: Tensor, it: int) -> dict:
+    def step(self, batch: tuple, it: int, progress: Progress) -> dict:
+        """D step (R1 every r1_interval), G step, then G_ema's EMA update."""
+        t = self.cfg.train
+        reals, labels = Tensor(batch[0]), Tensor(batch[1])
         n = reals.shape[0]
-        noise_std = Tensor(self.instance_noise * max(0.0, 1.0 - self.progress), ms.float32)
+        noise_std = Tensor(self.instance_noise * max(0.0, 1.0 - progress.fraction), ms.float32)
         p = Tensor(self.p, ms.float32)
         z_d = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        d_outs = self._d_step(reals, labels, z_d, noise_std, p, self._rand(n), self._rand(n))
-        stats = {"loss_D": d_outs[0], "D_real": d_outs[1], "D_fake": d_outs[2],
-                 "update_ok_D": d_outs[4]}
+        loss_D, d_real, d_fake, sign, ok_D, scale_D = self._d_step(
+            reals, labels, z_d, noise_std, p, self._rand(n), self._rand(n))
+        stats = {"loss_D": loss_D, "D_real": d_real, "D_fake": d_fake, "update_ok_D": ok_D}
         if self._r1_step is not None and it % self.r1_interval == 0:
             stats["loss_r1"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
                                                                       self._rand(n))
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        g_outs = self._g_step(labels, z_g, noise_std, p, self._rand(n))
-        stats.update(loss_G=g_outs[0], update_ok_G=g_outs[1])
+        stats["loss_G"], stats["update_ok_G"], scale_G = self._g_step(
+            labels, z_g, noise_std, p, self._rand(n))
         if self.ada is not None:        # the names StyleGAN2's stats use
             stats["ada_p"] = p
-            self.ada.observe(d_outs[3])
-        if self.scales:
-            stats.update(loss_scale_D=d_outs[5], loss_scale_G=g_outs[2])
-        return stats
-
-    def update_ema(self, beta: Tensor) -> None:
-        self._ema_step(beta)
-
-    def state_cells(self) -> dict:
-        cells = {"G": self.G, "D": self.D, "G_ema": self.G_ema,
-                 "opt_G": self.opt_G, "opt_D": self.opt_D}
-        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
-        return cells
-
-    def optimizers(self) -> dict:
-        return {"G": self.opt_G, "D": self.opt_D}
+            self.ada.observe(sign)
+        beta = ema_beta(t.batch_size, progress.nimg, t.ema_kimg, t.ema_rampup)
+        self._ema_step(Tensor(beta, ms.float32))
+        return self.scale_stats(stats, D=scale_D, G=scale_G)
 
     def host_state(self) -> dict:
-        state = {"rng": self.rng.bit_generator.state}
+        state = super().host_state()
         if self.ada is not None:
             state["ada"] = self.ada.state_dict()
         return state
 
     def load_host_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        super().load_host_state(state)
         if self.ada is not None and "ada" in state:
             self.ada.load_state_dict(state["ada"])

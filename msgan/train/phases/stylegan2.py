@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 import mindspore as ms
-from mindspore import Parameter, Tensor, mint, nn, ops
+from mindspore import Parameter, Tensor, nn, ops
 
+from msgan import augment as augmentations
 from msgan import losses
 from msgan.augment.ada import AdaController, draw_random
 from msgan.config import Config
-from msgan.train import amp
-from msgan import augment as augmentations
-from msgan.train.phases.base import grad_reducer, guarded_update, scaled
+from msgan.inference.latents import sample_z
+from msgan.ops import device
+from msgan.train.phases.base import Phases, Progress, ema_beta, scaled
 
 W_AVG_BETA = 0.995
 
@@ -35,67 +36,39 @@ class PathLengthState(nn.Cell):
         self.pl_mean = Parameter(Tensor(0.0, ms.float32), name="pl_mean", requires_grad=False)
 
 
-class Nets(nn.Cell):
-    """One parent so every parameter has a unique name (``G.*``, ``D.*``, ``G_ema.*``, ``pl.*``)."""
-
-    def __init__(self, G, D, G_ema):
-        super().__init__()
-        self.G, self.D, self.G_ema = G, D, G_ema
-        self.pl = PathLengthState()
-
-
-def _adam(params, lr, betas, eps):
-    # mint's Adam accepts beta1 = 0, which nn.Adam refuses.
-    return mint.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
-
-
-class StyleGAN2Phases:
-    def __init__(self, cfg: Config, G, D, G_ema, num_classes: int, rank: int = 0,
-                 world_size: int = 1):
+class StyleGAN2Phases(Phases):
+    def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         m, t = cfg.model, cfg.train
-        self.nets = Nets(G, D, G_ema)
-        self.G, self.D, self.G_ema = G, D, G_ema
-        self.num_classes = num_classes
-        self.batch_size = t.batch_size
-        # per-rank stream: ranks draw different latents, weights stay equal via reduced grads
-        self.rng = np.random.default_rng(t.seed + 2 if world_size == 1 else [t.seed + 2, rank])
-        self.world_size = world_size
-        self.style_mixing = float(m.style_mixing)
-        self.pl_interval, self.r1_interval = m.pl_interval, m.r1_interval
+        G, D, G_ema = nets["G"], nets["D"], nets["G_ema"]
+        self.pl = PathLengthState()
         self.pl_weight = float(m.pl_weight)
         self.r1_gamma = losses.r1_gamma(m.r1_gamma, G.resolution, t.batch_size)
-        self.augment_mode = m.augment
-        # ada / fixed: SG2A's pipe (p adaptive / constant); diffaug: DiffAugment at p = 1
-        self.augment, self._draw = augmentations.build("ada" if m.augment == "fixed" else m.augment,
-                                                G.resolution, G.channels)
-        self.ada = AdaController(m.ada_target, m.ada_interval, m.ada_kimg, t.batch_size,
-                                 m.augment_p, m.ada_p_max)
-        g_int = m.pl_interval if self.pl_weight > 0 else 0
-        d_int = m.r1_interval if self.r1_gamma > 0 else 0
-        lr, betas = losses.lazy_adam_params(t.G_opt.lr, t.G_opt.betas, g_int)
-        self.opt_G = _adam(G.trainable_params(), lr, betas, t.G_opt.eps)
-        lr, betas = losses.lazy_adam_params(t.D_opt.lr, t.D_opt.betas, d_int)
-        self.opt_D = _adam(D.trainable_params(), lr, betas, t.D_opt.eps)
-        self.reduce_G = grad_reducer(self.opt_G, world_size)
-        self.reduce_D = grad_reducer(self.opt_D, world_size)
         # Mixed precision casts the mapping network and D. The synthesis network stays fp32:
         # under auto_mixed_precision its ModulatedConv2d meets an fp16 weight with fp32
         # activations and did not compile (MindSpore 2.10; seen with the former MatMul lowering,
         # not re-tried with the native convs). G_ema stays fp32 for samples and exports.
-        self.scales = amp.loss_scales(t.amp)
-        self.mapping_run = amp.cast_network(G.mapping, t.amp)
-        self.synthesis_run = G.synthesis
-        self.D_run = amp.cast_network(D, t.amp)
-        G.set_train(True)
-        D.set_train(True)
-        G_ema.set_train(False)
-        # On CPU the host waits for each phase before launching the next. Launched back to back
-        # (with PyNative ops such as labels[:nb] queued between them) an iteration ran 2.5-8x
-        # slower than waited on (benchmarks/RESULTS.md, bench_stylegan2 --modes loop,nowait).
-        # On Ascend/GPU the launch queue overlaps host and device work, so it is left alone.
-        self.wait_phases = ms.get_context("device_target") == "CPU"
+        # Per-rank stream: ranks draw different latents, weights stay equal via reduced grads.
+        super().__init__(cfg, {"G": G, "D": D}, world_size,
+                         held={"G_ema": G_ema, "pl": self.pl}, eval_nets={"G_ema": G_ema},
+                         lazy={"G": m.pl_interval if self.pl_weight > 0 else 0,
+                               "D": m.r1_interval if self.r1_gamma > 0 else 0},
+                         run_cells={"mapping": G.mapping, "D": D},
+                         rng=np.random.default_rng(t.seed + 2 if world_size == 1
+                                                   else [t.seed + 2, rank]))
+        self.G, self.D, self.G_ema = G, D, G_ema
+        self.batch_size = t.batch_size
+        self.world_size = world_size
+        self.style_mixing = float(m.style_mixing)
+        self.pl_interval, self.r1_interval = m.pl_interval, m.r1_interval
+        self.augment_mode = m.augment
+        # ada / fixed: SG2A's pipe (p adaptive / constant); diffaug: DiffAugment at p = 1
+        self.augment, self._draw = augmentations.build("ada" if m.augment == "fixed" else m.augment,
+                                                       G.resolution, G.channels)
+        self.ada = AdaController(m.ada_target, m.ada_interval, m.ada_kimg, t.batch_size,
+                                 m.augment_p, m.ada_p_max)
+        self.wait_phases = device.wait_between_graphs()
         self._check_twins()
-        self._compile(m.pl_decay, t.jit_level)
+        self._compile(m.pl_decay)
 
     def _check_twins(self):
         pairs = zip(self.G.get_parameters(), self.G_ema.get_parameters())
@@ -105,9 +78,9 @@ class StyleGAN2Phases:
                                  "with the same config")
 
     # -- graphs ----------------------------------------------------------------------------------
-    def _compile(self, pl_decay: float, jit_level: str):
-        G, D, augment, pl_state = self.G, self.D_run, self.augment, self.nets.pl
-        mapping, synthesis = self.mapping_run, self.synthesis_run
+    def _compile(self, pl_decay: float):
+        G, D, augment, pl_state = self.G, self.runs["D"], self.augment, self.pl
+        mapping, synthesis = self.runs["mapping"], G.synthesis
         scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         use_aug = augment is not None
         pl_scale = self.pl_weight * self.pl_interval
@@ -164,26 +137,21 @@ class StyleGAN2Phases:
             penalty = losses.r1_penalty(grad_x(x, c)).mean()
             return scaled(scale_D, penalty * r1_scale), penalty
 
-        g_main_grad = ms.value_and_grad(g_main_loss, None, self.opt_G.parameters, has_aux=True)
-        g_reg_grad = ms.value_and_grad(g_reg_loss, None, self.opt_G.parameters, has_aux=True)
-        d_main_grad = ms.value_and_grad(d_main_loss, None, self.opt_D.parameters, has_aux=True)
-        d_reg_grad = ms.value_and_grad(d_reg_loss, None, self.opt_D.parameters, has_aux=True)
+        g_main_grad, g_reg_grad = self.grad(g_main_loss, "G"), self.grad(g_reg_loss, "G")
+        d_main_grad, d_reg_grad = self.grad(d_main_loss, "D"), self.grad(d_reg_loss, "D")
         world_size = self.world_size
         all_reduce = ops.AllReduce() if world_size > 1 else None
-        apply_G = guarded_update(self.opt_G, self.reduce_G, scale_G)
-        apply_D = guarded_update(self.opt_D, self.reduce_D, scale_D)
+        update_G, update_D = self.update("G"), self.update("D")
 
         def g_main_step(z, z2, mix, c, noises, aug_rand, p):
             (_, (loss, ws)), grads = g_main_grad(z, z2, mix, c, noises, aug_rand, p)
-            ok = apply_G(grads)
+            ok, scale = update_G(grads)
             update_w_avg(ws)
-            if scale_G is None:
-                return loss, ok
-            return loss, ok, scale_G.scale_value * 1.0
+            return loss, ok, scale
 
         def g_reg_step(z, z2, mix, c, noises, pl_noise):
             (_, (penalty, new_mean, ws)), grads = g_reg_grad(z, z2, mix, c, noises, pl_noise)
-            ok = apply_G(grads)
+            ok, _ = update_G(grads)
             ops.assign(pl_state.pl_mean, new_mean)
             update_w_avg(ws)
             return penalty, ok
@@ -191,17 +159,16 @@ class StyleGAN2Phases:
         def d_main_step(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
             (_, (loss, real, fake, sign, ws)), grads = d_main_grad(reals, c, z, z2, mix, noises,
                                                                    aug_fake, aug_real, p)
-            ok = apply_D(grads)
+            ok, scale = update_D(grads)
             update_w_avg(ws)
             if all_reduce is not None:   # one ADA signal for all ranks keeps p identical
                 sign = all_reduce(sign) / world_size
-            if scale_D is None:
-                return loss, real, fake, sign, ok
-            return loss, real, fake, sign, ok, scale_D.scale_value * 1.0
+            return loss, real, fake, sign, ok, scale
 
         def d_reg_step(reals, c, aug_real, p):
             (_, penalty), grads = d_reg_grad(reals, c, aug_real, p)
-            return penalty, apply_D(grads)
+            ok, _ = update_D(grads)
+            return penalty, ok
 
         # SG2A copies buffers (w_avg, constant noise) into G_ema instead of averaging them.
         g_params = [p for p in self.G.get_parameters() if p.requires_grad]
@@ -221,18 +188,15 @@ class StyleGAN2Phases:
             ws = G_ema.mapping.truncate(G_ema.mapping(z, c), psi)
             return ops.clamp(G_ema.synthesis(ws, (), "const"), -1.0, 1.0)
 
-        def jit(fn):
-            return ms.jit(fn, jit_level=jit_level)
-
-        self._g_main, self._g_reg = jit(g_main_step), jit(g_reg_step)
-        self._d_main, self._d_reg = jit(d_main_step), jit(d_reg_step)
-        self._ema, self._sample = jit(ema_step), jit(sample_fn)
+        self._g_main, self._g_reg = self.jit(g_main_step), self.jit(g_reg_step)
+        self._d_main, self._d_reg = self.jit(d_main_step), self.jit(d_reg_step)
+        self._ema, self._sample = self.jit(ema_step), self.jit(sample_fn)
 
     # -- host-side randomness --------------------------------------------------------------------
     def _latents(self, n: int):
         rng, num_ws = self.rng, self.G.num_ws
-        z = rng.standard_normal((n, self.G.z_dim), dtype=np.float32)
-        z2 = rng.standard_normal((n, self.G.z_dim), dtype=np.float32)
+        z = sample_z(rng, n, self.G.z_dim)
+        z2 = sample_z(rng, n, self.G.z_dim)
         cutoff = int(rng.integers(1, num_ws))
         mix = np.zeros((num_ws,), np.float32)
         if rng.random() < self.style_mixing:
@@ -261,14 +225,17 @@ class StyleGAN2Phases:
                 t.asnumpy()
         return outs
 
-    # -- the interface the loop uses -------------------------------------------------------------
-    def step(self, reals: Tensor, labels: Tensor, it: int) -> dict:
+    # -- the interface the run uses ---------------------------------------------------------------
+    def step(self, batch: tuple, it: int, progress: Progress) -> dict:
+        """G_main, G_reg (every pl_interval), D_main, D_reg (every r1_interval), then the EMA."""
+        t = self.cfg.train
+        reals, labels = Tensor(batch[0]), Tensor(batch[1])
         n = reals.shape[0]
         p = Tensor(self._p(), ms.float32)
         stats = {}
         z, z2, mix, noises = self._latents(n)
-        g_outs = self._done(self._g_main(z, z2, mix, labels, noises, self._aug_rand(n), p))
-        stats["loss_G"], stats["update_ok_G"] = g_outs[0], g_outs[1]
+        stats["loss_G"], stats["update_ok_G"], scale_G = self._done(self._g_main(
+            z, z2, mix, labels, noises, self._aug_rand(n), p))
         if self.pl_weight > 0 and it % self.pl_interval == 0:
             nb = max(n // 2, 1)
             z, z2, mix, noises = self._latents(nb)
@@ -280,12 +247,10 @@ class StyleGAN2Phases:
             stats["loss_pl"], stats["update_ok_G_reg"] = self._done(self._g_reg(
                 z, z2, mix, labels[:nb], noises, Tensor(pl_noise)))
         z, z2, mix, noises = self._latents(n)
-        d_outs = self._done(self._d_main(reals, labels, z, z2, mix, noises, self._aug_rand(n),
-                                         self._aug_rand(n), p))
-        loss_D, d_real, d_fake, sign, ok_D = d_outs[:5]
+        loss_D, d_real, d_fake, sign, ok_D, scale_D = self._done(self._d_main(
+            reals, labels, z, z2, mix, noises, self._aug_rand(n), self._aug_rand(n), p))
         stats.update(loss_D=loss_D, D_real=d_real, D_fake=d_fake, update_ok_D=ok_D)
-        if self.scales:
-            stats.update(loss_scale_G=g_outs[2], loss_scale_D=d_outs[5])
+        self.scale_stats(stats, G=scale_G, D=scale_D)
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
             stats["loss_r1"], stats["update_ok_D_reg"] = self._done(self._d_reg(
                 reals, labels, self._aug_rand(n), p))
@@ -293,26 +258,16 @@ class StyleGAN2Phases:
             stats["ada_p"] = p
             if self.augment_mode == "ada":
                 self.ada.observe(sign)
+        beta = ema_beta(t.batch_size, progress.nimg, t.ema_kimg, t.ema_rampup)
+        self._done(self._ema(Tensor(beta, ms.float32)))
         return stats
-
-    def update_ema(self, beta: Tensor) -> None:
-        self._done(self._ema(beta))
 
     def sample(self, z: Tensor, c: Tensor, psi: Tensor) -> Tensor:
         return self._sample(z, c, psi)
 
-    def state_cells(self) -> dict:
-        cells = {"G": self.G, "D": self.D, "G_ema": self.G_ema, "opt_G": self.opt_G,
-                 "opt_D": self.opt_D, "pl": self.nets.pl}
-        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
-        return cells
-
-    def optimizers(self) -> dict:
-        return {"G": self.opt_G, "D": self.opt_D}
-
     def host_state(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "ada": self.ada.state_dict()}
+        return {**super().host_state(), "ada": self.ada.state_dict()}
 
     def load_host_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        super().load_host_state(state)
         self.ada.load_state_dict(state["ada"])

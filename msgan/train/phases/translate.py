@@ -21,20 +21,9 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from msgan import losses as L
 from msgan.config import Config
-from msgan.models import cyclegan, discogan, pix2pix
-from msgan.train import amp
-from msgan.train.lr import get_lr, linear_decay, set_lr
-from msgan.train.phases.base import grad_reducer, guarded_update, make_adam, scaled
-
-
-class NetSet(nn.Cell):
-    """Holds the cells under their dict names so every parameter name is unique in a graph
-    (``G_AB.*``, ``D_A.*``, ``pool_A.*``)."""
-
-    def __init__(self, cells: dict):
-        super().__init__()
-        for name, cell in cells.items():
-            setattr(self, name, cell)
+from msgan.models import MODELS
+from msgan.train.lr import linear_decay
+from msgan.train.phases.base import Phases, Progress, eval_copies, scaled
 
 
 class ImagePool(nn.Cell):
@@ -79,41 +68,13 @@ class ImagePool(nn.Cell):
         return (Tensor(np.array(out, np.int32)), Tensor(np.array(holder, np.int32)), count)
 
 
-class _TranslatePhases:
-    """What the three models share: optimizers, loss scales, the nets the graphs call, eval
-    copies of the generators, host state."""
+class _TranslatePhases(Phases):
+    """What the three models share beyond the base: the G-then-D iteration's lr decay."""
 
-    module = None            # the model module (generator builder, GENERATORS)
-
-    def __init__(self, cfg: Config, nets: dict, rank: int, world_size: int, extra: dict):
-        self.cfg = cfg
-        self.progress = 0.0      # fraction of the schedule done; set by the loop
-        self.cur_kimg = 0.0      # thousands of images trained; set by the loop
-        self.nets = dict(nets)
-        self.holder = NetSet({**nets, **extra})
-        self.rng = np.random.default_rng([cfg.train.seed + 1, rank])
-        gens = self.module.GENERATORS
-        g_params = [p for name in gens for p in nets[name].trainable_params()]
-        d_params = [p for name in nets if name not in gens for p in nets[name].trainable_params()]
-        self.opt_G = make_adam(g_params, cfg.train.G_opt)
-        self.opt_D = make_adam(d_params, cfg.train.D_opt)
-        self.reduce_G = grad_reducer(self.opt_G, world_size)
-        self.reduce_D = grad_reducer(self.opt_D, world_size)
-        # after the holder named the Parameters (amp.cast_network); the eval copies stay fp32
-        self.scales = amp.loss_scales(cfg.train.amp)
-        self.runs = {name: amp.cast_network(cell, cfg.train.amp) for name, cell in nets.items()}
-        self._zero = Tensor(0.0, ms.float32)
-        for cell in nets.values():
-            cell.set_train(True)
-        # Eval copies: a graph compiled in train mode ignores a later set_train(False).
-        self.eval_nets = {}
-        for name in gens:
-            G = nets[name]
-            copy = self.module.generator(cfg.model, G.resolution, G.channels)
-            copy.set_train(False)
-            self.eval_nets[name] = copy
-        self._eval_holder = NetSet(self.eval_nets)
-        self.jit_level = cfg.train.jit_level
+    def __init__(self, cfg: Config, nets: dict, rank: int, world_size: int, held: dict):
+        super().__init__(cfg, nets, world_size, g_names=MODELS[cfg.model.name].generators,
+                         held=held, eval_nets=eval_copies(cfg, nets),
+                         rng=np.random.default_rng([cfg.train.seed + 1, rank]))
         self.decay_start = None  # kimg from which the lr falls linearly to 0; None: constant lr
         self.lr_frac = 1.0       # decay fraction the optimizers' lr was last scaled to
 
@@ -123,12 +84,12 @@ class _TranslatePhases:
         total = self.cfg.train.total_kimg
         self.decay_start = total / 2 if decay_start_kimg is None else decay_start_kimg
 
-    def _update_lr(self) -> None:
+    def _update_lr(self, kimg: float) -> None:
         # Scaled in place by new/old decay fraction instead of set to base * fraction, so a lr
-        # lowered from outside (the loop's NaN rollback) stays lowered by the same factor.
+        # lowered from outside (the run's NaN rollback) stays lowered by the same factor.
         if self.decay_start is None:
             return
-        frac = linear_decay(1.0, self.cur_kimg, self.decay_start, self.cfg.train.total_kimg)
+        frac = linear_decay(1.0, kimg, self.decay_start, self.cfg.train.total_kimg)
         if frac == self.lr_frac or self.lr_frac <= 0.0:
             return
         ratio = Tensor(frac / self.lr_frac, ms.float32)
@@ -137,64 +98,17 @@ class _TranslatePhases:
                 group["lr"].copy_(group["lr"] * ratio)
         self.lr_frac = frac
 
-    def _jit(self, fn):
-        return ms.jit(fn, jit_level=self.jit_level)
-
-    def _grad(self, loss_fn, opt):
-        """Gradients of ``loss_fn``'s first output (the scaled loss); the rest is aux."""
-        return ms.value_and_grad(loss_fn, None, opt.parameters, has_aux=True)
-
-    def _update(self, net: str):
-        """In-graph ``grads -> (ok, loss scale after the update)`` for opt_<net> ("G" | "D");
-        the scale is 0 when training in fp32."""
-        opt, reducer = self.optimizers()[net], {"G": self.reduce_G, "D": self.reduce_D}[net]
-        scale, zero = self.scales.get(net), self._zero
-        apply = guarded_update(opt, reducer, scale)
-
-        def update(grads):
-            ok = apply(grads)
-            return ok, (zero if scale is None else scale.scale_value * 1.0)
-        return update
-
-    def _with_scales(self, stats: dict, scale_G, scale_D) -> dict:
-        if self.scales:
-            stats.update(loss_scale_G=scale_G, loss_scale_D=scale_D)
-        return stats
-
-    def generators(self) -> dict:
-        """Eval-mode generators holding the trained weights (BatchNorm statistics included)."""
-        for name, copy in self.eval_nets.items():
-            for pe, p in zip(copy.get_parameters(), self.nets[name].get_parameters()):
-                pe.copy_(p)
-        return dict(self.eval_nets)
-
-    def state_cells(self) -> dict:
-        cells = {**self.nets, "opt_G": self.opt_G, "opt_D": self.opt_D}
-        cells.update({f"scale_{k}": v for k, v in self.scales.items()})
-        return cells
-
-    def optimizers(self) -> dict:
-        return {"G": self.opt_G, "D": self.opt_D}
-
     def host_state(self) -> dict:
-        # mint Adam's lr Parameter is not among the optimizer's parameters, so checkpoints of
-        # state_cells() do not hold it; a decayed or lowered lr is kept here.
-        return {"rng": self.rng.bit_generator.state,
-                "lr": {name: get_lr(opt) for name, opt in self.optimizers().items()},
-                "lr_frac": self.lr_frac}
+        return {**super().host_state(), "lr_frac": self.lr_frac}
 
     def load_host_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        for name, lr in state["lr"].items():
-            set_lr(self.optimizers()[name], lr)
+        super().load_host_state(state)
         # snapshots from before pix2pix had a decay schedule hold no fraction: it was 1
         self.lr_frac = float(state.get("lr_frac", 1.0))
 
 
 class Pix2PixPhases(_TranslatePhases):
     """D: GAN loss on (a, G(a)) vs (a, b), halved. G: GAN + lambda_l1 * L1(G(a), b)."""
-
-    module = pix2pix
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         super().__init__(cfg, nets, rank, world_size, {})
@@ -214,8 +128,8 @@ class Pix2PixPhases(_TranslatePhases):
             loss = L.d_gan_loss(real_logits, fake_logits, mode)
             return scaled(scale_D, loss), loss, real_logits.mean(), fake_logits.mean()
 
-        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        update_G, update_D = self._update("G"), self._update("D")
+        g_grad, d_grad = self.grad(g_loss, "G"), self.grad(d_loss, "D")
+        update_G, update_D = self.update("G"), self.update("D")
 
         def g_step(a, b):
             out, grads = g_grad(a, b)
@@ -225,17 +139,18 @@ class Pix2PixPhases(_TranslatePhases):
             out, grads = d_grad(a, b, fake)
             return out[1:] + update_D(grads)
 
-        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+        self._g_step, self._d_step = self.jit(g_step), self.jit(d_step)
         self._decay_from(cfg.model.decay_start_kimg)
 
-    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
-        self._update_lr()
+    def step(self, batch: tuple, it: int, progress: Progress) -> dict:
+        a, b = Tensor(batch[0]), Tensor(batch[1])
+        self._update_lr(progress.kimg)
         loss_G, gan, l1, fake, ok_G, scale_G = self._g_step(a, b)
         loss_D, d_real, d_fake, ok_D, scale_D = self._d_step(a, b, fake)
-        return self._with_scales(
+        return self.scale_stats(
             {"loss_G": loss_G, "loss_D": loss_D, "loss_G_GAN": gan, "loss_G_L1": l1,
              "D_real": d_real, "D_fake": d_fake, "update_ok_G": ok_G, "update_ok_D": ok_D},
-            scale_G, scale_D)
+            G=scale_G, D=scale_D)
 
 
 class CycleGANPhases(_TranslatePhases):
@@ -245,8 +160,6 @@ class CycleGANPhases(_TranslatePhases):
     One optimizer for both Ds gives the same updates as two (Adam is per parameter and the two
     D losses share no weights) with one graph instead of two.
     """
-
-    module = cyclegan
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         m = cfg.model
@@ -281,8 +194,8 @@ class CycleGANPhases(_TranslatePhases):
             loss = loss_A + loss_B
             return scaled(scale_D, loss), loss, loss_A, loss_B
 
-        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        update_G, update_D = self._update("G"), self._update("D")
+        g_grad, d_grad = self.grad(g_loss, "G"), self.grad(d_loss, "D")
+        update_G, update_D = self.update("G"), self.update("D")
         pool_A, pool_B = self.pool_A, self.pool_B
 
         def g_step(a, b):
@@ -296,7 +209,7 @@ class CycleGANPhases(_TranslatePhases):
             out, grads = d_grad(a, b, fake_a, fake_b)
             return out[1:] + update_D(grads)
 
-        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+        self._g_step, self._d_step = self.jit(g_step), self.jit(d_step)
         self._no_pool = Tensor(np.zeros(1, np.int32))
 
     def _pool_plan(self, which: str, pool: ImagePool, batch: int):
@@ -305,22 +218,20 @@ class CycleGANPhases(_TranslatePhases):
         out, keep, self.pool_count[which] = pool.plan(self.rng, self.pool_count[which], batch)
         return out, keep
 
-    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
-        self._update_lr()
+    def step(self, batch: tuple, it: int, progress: Progress) -> dict:
+        a, b = Tensor(batch[0]), Tensor(batch[1])
+        self._update_lr(progress.kimg)
         (loss_G, gan_AB, gan_BA, cycle_A, cycle_B, idt_A, idt_B, fake_a, fake_b,
          ok_G, scale_G) = self._g_step(a, b)
         out_a, keep_a = self._pool_plan("A", self.pool_A, b.shape[0])
         out_b, keep_b = self._pool_plan("B", self.pool_B, a.shape[0])
         loss_D, loss_D_A, loss_D_B, ok_D, scale_D = self._d_step(
             a, b, fake_a, fake_b, out_a, keep_a, out_b, keep_b)
-        return self._with_scales(
+        return self.scale_stats(
             {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
              "loss_cycle_A": cycle_A, "loss_cycle_B": cycle_B, "loss_idt_A": idt_A,
              "loss_idt_B": idt_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
-             "update_ok_G": ok_G, "update_ok_D": ok_D}, scale_G, scale_D)
-
-    def state_cells(self) -> dict:
-        return {**super().state_cells(), "pool_A": self.pool_A, "pool_B": self.pool_B}
+             "update_ok_G": ok_G, "update_ok_D": ok_D}, G=scale_G, D=scale_D)
 
     def host_state(self) -> dict:
         return {**super().host_state(), "pool_count": dict(self.pool_count)}
@@ -336,8 +247,6 @@ class DiscoGANPhases(_TranslatePhases):
     Per direction, G's loss is (1 - lambda_feature) * GAN + lambda_feature * feature matching
     + lambda_recon * reconstruction, the weighting of the paper's code (0.1 / 0.9).
     """
-
-    module = discogan
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         super().__init__(cfg, nets, rank, world_size, {})
@@ -368,8 +277,8 @@ class DiscoGANPhases(_TranslatePhases):
             loss = loss_A + loss_B
             return scaled(scale_D, loss), loss, loss_A, loss_B
 
-        g_grad, d_grad = self._grad(g_loss, self.opt_G), self._grad(d_loss, self.opt_D)
-        update_G, update_D = self._update("G"), self._update("D")
+        g_grad, d_grad = self.grad(g_loss, "G"), self.grad(d_loss, "D")
+        update_G, update_D = self.update("G"), self.update("D")
 
         def g_step(a, b):
             out, grads = g_grad(a, b)
@@ -379,14 +288,15 @@ class DiscoGANPhases(_TranslatePhases):
             out, grads = d_grad(a, b, fake_a, fake_b)
             return out[1:] + update_D(grads)
 
-        self._g_step, self._d_step = self._jit(g_step), self._jit(d_step)
+        self._g_step, self._d_step = self.jit(g_step), self.jit(d_step)
 
-    def step(self, a: Tensor, b: Tensor, it: int) -> dict:
+    def step(self, batch: tuple, it: int, progress: Progress) -> dict:
+        a, b = Tensor(batch[0]), Tensor(batch[1])
         (loss_G, gan_AB, gan_BA, fm_A, fm_B, recon_A, recon_B, fake_a, fake_b,
          ok_G, scale_G) = self._g_step(a, b)
         loss_D, loss_D_A, loss_D_B, ok_D, scale_D = self._d_step(a, b, fake_a, fake_b)
-        return self._with_scales(
+        return self.scale_stats(
             {"loss_G": loss_G, "loss_D": loss_D, "loss_G_AB": gan_AB, "loss_G_BA": gan_BA,
              "loss_fm_A": fm_A, "loss_fm_B": fm_B, "loss_recon_A": recon_A,
              "loss_recon_B": recon_B, "loss_D_A": loss_D_A, "loss_D_B": loss_D_B,
-             "update_ok_G": ok_G, "update_ok_D": ok_D}, scale_G, scale_D)
+             "update_ok_G": ok_G, "update_ok_D": ok_D}, G=scale_G, D=scale_D)

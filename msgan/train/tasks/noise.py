@@ -1,0 +1,264 @@
+"""The noise-to-image task (gan, dcgan, stylegan2): a class folder (or a single folder) in, new
+images per class out, with the guards on what a user is handed (too few images to learn a class,
+the benefit check, a generator no better than at its first snapshot)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from msgan.config import Config, to_dict
+from msgan.data import builtin, folder, pipeline, validate
+from msgan.errors import MsganError
+from msgan.inference.balance import balance_counts, count_labels
+from msgan.inference.generate import generate
+from msgan.inference.latents import sample_z
+from msgan.inference.samplers import CellSampler, load_generators
+from msgan.io import list_snapshots, update_json
+from msgan.models import MODELS
+from msgan.metrics.evaluate import best_snapshot
+from msgan.train.scoring import SnapshotScorer
+
+log = logging.getLogger("msgan")
+
+BENEFIT_SEEDS = (0, 1)      # the end-of-run benefit check: classifier seeds ...
+BENEFIT_STEPS = 200         # ... and optimizer steps per classifier (1-2 minutes on 2 CPU cores)
+GRID_COLS = 8
+
+
+def load_data(cfg: Config, out_dir: str, write_report: bool = True):
+    """(image_set, uint8 images (N, C, R, R), int32 labels) of ``data.path``, validated."""
+    d = cfg.data
+    path = builtin.resolve_data_path(d.path, os.path.join(out_dir, "builtin_data"))
+    image_set = folder.scan_folder(path)
+    report_path = os.path.join(out_dir, "validation.json")
+    if d.do_validation:
+        name = cfg.model.name
+        image_set = validate.do_validation(image_set, d.resolution, d.channels, d.min_size,
+                                           report_path=report_path if write_report else None,
+                                           progress=cfg.train.progress and write_report,
+                                           model=name, ranges={name: MODELS[name].resolution})
+        if write_report:
+            with open(report_path, encoding="utf-8") as f:
+                log.info(validate.validation_summary(json.load(f)))
+    try:
+        images, labels = pipeline.load_images(image_set, d.resolution, d.channels, d.resize,
+                                              progress=cfg.train.progress and write_report)
+    except MsganError:
+        raise
+    except Exception as e:   # only reachable with do_validation=false
+        raise MsganError(f"could not decode an input image ({str(e).splitlines()[0][:120]}) — "
+                         "set data.do_validation=true to find and skip broken files") from None
+    return image_set, images, labels
+
+
+def build_meta(cfg: Config, classes, export_batch: int) -> dict:
+    """What an export's or a snapshot's JSON says about the generator (msgan generate reads it)."""
+    m = cfg.model
+    inputs = ["z"] + (["c"] if classes else []) + (["psi"] if MODELS[m.name].truncation else [])
+    return {"model": m.name, "model_cfg": to_dict(m), "z_dim": m.z_dim,
+            "z_dist": getattr(m, "z_dist", "gaussian"),
+            "num_classes": len(classes), "classes": list(classes),
+            "resolution": cfg.data.resolution, "channels": cfg.data.channels,
+            "batch": export_batch, "inputs": inputs, "kimg": 0.0}
+
+
+class NoiseTask:
+    def __init__(self, cfg: Config, out_dir: str, rank: int = 0, world_size: int = 1):
+        self.cfg, self.out = cfg, out_dir
+        self.rank, self.world_size, self.main = rank, world_size, rank == 0
+        self.scorer = None
+        self._grid_sampler = None
+
+    # -- data ------------------------------------------------------------------------------------
+    def load(self) -> Config:
+        """Read and validate the data; returns the config with its data-dependent auto values."""
+        self.image_set, self.images, self.labels = load_data(self.cfg, self.out,
+                                                             write_report=self.main)
+        model_cfg, note = self.cfg.model.with_data(len(self.images))
+        if note:
+            log.info("%s", note)
+        self.cfg = cfg = dataclasses.replace(self.cfg, model=model_cfg)
+        self.classes = self.image_set.classes
+        self.num_classes = len(self.classes)
+        self.meta = build_meta(cfg, self.classes, export_batch=min(cfg.generate.batch_size, 32))
+        return cfg
+
+    def sampler(self, seed: int):
+        """Batches of this rank's shard: batch_size / world_size images of every world_size-th."""
+        step, cfg = self.world_size, self.cfg
+        return pipeline.BatchSampler(self.images[self.rank::step], self.labels[self.rank::step],
+                                     cfg.train.batch_size // step, seed=seed,
+                                     mirror=cfg.data.mirror,
+                                     balanced=cfg.data.sampling == "balanced")
+
+    def prepare_outputs(self, run) -> None:
+        """Rank 0, once the phases exist: the fixed grid latents, reals.png, the scorer."""
+        rng = np.random.default_rng(123)
+        cols = GRID_COLS
+        rows = min(len(self.classes), 16) if self.classes else 8
+        self.grid_c = (np.repeat(np.arange(rows, dtype=np.int32), cols) if self.classes
+                       else np.zeros(rows * cols, np.int32))
+        self.grid_z = sample_z(rng, rows * cols, self.meta["z_dim"], self.meta["z_dist"])
+        picks = []      # reals in the same class order
+        for k in range(rows):
+            idx = np.flatnonzero(self.labels == k) if self.classes else np.arange(len(self.labels))
+            picks += list(rng.choice(idx, cols, replace=len(idx) < cols))
+        pipeline.save_grid(self.images[np.array(picks)],
+                           os.path.join(self.out, "samples", "reals.png"), nrow=cols,
+                           row_labels=self.classes[:rows] or None)
+        metrics = self.cfg.metrics
+        if metrics.extractor != "none" and self.world_size > 1:
+            # Training the extractor takes rank 0 a minute while the other ranks wait in
+            # their first all-reduce, long enough for the collective to time out.
+            log.info("snapshot scoring is off in data-parallel runs; score afterwards with "
+                     "msgan evaluate")
+        elif metrics.extractor != "none":
+            self.scorer = SnapshotScorer(self.images, self.labels, self.num_classes, metrics,
+                                         seed=self.cfg.train.seed, out_dir=self.out)
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def sampler_of(self, phases):
+        """G_ema as exported, compiled once; it sees G_ema's in-place EMA updates."""
+        if self._grid_sampler is None:
+            G_ema = phases.generators()["G_ema"]
+            self._grid_sampler = CellSampler(MODELS[self.cfg.model.name].export_net(G_ema),
+                                             self.meta)
+        return self._grid_sampler
+
+    def save_samples(self, phases, path: str) -> None:
+        images = self.sampler_of(phases)(self.grid_z, self.grid_c,
+                                         float(self.cfg.generate.truncation))
+        rows = len(images) // GRID_COLS        # one class per row, as in reals.png
+        pipeline.save_grid(images, path, nrow=GRID_COLS,
+                           row_labels=self.classes[:rows] or None)
+
+    def score(self, phases):
+        if self.scorer is None:
+            return None
+        t0 = time.time()
+        score = self.scorer.score(self.sampler_of(phases), seed=self.cfg.train.seed,
+                                  psi=float(self.cfg.generate.truncation))
+        score["score_sec"] = round(time.time() - t0, 2)
+        return score
+
+    def best_snapshot(self, rows: list):
+        return best_snapshot(rows) if self.scorer else None
+
+    def snapshot_weights(self, phases):
+        return None          # G_ema is among the phases' state cells
+
+    def export_nets(self, phases) -> dict:
+        export_net = MODELS[self.cfg.model.name].export_net
+        return {name: (export_net(G), self.meta) for name, G in phases.generators().items()}
+
+    # -- the end ---------------------------------------------------------------------------------
+    def final_outputs(self, run) -> None:
+        """Final exports and the generated images with their manifest."""
+        out, g = self.out, self.cfg.generate
+        sampler, chosen = self.sampler_of(run.phases), None    # chosen: an older best snapshot
+        current = self.export_nets(run.phases)["G_ema"]
+        best = self.best_snapshot(run.stats.rows())
+        if best:
+            path = os.path.join(out, "checkpoints", best)
+            if path == list_snapshots(os.path.join(out, "checkpoints"))[-1]:
+                run.exports.final("G_ema", "best", current, run.it)     # G_ema as it is now
+            else:
+                _, G, best_meta = load_generators(path)[0]
+                best_net = MODELS[best_meta["model"]].export_net(G)
+                run.exports.export(os.path.join(out, "model", "best"), best_net, best_meta)
+                if g.use_snapshot == "best":
+                    sampler, chosen = CellSampler(best_net, best_meta), (best_net, best_meta)
+                    log.info("final exports and images use %s, the snapshot with the lowest KID "
+                             "(generate.use_snapshot=last uses the newest)", best)
+        if chosen:
+            run.exports.export(os.path.join(out, "model", "G_ema"), *chosen)
+        else:
+            run.exports.final("G_ema", "G_ema", current, run.it)
+        counts = None
+        if self.classes:
+            real_counts = count_labels(self.labels, self.classes)
+            counts = balance_counts(real_counts, g.generate_num, g.balance, g.target_per_class)
+            counts = self._skip_unlearnable(real_counts, counts)
+        if g.generate_num > 0 or g.balance:
+            paths = generate(sampler, out, g.generate_num, seed=g.seed, counts=counts,
+                             truncation=g.truncation, fmt=g.format,
+                             progress=self.cfg.train.progress)
+            log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
+                     os.path.join(out, "Data"))
+            if self.cfg.metrics.benefit_check and self.num_classes >= 2 and paths:
+                self._check_benefit(paths)
+            self._warn_if_not_learnt(run.stats.rows(), best if g.use_snapshot == "best" else None)
+
+    def _warn_if_not_learnt(self, rows: list, used) -> None:
+        """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
+        are what a barely trained G makes; say so next to Data/ instead of ending quietly."""
+        scored = [r for r in rows if r.get("kid") is not None]
+        if len(scored) < 2:
+            return
+        kid = next((r["kid"] for r in scored if r.get("snapshot") == used), scored[-1]["kid"])
+        if kid >= scored[0]["kid"]:
+            log.warning("WARNING: the images in %s come from a generator no better than at the "
+                        "first snapshot (KID %.4g vs %.4g at %.2f kimg): they may still be noise "
+                        "— look at samples/, train longer (train.total_kimg) or add images",
+                        os.path.join(self.out, "Data"), kid, scored[0]["kid"],
+                        scored[0]["kimg"])
+
+    def _skip_unlearnable(self, real_counts: dict, counts: dict) -> dict:
+        """No images for classes with fewer than generate.min_class_images reals: a GAN cannot
+        learn a class from a handful of images, and what it makes of them hurts a classifier.
+        Said in the log and in validation.json (``too_few_to_learn``), with the numbers."""
+        minimum = self.cfg.generate.min_class_images
+        few = {c: n for c, n in real_counts.items() if n < minimum}
+        if not few:
+            return counts
+        log.warning("no images generated for %s: fewer than generate.min_class_images=%d real "
+                    "images to learn from — add images to these classes, or set "
+                    "generate.min_class_images=0 to generate them anyway",
+                    ", ".join(f"{c} ({n} images)" for c, n in few.items()), minimum)
+        path = os.path.join(self.out, "validation.json")
+        if os.path.exists(path):     # absent with data.do_validation=false
+            update_json(path, "too_few_to_learn", {"min_class_images": minimum, "classes": few})
+        return {c: (0 if c in few else n) for c, n in counts.items()}
+
+    def _check_benefit(self, paths: list) -> None:
+        """The guard on the product: does Data/ help a classifier of the user's classes?
+
+        A bounded version of ``msgan evaluate --augmentation-benefit`` (2 seeds, at most
+        BENEFIT_STEPS classifier steps, images averaged down to 32 px). Its verdict goes to the
+        log — loudly when the images hurt — and to quality.json.
+        """
+        from msgan.metrics.augmentation_benefit import benefit, verdict_line
+        from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
+        classes = list(self.classes)
+        d = self.cfg.data
+        index = {c: k for k, c in enumerate(classes)}
+        gen = np.stack([pipeline.load_image(p, d.resolution, d.channels, "stretch")
+                        for p in paths])
+        gen_labels = np.array([index[os.path.basename(os.path.dirname(p))] for p in paths],
+                              np.int32)
+        t0 = time.time()
+        log.info("checking whether the generated images help a classifier of your classes "
+                 "(metrics.benefit_check; 1-2 minutes on a CPU)")
+        try:
+            report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
+                             shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
+                             seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
+                             progress=self.cfg.train.progress)
+        except MsganError as e:    # the run's outputs are written: a check must not fail it
+            log.warning("benefit check skipped: %s", e)
+            return
+        report["seconds"] = round(time.time() - t0, 1)
+        line = verdict_line(report)
+        if report["verdict"] == "generated images hurt":
+            log.warning("WARNING: %s. The images in %s make a classifier of your classes WORSE "
+                        "— do not add them to your training set as they are; train longer, "
+                        "add real images, or keep model.augment on (see README, 'Small data')",
+                        line, os.path.join(self.out, "Data"))
+        else:
+            log.info("%s", line)
+        update_json(os.path.join(self.out, "quality.json"), "augmentation_benefit", report)
