@@ -127,6 +127,38 @@ def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):
     assert "interrupted" in log and "train.resume=auto" in log
 
 
+def test_a_ctrl_c_that_mindspore_swallowed_still_stops_the_run(tmp_path, monkeypatch):
+    """MindSpore's C++ code can swallow the KeyboardInterrupt that Ctrl-C raises inside it: the
+    loop still stops at its next step, with the Ctrl-C snapshot."""
+    from msgan.config import load_config
+    from msgan.train import run
+    out = tmp_path / "run"
+    cfg = load_config(os.path.join(ROOT, ARGS[0]), [*ARGS[1:], "data.path=builtin:digits",
+                                                    f"output_dir={out}", "train.total_kimg=10"])
+    real_build = run.build_phases
+
+    def build(*args, **kwargs):
+        phases = real_build(*args, **kwargs)
+        step = phases.step
+
+        def step_that_swallows(batch, it, progress):
+            if it == 3:
+                try:
+                    signal.raise_signal(signal.SIGINT)
+                except KeyboardInterrupt:       # what C++ code that clears Python errors does
+                    pass
+            return step(batch, it, progress)
+        phases.step = step_that_swallows
+        return phases
+
+    monkeypatch.setattr(run, "build_phases", build)
+    with pytest.raises(KeyboardInterrupt):
+        run.train(cfg)
+    host = json.loads((out / "checkpoints" / snapshots(out)[-1] / "host.json").read_text())
+    assert host["it"] == 4 and host["cur_nimg"] == 32      # stopped right after the step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers restored
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MiB tmpfs, so the disk can really fill up; skipped where mounting is not allowed."""

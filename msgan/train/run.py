@@ -49,6 +49,7 @@ class Run:
         self._pending, self._tick_start = [], (0, time.time())   # the open tick's steps
         self.guard = rollback.RollbackGuard(t.rollback_after)
         self._good_snapshot = None        # the newest snapshot taken while training was healthy
+        self.interrupts = None            # train() sets it: Ctrl-C/SIGTERM seen while training
 
     def setup(self) -> None:
         self.cfg = self.task.load()   # data, meta; the config with data-dependent auto values
@@ -159,6 +160,8 @@ class Run:
         next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
         next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
         while self.cur_nimg < self.total_nimg:
+            if self.interrupts is not None and self.interrupts.pending:
+                raise KeyboardInterrupt        # one that MindSpore swallowed (see Interrupts)
             progress = Progress(self.cur_nimg, self.total_nimg)
             self._pending.append(self.phases.step(next(self.sampler), self.it, progress))
             self.cur_nimg += batch
@@ -315,8 +318,30 @@ class Run:
         self.report_path = write_report(self.out)   # all of the above, one page
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Interrupts:
+    """Ctrl-C (SIGINT) and a scheduler's SIGTERM as KeyboardInterrupt, remembered.
+
+    A KeyboardInterrupt raised while MindSpore's C++ code runs (graph compiling, an export's
+    parity run) can be swallowed there: under load a test's Ctrl-C right after a snapshot left the
+    run training on. The loop therefore also checks ``pending`` once per step.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._raise)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _raise(self, signum, frame):
+        self.pending = True
+        raise KeyboardInterrupt
 
 
 def train(cfg: Config, force: bool = False) -> str:
@@ -344,11 +369,8 @@ def train(cfg: Config, force: bool = False) -> str:
     run = Run(cfg, out, make_task(cfg, out, rank, world_size), rank, world_size)
     run.setup()
     # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with Interrupts() as run.interrupts:
         run.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     page = getattr(run, "report_path", None)       # rank 0 writes it
     log.info("done: %s%s", out, f" — open {page} in a browser" if page else "")
     return out
