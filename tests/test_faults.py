@@ -17,11 +17,27 @@ ARGS = ["configs/dcgan_cpu.yaml", "model.ngf=4", "model.ndf=4", "model.z_dim=8",
         "metrics.extractor=none", "metrics.benefit_check=false", "train.export=[mindir]"]
 
 
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_runs():
+    """A test that fails (a timeout) must not leave its training process running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start(out, *extra):
     env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    return subprocess.Popen([sys.executable, "-m", "msgan", "train", *ARGS, f"output_dir={out}",
+    proc = subprocess.Popen([sys.executable, "-m", "msgan", "train", *ARGS, f"output_dir={out}",
                              *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+    STARTED.append(proc)
+    return proc
 
 
 def snapshots(out):
