@@ -1,15 +1,15 @@
 """Probe: which oneDNN implementation MindSpore's CPU Conv2D runs, and at what speed.
 
-    python -m benchmarks.probe_cpu_conv --channels 64 512 --size 8
+    python -m benchmarks.probe_cpu_conv --channels 64 512 --size 8 --isa default,AVX2
 
-Runs forward + backward (input and weight) of a 3x3 conv, batch 8, under ms.jit. oneDNN's
-verbose log is switched on (ONEDNN_VERBOSE=1 in a child process), and the script prints the
-implementation of each pass with the GFLOP/s of the whole step (second call).
-On MindSpore 2.10.0 (2026-11-28) forward and backward-data ran "jit_uni_ncsp:conv+ref:any" on
-plain NCHW tensors, and only backward-weights ran "gemm:jit". Whole steps ran at 0.6–0.8 GFLOP/s.
-At StyleGAN2's full widths this is why a 64² first iteration took more than 8 minutes
-(benchmarks/RESULTS.md, issue 13). StyleGAN2's convs stay native anyway: it is the one path every
-device runs. Delete this probe when the names above turn into a jit implementation.
+Runs forward + backward (input and weight) of a 3x3 conv, batch 8, under ms.jit, in a child
+process per setting of ONEDNN_MAX_CPU_ISA ("default": unset), with oneDNN's verbose log on; prints
+the implementation of each pass and the GFLOP/s of the whole step (second call).
+On MindSpore 2.10.0 on this AMD EPYC (AVX-512), 2026-11-28, 2 threads: unset, forward and
+backward-data ran "jit_uni_ncsp:conv+ref:any" (oneDNN's reference kernel) at 0.5-0.6 GFLOP/s
+(64 and 512 channels); with ONEDNN_MAX_CPU_ISA=AVX2 all three passes ran "x64:gemm:jit" at
+6.9 and 31.5 GFLOP/s (12x and 63x). msgan therefore sets the cap for its process on x86
+(msgan/ops/onednn.py). Delete both when "default" shows a jit implementation.
 """
 import argparse
 import os
@@ -46,8 +46,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, nargs="+", default=[64, 512])
     ap.add_argument("--size", type=int, default=8)
+    ap.add_argument("--isa", default="default,AVX2",
+                    help="ONEDNN_MAX_CPU_ISA values to compare; default = unset")
     a = ap.parse_args(argv)
-    env = dict(os.environ, ONEDNN_VERBOSE="1", DNNL_VERBOSE="1", GLOG_v="3")
+    for isa in a.isa.split(","):
+        env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+        env.update(ONEDNN_VERBOSE="1", DNNL_VERBOSE="1", GLOG_v="3")
+        if isa != "default":
+            env["ONEDNN_MAX_CPU_ISA"] = isa
+        print(f"ONEDNN_MAX_CPU_ISA={isa}:", flush=True)
+        _probe(a, env)
+
+
+def _probe(a, env):
     # MindSpore's graph parser needs the source in a file (not `python -c`)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as src:
         src.write(CHILD)

@@ -8,6 +8,7 @@ import random
 import numpy as np
 
 from msgan.errors import MsganError
+from msgan.ops import onednn
 
 log = logging.getLogger("msgan")
 
@@ -42,6 +43,10 @@ def select_device(device_target: str = "auto") -> str:
                              "device_target=auto or install the MindSpore build for that device")
         # set in the YAML or on the command line (the run_*.sh scripts): say which key, not where
         log.info("device: %s (device_target=%s)", target, device_target)
+    if target == "CPU":
+        isa = onednn.cap_cpu_isa()
+        if isa:
+            log.info("oneDNN CPU kernels: %s=%s (msgan/ops/onednn.py says why)", onednn.ENV, isa)
     ms.set_context(mode=ms.GRAPH_MODE)
     try:
         ms.set_device(target)
