@@ -1,4 +1,4 @@
-"""DCGAN train-step throughput: msgan (built-in convs and fastconv) vs the same net in PyTorch.
+"""DCGAN train-step throughput: msgan vs the same net in PyTorch.
 
     python -m benchmarks.bench_dcgan --resolution 32 --width 64 --channels 3 --batch 64
 
@@ -18,41 +18,25 @@ import time
 import numpy as np
 import mindspore as ms
 
-from benchmarks.bench_conv import add_model_args, add_thread_args, use_threads
+from benchmarks.options import add_model_args, add_thread_args, use_threads
 from msgan.config import load_config
 from msgan.models import dcgan
-from msgan.ops import fastconv
 from msgan.train.phases.base import Progress
 from msgan.train.phases.classic import ClassicPhases
 
 
-def build_msgan(cfg, resolution, channels, fast, kernels=True):
-    """(G, D, G_ema) from msgan.models.dcgan.build with fastconv or MindSpore's conv Cells.
-
-    dcgan picks its conv Cells per device (fastconv on CPU); the benchmark forces each choice.
-    ``kernels=False`` keeps fastconv on its pure-MindSpore lowering (no compiled im2col/col2im).
-    """
-    original = dcgan.conv_cells
-    cells = ((fastconv.Conv2d, fastconv.ConvTranspose2d) if fast
-             else (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-    dcgan.conv_cells = lambda second_order=False: cells
-    try:
-        G, D = dcgan.build(cfg.model, resolution, channels, 0)
-        G_ema, _ = dcgan.build(cfg.model, resolution, channels, 0)
-    finally:
-        dcgan.conv_cells = original
+def build_msgan(cfg, resolution, channels):
+    """(G, D, G_ema) from msgan.models.dcgan.build, G_ema starting as G."""
+    G, D = dcgan.build(cfg.model, resolution, channels, 0)
+    G_ema, _ = dcgan.build(cfg.model, resolution, channels, 0)
     for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
         pe.set_data(p.data.copy())
-    if not kernels:
-        for net in (G, D, G_ema):
-            for cell in fastconv.cells_of(net):
-                cell.use_kernels = False
     return G, D, G_ema
 
 
 class MsganRunner:
-    def __init__(self, cfg, resolution, channels, batch, fast, ema, kernels=True):
-        G, D, G_ema = build_msgan(cfg, resolution, channels, fast, kernels)
+    def __init__(self, cfg, resolution, channels, batch, ema):
+        G, D, G_ema = build_msgan(cfg, resolution, channels)
         self.phases = ClassicPhases(cfg, {"G": G, "D": D, "G_ema": G_ema})
         if not ema:     # the step ends with G_ema's update; this leaves it out
             self.phases._ema_step = lambda beta: beta
@@ -153,10 +137,7 @@ def main(argv=None):
     ap.add_argument("--dispatch-threads", type=int, default=None,
                     help="MindSpore runtime (actor) threads, ms.runtime.dispatch_threads_num; "
                          "MindSpore's default is 5")
-    ap.add_argument("--impl", default="fast,torch",
-                    help="comma list of runners: fast (fastconv, compiled kernels when available), "
-                         "portable (fastconv without them), builtin (MindSpore's conv Cells; "
-                         "slow: ~1 min per iteration at ngf=64), torch")
+    ap.add_argument("--impl", default="msgan,torch", help="comma list of runners: msgan, torch")
     ap.add_argument("--no-ema", action="store_true", help="leave msgan's EMA update out")
     a = ap.parse_args(argv)
 
@@ -174,10 +155,9 @@ def main(argv=None):
             torch.set_num_threads(a.threads)
             torch.manual_seed(0)
             runners["torch"] = TorchRunner(cfg, a.resolution, a.channels, a.batch)
-        elif name in ("fast", "portable", "builtin"):
-            runners[f"msgan-{name}"] = MsganRunner(cfg, a.resolution, a.channels, a.batch,
-                                                   fast=name != "builtin", ema=not a.no_ema,
-                                                   kernels=name == "fast")
+        elif name == "msgan":
+            runners["msgan"] = MsganRunner(cfg, a.resolution, a.channels, a.batch,
+                                           ema=not a.no_ema)
         else:
             ap.error(f"unknown runner {name!r}")
     med = time_rounds(runners, a.rounds, a.steps)

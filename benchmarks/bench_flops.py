@@ -11,32 +11,99 @@ the dense layer that one iteration needs, the same for both frameworks:
           D forward + input grads (D is not updated in the G step, so no D weight grads).
 Forward, input-grad and weight-grad GEMMs of a layer have the same count. BatchNorm, activations,
 losses and Adam are left out (a few % of the FLOPs, memory-bound). A transposed conv counts
-``2·N·Cin·H·W·Cout·k²`` (every input pixel times every tap, no inserted zeros), which is exactly
-the GEMM that ``fastconv.ConvTranspose2d`` runs.
+``2·N·Cin·H·W·Cout·k²`` (every input pixel times every tap, no inserted zeros): the GEMM of a
+col2im lowering.
 
 The step times come from bench_dcgan's runners (same nets, same alternating rounds; msgan
 without its EMA update, which has no conv FLOPs). The reference peak is a large square float32
 matmul measured in the same run with the same thread count: numpy (its BLAS), MindSpore MatMul
-under jit, and torch.mm. ``--layers`` adds, per layer, the GEMM that fastconv runs timed alone in
-MindSpore vs the whole fastconv layer (forward + both grads) vs PyTorch's layer: the share of a
-layer's time that is GEMM shows how much is data movement around it.
+under jit, and torch.mm. ``--layers`` adds, per layer, the im2col GEMM of its FLOPs timed alone in
+MindSpore vs MindSpore's conv Cell (forward + both grads) vs PyTorch's layer: the share of a
+layer's time that is GEMM shows how far the conv kernel is from the machine's matmul speed.
 """
 import argparse
+import math
 import statistics
 import time
 
 import numpy as np
 import mindspore as ms
-from mindspore import Tensor, ops
+from mindspore import Tensor, nn, ops
 
-from benchmarks.bench_conv import (add_model_args, add_thread_args, compiled, dcgan_layers,
-                                   make_pair, time_calls, torch_ms, use_threads)
 from benchmarks.bench_dcgan import MsganRunner, TorchRunner, time_rounds
+from benchmarks.options import add_model_args, add_thread_args, use_threads
 from msgan.config import load_config
 
 
+def dcgan_layers(resolution, width, channels, z_dim=100):
+    """(name, kind, cin, cout, k, stride, padding, input HW) of msgan's DCGAN at ``resolution``."""
+    n = int(math.log2(resolution)) - 2
+    w = lambda level: width * min(8, 2 ** level)
+    layers = [("G0 z->4", "T", z_dim, w(n - 1), 4, 1, 0, 1)]
+    hw, cin = 4, w(n - 1)
+    for level in range(n - 2, -1, -1):
+        layers.append((f"G up {hw}->{hw * 2}", "T", cin, w(level), 4, 2, 1, hw))
+        hw, cin = hw * 2, w(level)
+    layers.append((f"G out {hw}->{hw * 2}", "T", cin, channels, 4, 2, 1, hw))
+    hw, cin = resolution, channels
+    for level in range(n):
+        layers.append((f"D {hw}->{hw // 2}", "C", cin, w(level), 4, 2, 1, hw))
+        hw, cin = hw // 2, w(level)
+    return layers
+
+
+def make_layer(kind, cin, cout, k, s, p):
+    """The layer as msgan's DCGAN builds it: MindSpore's conv Cell."""
+    if kind == "T":
+        return nn.Conv2dTranspose(cin, cout, k, s, pad_mode="pad" if p else "valid", padding=p,
+                                  has_bias=False)
+    return nn.Conv2d(cin, cout, k, s, pad_mode="pad", padding=p, has_bias=False)
+
+
+def compiled(net):
+    """net's forward + input and weight grads, under jit."""
+    def loss(x):
+        return net(x).sum()
+
+    return ms.jit(ms.value_and_grad(loss, 0, net.trainable_params()))
+
+
+def time_calls(fns, x, repeats):
+    """Median seconds per call for each fn, alternating between them so load hits both alike."""
+    for f in fns:
+        _sync(f(x))
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            t = time.perf_counter()
+            _sync(f(x))
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
+
+
+def _sync(out):
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    out.asnumpy()
+
+
+def torch_ms(kind, cin, cout, k, s, p, x, a):
+    """Median ms of forward+backward (input and weight grads) of the same layer in PyTorch."""
+    import torch
+    torch.set_num_threads(a.threads)
+    cls = torch.nn.ConvTranspose2d if kind == "T" else torch.nn.Conv2d
+    layer = cls(cin, cout, k, s, p, bias=False)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    times = []
+    for i in range(a.repeats + 1):
+        t = time.perf_counter()
+        layer(xt).sum().backward()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:]) * 1e3
+
+
 def gemm_shape(kind, cin, cout, k, s, p, hw, batch):
-    """(M, K, N) of the forward GEMM fastconv runs for this layer, and its output size."""
+    """(M, K, N) of the forward GEMM of this layer as im2col / col2im, and its output size."""
     if kind == "T":
         out = (hw - 1) * s - 2 * p + k
         return (batch, cin, cout * k * k) if hw == 1 else (cout * k * k, cin, batch * hw * hw), out
@@ -109,21 +176,22 @@ def gemm_time(m, k, n, repeats):
 
 
 def per_layer(a):
-    """Per layer: fastconv f+b vs its bare GEMMs (3 of the forward shape) vs PyTorch f+b."""
+    """Per layer: MindSpore's conv Cell f+b vs its bare GEMMs (3 of the forward shape) vs
+    PyTorch f+b."""
     print(f"per layer (batch {a.batch}, forward + input grad + weight grad, median of "
           f"{a.repeats}):")
     print(f"  {'layer':16s} {'GEMM M×K×N':>20s} {'GFLOP':>6s} {'3×GEMM ms':>9s} "
-          f"{'fast ms':>8s} {'GEMM share':>10s} {'fast GF/s':>9s} {'torch ms':>8s} "
+          f"{'conv ms':>8s} {'GEMM share':>10s} {'conv GF/s':>9s} {'torch ms':>8s} "
           f"{'torch GF/s':>10s}")
     for name, kind, cin, cout, k, s, p, hw in dcgan_layers(a.resolution, a.width, a.channels):
         (m, kk, n), _ = gemm_shape(kind, cin, cout, k, s, p, hw, a.batch)
         flops = 3 * 2 * m * kk * n
         gemm = 3 * gemm_time(m, kk, n, a.repeats)
-        _, fast = make_pair(kind, cin, cout, k, s, p)
+        layer = make_layer(kind, cin, cout, k, s, p)
         x = np.random.default_rng(0).standard_normal((a.batch, cin, hw, hw)).astype(np.float32)
-        fast_s = time_calls([compiled(fast, True)], Tensor(x), a.repeats)[0]
+        sec = time_calls([compiled(layer)], Tensor(x), a.repeats)[0]
         line = (f"  {name:16s} {f'{m}×{kk}×{n}':>20s} {flops / 1e9:6.2f} {gemm * 1e3:9.1f} "
-                f"{fast_s * 1e3:8.1f} {gemm / fast_s:10.0%} {flops / fast_s / 1e9:9.1f}")
+                f"{sec * 1e3:8.1f} {gemm / sec:10.0%} {flops / sec / 1e9:9.1f}")
         if a.torch:
             t_ms = torch_ms(kind, cin, cout, k, s, p, x, a)
             line += f" {t_ms:8.1f} {flops / t_ms / 1e6:10.1f}"
@@ -153,8 +221,7 @@ def main(argv=None):
     dense_in = d_last[3] * 16                        # D's last conv channels × 4 × 4
     total, d_step, g_step = step_flops(layers, a.batch, dense_in)
 
-    runners = {"msgan": MsganRunner(cfg, a.resolution, a.channels, a.batch, fast=True,
-                                    ema=False)}
+    runners = {"msgan": MsganRunner(cfg, a.resolution, a.channels, a.batch, ema=False)}
     if a.torch:
         import torch
         torch.set_num_threads(a.threads)

@@ -97,7 +97,7 @@ class MsganWorker:
         from msgan.data.pipeline import BatchSampler
         from msgan.models import stylegan2
         from msgan.train.phases.stylegan2 import StyleGAN2Phases
-        from benchmarks.bench_conv import use_threads
+        from benchmarks.options import use_threads
 
         ms.set_context(mode=ms.GRAPH_MODE)
         ms.set_device("CPU")
@@ -334,7 +334,7 @@ def _reference_problem(path):
 
 
 def main(argv=None):
-    from benchmarks.bench_conv import add_thread_args
+    from benchmarks.options import add_thread_args
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)

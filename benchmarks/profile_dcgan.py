@@ -3,10 +3,10 @@
     python -m benchmarks.profile_dcgan --resolution 32 --width 64 --threads 2
     python -m benchmarks.profile_dcgan --leaky-relu mindspore     # MindSpore's nn.LeakyReLU in D
 
-Runs bench_dcgan's msgan runner (fastconv with the compiled kernels where they build) under
-MindSpore's Profiler for ``--iterations`` iterations after two warm-up ones, and prints each
-operator type's summed compute time per iteration and its share of all operator time. Profiled
-times run longer than plain ones; compare shares, or two runs of this script.
+Runs bench_dcgan's msgan runner under MindSpore's Profiler for ``--iterations`` iterations after
+two warm-up ones, and prints each operator type's summed compute time per iteration and its share
+of all operator time. Profiled times run longer than plain ones; compare shares, or two runs of
+this script.
 """
 import argparse
 import csv
@@ -16,7 +16,7 @@ import tempfile
 
 import mindspore as ms
 
-from benchmarks.bench_conv import add_model_args, add_thread_args, use_threads
+from benchmarks.options import add_model_args, add_thread_args, use_threads
 from benchmarks.bench_dcgan import MsganRunner
 from msgan.config import load_config
 from msgan.models import dcgan
@@ -49,7 +49,7 @@ def main(argv=None):
         dcgan.LeakyReLU = ms.nn.LeakyReLU
     cfg = load_config(None, [f"model.ngf={a.width}", f"model.ndf={a.width}",
                              f"train.batch_size={a.batch}"])
-    run = MsganRunner(cfg, a.resolution, a.channels, a.batch, fast=True, ema=True)
+    run = MsganRunner(cfg, a.resolution, a.channels, a.batch, ema=True)
     run()
     run()
     with tempfile.TemporaryDirectory(prefix="msgan-profile-") as folder:

@@ -1,9 +1,7 @@
 """SRGAN: SRResNet/D shapes, export parity, pre-training and GAN steps, VGG19 content-loss weights.
 
 Tiny nets (ngf/ndf 8, 2 residual blocks, 16² outputs). The training graphs compile once per
-module, with MindSpore's own convs and VGG19 up to relu2_2: with fastconv (the CPU default,
-parity-tested in test_fastconv.py and used here by the VGG parity test) and relu5_4 they take
-minutes to compile.
+module, with VGG19 up to relu2_2: with relu5_4 they take several times longer to compile.
 """
 import contextlib
 import importlib.util
@@ -13,7 +11,7 @@ import numpy as np
 import pytest
 
 ms = pytest.importorskip("mindspore")
-from mindspore import Tensor, nn  # noqa: E402
+from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
@@ -36,15 +34,9 @@ def make_cfg(scale=2, overrides=()):
                               "train.G_opt.lr=0.001", *overrides])
 
 
-def _native_conv_cells(*args, **kwargs):
-    return nn.Conv2d, nn.Conv2dTranspose
-
-
 @contextlib.contextmanager
-def native_convs():
+def short_vgg():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(srgan, "conv_cells", _native_conv_cells)
-        mp.setattr(vgg19, "conv_cells", _native_conv_cells)
         # relu2_2 instead of relu5_4: the same wiring at a quarter of the compile time
         mp.setattr(sr_phases, "VGG_LAYER", "relu2_2")
         yield
@@ -108,7 +100,7 @@ def phases(vgg_ckpt):
     ms.set_seed(0)
     cfg = make_cfg(overrides=["model.pretrain_kimg=1.0", "model.content_loss=vgg",
                               f"model.vgg_checkpoint={vgg_ckpt}"])
-    with native_convs():
+    with short_vgg():
         return build(cfg)
 
 
@@ -120,8 +112,7 @@ def _values(params):
 def test_shapes_for_each_scale(scale):
     cfg = make_cfg(scale)
     ms.set_seed(0)
-    with native_convs():
-        nets = srgan.build(cfg.model, R, C)
+    nets = srgan.build(cfg.model, R, C)
     assert set(nets) == set(srgan.GENERATORS) | {"D"}
     lr, hr = tiny_problem(scale)
     sr = nets["G"](lr)
@@ -130,23 +121,6 @@ def test_shapes_for_each_scale(scale):
     assert nets["D"](hr).shape == (B,)
     # D pools globally, so it also judges larger images
     assert nets["D"](Tensor(np.zeros((2, C, 2 * R, 2 * R), np.float32))).shape == (2,)
-
-
-def test_cpu_fastconv_nets_match_native_convs():
-    """CPU builds use fastconv; with the same Parameters they compute MindSpore's convs."""
-    cfg = make_cfg(scale=4)
-    with native_convs():
-        native = srgan.build(cfg.model, R, C)
-    fast = srgan.build(cfg.model, R, C)
-    assert type(fast["G"].head[0]) is not type(native["G"].head[0])   # the switch took effect
-    lr, hr = tiny_problem(scale=4)
-    for name, x in (("G", lr), ("D", hr)):
-        for pf, pn in zip(fast[name].get_parameters(), native[name].get_parameters()):
-            pf.set_data(pn.data.copy())
-        fast[name].set_train(False)
-        native[name].set_train(False)
-        np.testing.assert_allclose(fast[name](x).asnumpy(), native[name](x).asnumpy(),
-                                   atol=1e-4, rtol=1e-4)
 
 
 def test_bad_scale_or_resolution_is_a_clear_error():
@@ -163,8 +137,7 @@ def test_export_parity_mindir_and_onnx(tmp_path):
     from msgan.inference.export import export_generator
     cfg = make_cfg(scale=2)
     ms.set_seed(1)
-    with native_convs():        # fastconv's 9x9 convs export too, but take ~30 s here
-        G = srgan.build(cfg.model, R, C)["G"]
+    G = srgan.build(cfg.model, R, C)["G"]
     meta = {"model": "srgan", "inputs": ["x"], "batch": 2, "input_shape": [C, R // 2, R // 2],
             "resolution": R, "channels": C}
     results = export_generator(srgan.export_net(G), meta, str(tmp_path / "G"))
@@ -232,14 +205,13 @@ def test_state_cells_checkpoint_round_trip(phases, vgg_ckpt, tmp_path):
                                       weights=phases.generators())
     # the generator alone, as generate/translate load it: a freshly built G's names and shapes
     alone = ms.load_checkpoint(str(Path(folder) / "G.ckpt"))
-    with native_convs():
-        built = srgan.build(make_cfg().model, R, C)["G"]
+    built = srgan.build(make_cfg().model, R, C)["G"]
     assert {n: tuple(v.shape) for n, v in alone.items()} == {
         p.name: tuple(p.shape) for p in built.get_parameters()}
     set_lr(phases.optimizers()["G"], lr_G)
     ms.set_seed(5)
     cfg = make_cfg(overrides=["model.content_loss=vgg", f"model.vgg_checkpoint={vgg_ckpt}"])
-    with native_convs():
+    with short_vgg():
         fresh = build(cfg)
     fresh.load_host_state(checkpoint.load_snapshot(folder, fresh.state_cells()))
     for key, cell in fresh.state_cells().items():
@@ -252,8 +224,7 @@ def test_state_cells_checkpoint_round_trip(phases, vgg_ckpt, tmp_path):
 def test_mixed_precision_pretraining_in_fp16_with_a_loss_scale():
     cfg = make_cfg(overrides=["model.pretrain_kimg=1.0", "train.amp=O2"])
     ms.set_seed(0)
-    with native_convs():
-        ph = build(cfg)
+    ph = build(cfg)
     assert ph.G.head[0].get_flags().get("fp16") and not ph.G_eval.get_flags().get("fp16")
     assert {"scale_G", "scale_D"} <= set(ph.state_cells())
     batch = tuple(x.asnumpy() for x in tiny_problem())

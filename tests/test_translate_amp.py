@@ -1,10 +1,9 @@
 """train.amp=O2 for the image-to-image phases: fp16 nets, fp32 losses, a loss scale per optimizer,
 overflow skips, fp32 eval generators that export with parity.
 
-Tiny nets with built-in convs (they compile faster than fastconv's at 16 px; test_fastconv.py
-checks the two agree), one compiled phases object per model; pix2pix and CycleGAN only, as
-DiscoGAN's phases share the same amp code (the Phases base) and a third compile would not fit
-the time budget.
+Tiny nets, one compiled phases object per model; pix2pix and CycleGAN only, as DiscoGAN's
+phases share the same amp code (the Phases base) and a third compile would not fit the time
+budget.
 """
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ pytest.importorskip("onnxruntime")
 
 from msgan.config import load_config  # noqa: E402
 from msgan.inference.export import export_generator  # noqa: E402
-from msgan.models import cyclegan, pix2pix, translate_layers  # noqa: E402
+from msgan.models import cyclegan, pix2pix  # noqa: E402
 from msgan.train.phases import build_phases  # noqa: E402
 from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.phases.translate import CycleGANPhases, Pix2PixPhases  # noqa: E402
@@ -34,9 +33,7 @@ def make(name, level="O2"):
                              f"data.resolution={R}", f"data.channels={C}",
                              f"train.batch_size={B}", f"train.amp={level}", *extra])
     ms.set_seed(0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(translate_layers, "conv_cells", lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-        ph = build_phases(cfg, 0)
+    ph = build_phases(cfg, 0)
     assert isinstance(ph, phases_cls)
     return ph
 

@@ -10,7 +10,7 @@ from mindspore import Tensor  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
 from msgan.inference.export import export_generator  # noqa: E402
-from msgan.models import cyclegan, discogan, pix2pix, translate_layers  # noqa: E402
+from msgan.models import cyclegan, discogan, pix2pix  # noqa: E402
 from msgan.models.norm import InstanceNorm2d, norm_layer  # noqa: E402
 from msgan.models.patchgan import PatchGAN, patch_size, receptive_field  # noqa: E402
 from msgan.models.translate_layers import ReflectPad2d  # noqa: E402
@@ -91,15 +91,9 @@ def test_reflect_pad_matches_numpy():
 
 @pytest.mark.parametrize("name, norm", [("pix2pix", "batch"), ("cyclegan", "instance"),
                                         ("discogan", None)])
-def test_generator_exports_with_parity(tmp_path, monkeypatch, name, norm):
-    """Export and reload each generator in eval mode, with trained-like BatchNorm statistics.
-
-    Built-in convs: they compile several times faster than fastconv's, whose export parity
-    test_export.py checks on DCGAN; what is new here (instance norm, reflect pad as Gather,
-    the cropped 3x3 up-conv, dropout, skip concatenations) is the same either way.
-    """
-    monkeypatch.setattr(translate_layers, "conv_cells",
-                        lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
+def test_generator_exports_with_parity(tmp_path, name, norm):
+    """Export and reload each generator in eval mode, with trained-like BatchNorm statistics:
+    instance norm, reflect pad as Gather, the cropped 3x3 up-conv, dropout, skip concatenations."""
     resolution, channels = 16, 3 if name == "cyclegan" else 1
     ms.set_seed(3)
     cfg = model_cfg(name, resolution, [f"model.norm={norm}"] if norm else [])

@@ -1,9 +1,5 @@
 """Compiled pix2pix / CycleGAN / DiscoGAN steps on a tiny fixed problem: losses fall, exact resume,
-history pool, lr decay, eval-mode generators.
-
-Built-in convs: at 16 px they compile several times faster than fastconv's (whose parity with
-them test_fastconv.py checks), which keeps these tests within their time budget.
-"""
+history pool, lr decay, eval-mode generators."""
 import numpy as np
 import pytest
 
@@ -11,7 +7,6 @@ ms = pytest.importorskip("mindspore")
 from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
-from msgan.models import translate_layers  # noqa: E402
 from msgan.train import checkpoint  # noqa: E402
 from msgan.train.lr import get_lr, set_lr  # noqa: E402
 from msgan.train.phases import build_phases  # noqa: E402
@@ -27,9 +22,7 @@ def make(name, phases_cls, extra=()):
                              f"data.resolution={R}", "data.channels=3",
                              f"train.batch_size={B}", *extra])
     ms.set_seed(0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(translate_layers, "conv_cells", lambda: (ms.nn.Conv2d, ms.nn.Conv2dTranspose))
-        ph = build_phases(cfg, 0)
+    ph = build_phases(cfg, 0)
     assert isinstance(ph, phases_cls)
     return ph
 

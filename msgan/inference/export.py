@@ -18,7 +18,6 @@ from mindspore import nn
 
 from msgan.inference.latents import z_from_seeds
 from msgan.io import fix_mode, one_line, write_json
-from msgan.ops.fastconv import portable
 
 SUFFIX = {"mindir": ".mindir", "onnx": ".onnx"}
 
@@ -104,13 +103,8 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
     results = {}
     for fmt in formats:
         if error is None and fmt in SUFFIX:
-            # The files must not depend on the conv kernels compiled on this machine. ONNX gets
-            # plain Conv/ConvTranspose nodes, which onnxruntime runs with its own fast kernels;
-            # MindIR keeps fastconv's slices + MatMul, since MindSpore's CPU convs are slow.
-            # Parity is checked against the Cell as it ran here.
-            with portable(net, native_ops=fmt == "onnx"):
-                results[fmt] = _export_one(net, fmt, tensors, inputs, reference, meta, out_stem,
-                                           atol)
+            results[fmt] = _export_one(net, fmt, tensors, inputs, reference, meta, out_stem,
+                                       atol)
         else:
             results[fmt] = {"path": None, "max_abs_diff": None, "ok": False,
                             "error": error or f"unknown export format {fmt!r} (use mindir or onnx)"}

@@ -17,7 +17,6 @@ import numpy as np
 from mindspore import nn, ops
 
 from msgan.errors import MsganError
-from msgan.ops.conv import conv_cells
 from msgan.progress import Bar
 
 COMPARABILITY_NOTE = ("features come from a small CNN trained on this real dataset: figures are "
@@ -26,7 +25,7 @@ COMPARABILITY_NOTE = ("features come from a small CNN trained on this real datas
 
 
 def _conv_bn_relu(cin, cout, stride):
-    return [conv_cells()[0](cin, cout, 3, stride=stride, padding=1, has_bias=False),
+    return [nn.Conv2d(cin, cout, 3, stride, pad_mode="pad", padding=1, has_bias=False),
             nn.BatchNorm2d(cout), nn.ReLU()]
 
 

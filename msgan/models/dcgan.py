@@ -17,7 +17,6 @@ from msgan.models.classic_config import ClassicGANConfig
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
                                  classic_export_net)
 from msgan.models.spectral_norm import SNConv2d, SNDense
-from msgan.ops.conv import conv_cells
 from msgan.ops.lowering import LeakyReLU
 
 SMALL_DATA_IMAGES = 1000     # below this many training images the auto D is half G's width
@@ -63,13 +62,11 @@ def _width(base: int, level: int) -> int:
 
 
 def _up_block(cin: int, cout: int, mode: str):
-    Conv2d, ConvTranspose = conv_cells()
     if mode == "deconv":
-        conv = ConvTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
-                                  weight_init=_weights(), has_bias=False)
-        return [conv]
+        return [nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
+                                   weight_init=_weights(), has_bias=False)]
     return [UpsampleNearest2x(),
-            Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
+            nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
                       has_bias=False)]
 
 
@@ -82,7 +79,7 @@ class Generator(nn.Cell):
         in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
         self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
         width = _width(cfg.ngf, n_up - 1)
-        layers = [conv_cells()[1](in_dim, width, 4, 1, pad_mode="valid",
+        layers = [nn.Conv2dTranspose(in_dim, width, 4, 1, pad_mode="valid",
                                      weight_init=_weights(), has_bias=False),
                   nn.BatchNorm2d(width), nn.ReLU()]
         for level in range(n_up - 2, -1, -1):
@@ -104,14 +101,13 @@ class Discriminator(nn.Cell):
         self.num_classes = num_classes
         n_down = int(math.log2(resolution)) - 2        # resolution → 4x4
         ndf = cfg.ngf if cfg.ndf is None else cfg.ndf   # None: resolved from the data by the run
-        conv = conv_cells(second_order=cfg.r1_gamma > 0)[0]
         sn = cfg.spectral_norm
         layers = []
         cin = channels
         for level in range(n_down):
             cout = _width(ndf, level)
-            layer = conv(cin, cout, 4, 2, pad_mode="pad", padding=1, weight_init=_weights(),
-                         has_bias=level == 0 or sn)
+            layer = nn.Conv2d(cin, cout, 4, 2, pad_mode="pad", padding=1,
+                              weight_init=_weights(), has_bias=level == 0 or sn)
             layers.append(SNConv2d(layer) if sn else layer)
             # spectral norm replaces BatchNorm in D (Miyato et al. 2018)
             if level > 0 and not sn:

@@ -41,17 +41,10 @@ class _SpectralNorm(nn.Cell):
 
 
 class SNConv2d(_SpectralNorm):
-    """A conv Cell with a normalised weight: MindSpore's ``nn.Conv2d`` or a ``fastconv.Conv2d``
-    (which computes itself with any weight through ``forward_with``)."""
-
-    def __init__(self, layer: nn.Cell):
-        super().__init__(layer)
-        self.native = isinstance(layer, nn.Conv2d)
+    """An ``nn.Conv2d`` computed with its normalised weight."""
 
     def construct(self, x):
         c = self.layer
-        if not self.native:
-            return c.forward_with(x, self.normalised_weight())
         out = ops.conv2d(x, self.normalised_weight(), stride=c.stride, pad_mode=c.pad_mode,
                          padding=c.padding, dilation=c.dilation, groups=c.group)
         return out + c.bias.reshape(1, -1, 1, 1) if c.has_bias else out

@@ -19,7 +19,6 @@ from mindspore import nn, ops
 from msgan.checks import choice, positive
 from msgan.errors import MsganError
 from msgan.models.config_base import ModelConfig
-from msgan.ops.conv import conv_cells
 from msgan.ops.lowering import LeakyReLU
 
 GENERATORS = ("G",)
@@ -57,7 +56,7 @@ class SRGANConfig(ModelConfig):
 
 
 def _conv(cin, cout, k, stride=1, bias=True):
-    return conv_cells()[0](cin, cout, k, stride, pad_mode="pad", padding=k // 2, has_bias=bias)
+    return nn.Conv2d(cin, cout, k, stride, pad_mode="pad", padding=k // 2, has_bias=bias)
 
 
 class ResidualBlock(nn.Cell):

@@ -3,8 +3,6 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal
 
-from msgan.ops.conv import conv_cells
-
 
 def weights():
     """N(0, 0.02): the init of the pix2pix/CycleGAN/DiscoGAN reference code."""
@@ -12,15 +10,13 @@ def weights():
 
 
 def conv(cin, cout, k, stride=1, padding=0, bias=True):
-    Conv2d = conv_cells()[0]
-    return Conv2d(cin, cout, k, stride, pad_mode="pad", padding=padding, has_bias=bias,
-                  weight_init=weights())
+    return nn.Conv2d(cin, cout, k, stride, pad_mode="pad", padding=padding, has_bias=bias,
+                     weight_init=weights())
 
 
 def conv_transpose(cin, cout, k, stride=2, padding=1, bias=True):
-    ConvTranspose = conv_cells()[1]
-    return ConvTranspose(cin, cout, k, stride, pad_mode="pad", padding=padding, has_bias=bias,
-                         weight_init=weights())
+    return nn.Conv2dTranspose(cin, cout, k, stride, pad_mode="pad", padding=padding,
+                              has_bias=bias, weight_init=weights())
 
 
 class ReflectPad2d(nn.Cell):
@@ -47,8 +43,8 @@ class ReflectPad2d(nn.Cell):
 class UpConv3x3(nn.Cell):
     """torch's ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1): exactly 2x upsampling.
 
-    Neither fastconv nor ONNX's exported ConvTranspose handles output_padding, so the transposed
-    conv runs unpadded ((2h+1) rows) and the first row/column is cropped, which is the same
+    ONNX's exported ConvTranspose does not handle output_padding, so the transposed conv runs
+    unpadded ((2h+1) rows) and the first row/column is cropped, which is the same
     function with the same (cin, cout, 3, 3) weight.
     """
 

@@ -20,7 +20,6 @@ from mindspore import Tensor, nn, ops
 
 from msgan import weights
 from msgan.errors import MsganError
-from msgan.ops.conv import conv_cells
 
 DEFAULT_LAYER = "relu5_4"
 HOW_TO_GET = ("convert torchvision's vgg19-dcbb9e9d.pth with scripts/convert_vgg19_weights.py "
@@ -63,11 +62,11 @@ class VGG19Features(nn.Cell):
         if layer not in LAYERS:
             raise MsganError(f"unknown VGG19 layer {layer!r} — use one of {', '.join(LAYERS)}")
         self.layer = layer
-        conv = conv_cells()[0]
         cells = []
         for name, cin, cout in layout()[:LAYERS.index(layer) + 1]:
             if name.startswith("conv"):
-                cells.append(conv(cin, cout, 3, 1, pad_mode="pad", padding=1, has_bias=True))
+                cells.append(nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1,
+                                       has_bias=True))
             elif name.startswith("relu"):
                 cells.append(nn.ReLU())
             else:

@@ -1,2 +1,2 @@
-"""MindSpore workarounds with no model knowledge. ``ops.conv`` is the only place in msgan that
-looks at the device (to pick convolution Cells); everything else here is device-independent."""
+"""MindSpore workarounds with no model knowledge. ``ops.device`` (how compiled steps are
+launched) and ``ops.onednn`` (the CPU's oneDNN ISA cap) depend on the device; the rest does not."""

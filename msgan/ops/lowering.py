@@ -7,21 +7,6 @@ from __future__ import annotations
 from mindspore import nn, ops
 
 
-def zero_pad(x, axis: int, before: int, after: int):
-    """Zeros around ``x`` along ``axis`` by concatenation (fast on CPU; exact backward)."""
-    parts = []
-    if before > 0:
-        shape = list(x.shape)
-        shape[axis] = before
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    parts.append(x)
-    if after > 0:
-        shape = list(x.shape)
-        shape[axis] = after
-        parts.append(ops.zeros(tuple(shape), x.dtype))
-    return ops.concat(parts, axis) if len(parts) > 1 else x
-
-
 class LeakyReLU(nn.Cell):
     """``nn.LeakyReLU(alpha)`` (0 < alpha < 1) with a one-Select gradient.
 
