@@ -99,14 +99,19 @@ class CellSampler(Sampler):
         return self._compiled(*[ms.Tensor(a) for a in arrays]).asnumpy()
 
 
+def _load_export(path: str, kind: str, load):
+    """``load(path)``, or one clear line when the file is not a loadable ``kind`` export."""
+    try:
+        return load(path)
+    except Exception as e:
+        raise MsganError(f"{path} could not be loaded as {kind} ({io.one_line(e)}) — "
+                         f"{WHAT_TO_PASS}") from None
+
+
 class MindIRSampler(Sampler):
     def __init__(self, path: str):
         self.meta = read_sidecar(path)
-        try:
-            self.graph = ms.nn.GraphCell(ms.load(path))
-        except Exception as e:
-            raise MsganError(f"{path} could not be loaded as MindIR ({io.one_line(e)}) — "
-                             f"{WHAT_TO_PASS}") from None
+        self.graph = _load_export(path, "MindIR", lambda p: ms.nn.GraphCell(ms.load(p)))
 
     def run_batch(self, arrays):
         return self.graph(*[ms.Tensor(a) for a in arrays]).asnumpy()
@@ -117,11 +122,8 @@ class OnnxSampler(Sampler):
         import onnxruntime as ort   # optional: only ONNX users need it
 
         self.meta = read_sidecar(path)
-        try:
-            self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise MsganError(f"{path} could not be loaded as ONNX ({io.one_line(e)}) — "
-                             f"{WHAT_TO_PASS}") from None
+        self.session = _load_export(path, "ONNX", lambda p: ort.InferenceSession(
+            p, providers=["CPUExecutionProvider"]))
         self.input_names = [i.name for i in self.session.get_inputs()]
         if len(self.input_names) != len(self.meta["inputs"]):
             raise MsganError(f"{path} takes inputs {self.input_names} but its .json lists "
