@@ -99,6 +99,8 @@ class MsganWorker:
         from msgan.train.phases.stylegan2 import StyleGAN2Phases
         from benchmarks.options import use_threads
 
+        from msgan.ops import onednn
+        onednn.cap_cpu_isa()   # as runtime.select_device does for msgan; not for the reference
         ms.set_context(mode=ms.GRAPH_MODE)
         ms.set_device("CPU")
         use_threads(a.threads)
