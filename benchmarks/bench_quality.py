@@ -210,6 +210,8 @@ def train_run(train_dir, channels, variant, seed, kimg, per_class, out) -> float
 
 
 def main():
+    from msgan.ops import onednn
+    onednn.cap_cpu_isa()    # the judge's classifier runs here, as msgan's commands run theirs
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default="digits-imbalanced,textures,photos")
     ap.add_argument("--variants", default="previous,default")
