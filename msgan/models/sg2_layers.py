@@ -63,11 +63,6 @@ class EqualLinear(nn.Cell):
         return bias_act(y, b, self.activation, 1.0)
 
 
-def fir_1d(taps) -> np.ndarray:
-    k = np.asarray(taps, np.float64)
-    return (k / k.sum()).astype(np.float32)
-
-
 def fir_2d(taps=(1, 3, 3, 1), gain: float = 1.0) -> np.ndarray:
     k = np.asarray(taps, np.float64)
     k = np.outer(k, k)
