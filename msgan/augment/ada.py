@@ -24,7 +24,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from msgan.ops.lowering import zero_insert_2x
+from msgan.ops.lowering import expand, zero_insert_2x
 
 # Daubechies symlet 6 low-pass filter, SG2A's Hz_geom before normalisation.
 SYM6 = [0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
@@ -175,7 +175,7 @@ class AugmentPipe(nn.Cell):
         x = self._upsample(self.reflect(images))
         x = ops.grid_sample(x, grid, "bilinear", "zeros", False)
         x = self._downsample(x)
-        return ops.where(any_on.reshape(n, 1, 1, 1), x, images)
+        return ops.where(expand(any_on.reshape(n, 1, 1, 1), x), x, images)
 
     def _upsample(self, x):
         n, c, h, w = x.shape
@@ -223,12 +223,13 @@ class AugmentPipe(nn.Cell):
         any_on = ops.stack(gates, 1).any(axis=1)
         flat = images.reshape(n, c, h * w)
         if c == 3:
-            out = ops.matmul(cm[:, :3, :3], flat) + cm[:, :3, 3:]
+            out = ops.matmul(cm[:, :3, :3], flat)
+            out = out + expand(cm[:, :3, 3:], out)
         else:
             cg = cm[:, :3, :].mean(axis=1, keep_dims=True)                  # (n, 1, 4)
-            out = flat * cg[:, :, :3].sum(axis=2, keepdims=True) + cg[:, :, 3:]
+            out = flat * expand(cg[:, :, :3].sum(axis=2, keepdims=True), flat) + expand(cg[:, :, 3:], flat)
         out = out.reshape(n, c, h, w)
-        return ops.where(any_on.reshape(n, 1, 1, 1), out, images)
+        return ops.where(expand(any_on.reshape(n, 1, 1, 1), out), out, images)
 
 
 def _rot(theta, one, zero):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from msgan.ops.lowering import rsqrt, zero_insert_2x
+from msgan.ops.lowering import expand, lrelu, rsqrt, zero_insert_2x
 
 LRELU_GAIN = math.sqrt(2.0)    # keeps the activation variance of lrelu(0.2) layers at ~1
 
@@ -35,9 +35,9 @@ def bias_act(x, bias, activation: str, gain: float, channel_axis: int = 1):
     if bias is not None:
         shape = [1] * x.ndim
         shape[channel_axis] = -1
-        x = x + bias.reshape(tuple(shape))
+        x = x + expand(bias.reshape(tuple(shape)), x)
     if activation == "lrelu":
-        return ops.leaky_relu(x, 0.2) * (LRELU_GAIN * gain)
+        return lrelu(x, 0.2) * (LRELU_GAIN * gain)
     if gain != 1.0:
         return x * gain
     return x
@@ -161,7 +161,7 @@ class ModulatedConv2d(nn.Cell):
 
     def construct(self, x, styles):
         n, _, h, w = x.shape
-        x = x * styles.reshape(n, self.cin, 1, 1)
+        x = x * expand(styles.reshape(n, self.cin, 1, 1), x)
         if self.up == 2:
             wt = self.weight.transpose(1, 0, 2, 3)
             oh, ow = (h - 1) * 2 + self.kernel, (w - 1) * 2 + self.kernel
@@ -171,7 +171,7 @@ class ModulatedConv2d(nn.Cell):
         if self.demodulate:
             w2 = (self.weight * self.weight).sum(axis=(2, 3))              # (cout, cin)
             d = rsqrt(ops.matmul(styles * styles, w2.T) + 1e-8)             # (n, cout)
-            x = x * d.reshape(n, self.cout, 1, 1)
+            x = x * expand(d.reshape(n, self.cout, 1, 1), x)
         return x
 
 
@@ -197,7 +197,7 @@ class MinibatchStd(nn.Cell):
         g = _largest_divisor(n, self.group_size)
         f = self.num_channels
         y = x.reshape(g, n // g, f, c // f, h, w)
-        y = y - y.mean(axis=0)
+        y = y - expand(y.mean(axis=0, keep_dims=True), y)
         y = ops.sqrt((y * y).mean(axis=0) + 1e-8)
         y = y.mean(axis=(2, 3, 4)).reshape(n // g, f, 1, 1)
         y = ops.tile(y, (g, 1, h, w))

@@ -27,6 +27,7 @@ from msgan.errors import MsganError
 from msgan.models.config_base import ModelConfig
 from msgan.models.sg2_layers import (EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv2d, Upsample2d,
                       bias_act, normalize_2nd_moment, randn)
+from msgan.ops.lowering import expand
 
 W_AVG_BETA = 0.995
 
@@ -137,13 +138,10 @@ class SynthesisLayer(nn.Cell):
         x = self.conv(x, self.affine(w))
         n = x.shape[0]
         if noise_mode == "const":
-            x = x + self.noise_const.reshape(1, 1, self.resolution, self.resolution) * \
-                self.noise_strength
+            noise = self.noise_const.reshape(1, 1, self.resolution, self.resolution)
         elif noise_mode == "random":
-            x = x + ops.standard_normal((n, 1, self.resolution, self.resolution)) * \
-                self.noise_strength
-        else:
-            x = x + noise * self.noise_strength
+            noise = ops.standard_normal((n, 1, self.resolution, self.resolution))
+        x = x + expand(noise * self.noise_strength, x)
         return bias_act(x, self.bias, "lrelu", 1.0)
 
 

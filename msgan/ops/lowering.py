@@ -27,6 +27,28 @@ class LeakyReLU(nn.Cell):
         return (ops.select(x > 0, dout, dout * self.alpha),)
 
 
+def expand(t, like):
+    """``t`` broadcast to ``like``'s shape, so that the element-wise op that follows is same-shape.
+
+    MindSpore 2.10's CPU element-wise kernels keep, for as long as their graph lives, buffers of
+    about 4x the output for every broadcasting op (``x * s.reshape(B, C, 1, 1)``, a bias add, a
+    ``where`` with a per-sample condition), and every compiled graph keeps its own: at StyleGAN2's
+    full widths that was most of the 7.8 GB G_main alone held at 64² (benchmarks/RESULTS.md).
+    BroadcastTo and same-shape element-wise kernels keep nothing
+    (``python -m benchmarks.probe_cpu_memory``). Delete when that probe shows no growth.
+    """
+    return ops.broadcast_to(t, like.shape)
+
+
+def lrelu(x, alpha: float):
+    """leaky_relu as a Select; twice differentiable (R1, path length).
+
+    MindSpore 2.10 computes ``ops.leaky_relu`` as Maximum(x, alpha * x), and on CPU each
+    MaximumGrad kernel keeps about 4x its output for its graph's lifetime (see ``expand``).
+    """
+    return ops.select(x > 0, x, x * alpha)
+
+
 def rsqrt(x):
     return ops.pow(x, -0.5)
 
