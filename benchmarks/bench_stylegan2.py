@@ -107,7 +107,7 @@ class MsganWorker:
         cfg = load_config(None, [
             "model.name=stylegan2", f"model.z_dim={a.w_dim}", f"model.w_dim={a.w_dim}",
             f"model.channel_base={a.channel_base}", f"model.channel_max={a.channel_max}",
-            "model.r1_interval=16", "model.pl_interval=4", "model.augment=ada",
+            "model.r1_interval=16", "model.pl_interval=4", f"model.augment={a.augment}",
             f"data.resolution={a.resolution}", f"train.batch_size={a.batch}",
             f"train.jit_level={a.jit_level}"])
         ms.set_seed(0)
@@ -345,6 +345,8 @@ def main(argv=None):
     ap.add_argument("--w-dim", type=int, default=512, help="z_dim = w_dim")
     ap.add_argument("--rounds", type=int, default=2, help="16-iteration cycles per mode")
     ap.add_argument("--modes", default="loop,split", help="msgan modes: loop, nowait, split")
+    ap.add_argument("--augment", default="ada", choices=("ada", "none"),
+                    help="msgan's augment pipe (the reference always runs ADA)")
     ap.add_argument("--reference", default="", help="checkout of NVlabs/stylegan2-ada-pytorch")
     ap.add_argument("--max-rss-gb", type=float, default=16.0)
     ap.add_argument("--jit-level", default="O0", choices=("O0", "O1"))
@@ -356,12 +358,13 @@ def main(argv=None):
 
     wargv = [f"--resolution={a.resolution}", f"--batch={a.batch}",
              f"--channel-base={a.channel_base}", f"--channel-max={a.channel_max}",
-             f"--w-dim={a.w_dim}", f"--jit-level={a.jit_level}", f"--reference={a.reference}"]
+             f"--w-dim={a.w_dim}", f"--jit-level={a.jit_level}", f"--reference={a.reference}",
+             f"--augment={a.augment}"]
     if a.threads:
         wargv.append(f"--threads={a.threads}")
     print(f"StyleGAN2-ADA {a.resolution}² batch={a.batch} channel_base={a.channel_base} "
           f"channel_max={a.channel_max} z=w={a.w_dim} threads={a.threads or 'default'} "
-          f"jit_level={a.jit_level}; R1/16, PL/4, ADA; {a.rounds} rounds of {CYCLE} iterations; "
+          f"jit_level={a.jit_level}; R1/16, PL/4, msgan augment={a.augment}; {a.rounds} rounds of {CYCLE} iterations; "
           f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
     workers, first = {}, {}
     problem = _reference_problem(a.reference)
