@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 ms = pytest.importorskip("mindspore")
+ms.set_context(mode=ms.GRAPH_MODE)      # as every msgan command runs (runtime.select_device)
 from mindspore import Tensor  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402

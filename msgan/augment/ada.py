@@ -80,8 +80,9 @@ class AugmentPipe(nn.Cell):
         self.up_h = Tensor(up.reshape(1, 1, 1, -1))
         self.up_v = Tensor(up.reshape(1, 1, -1, 1))
         fw = len(taps)
-        self.up_pad = ops.Pad(((0, 0), (0, 0), ((fw + 1) // 2, (fw - 2) // 2),
-                               ((fw + 1) // 2, (fw - 2) // 2)))
+        # SG2A pads by ((fw + 1) // 2, (fw - 2) // 2) = (6, 5); the convs pad 6 per side
+        # themselves and the one surplus output row/column is dropped (no Pad kernel: see Blur).
+        self.up_padding = (fw + 1) // 2
         # downsample2d(padding=-2*hz_pad, flip_filter=True): crop 1 per side, correlate, stride 2.
         down = taps.astype(np.float32)
         self.down_h = Tensor(down.reshape(1, 1, 1, -1))
@@ -179,8 +180,10 @@ class AugmentPipe(nn.Cell):
 
     def _upsample(self, x):
         n, c, h, w = x.shape
-        x = self.up_pad(zero_insert_2x(x.reshape(n * c, 1, h, w)))
-        x = ops.conv2d(ops.conv2d(x, self.up_h), self.up_v)
+        x = zero_insert_2x(x.reshape(n * c, 1, h, w))
+        pad = self.up_padding
+        x = ops.conv2d(x, self.up_h, pad_mode="pad", padding=(0, pad))[:, :, :, :2 * w]
+        x = ops.conv2d(x, self.up_v, pad_mode="pad", padding=(pad, 0))[:, :, :2 * h, :]
         return x.reshape(n, c, 2 * h, 2 * w)
 
     def _downsample(self, x):

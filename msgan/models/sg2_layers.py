@@ -4,8 +4,8 @@ Everything here follows NVlabs stylegan2-ada-pytorch (SG2A) and is written so th
 second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10, with
 MindSpore's own convolution operators on every device (CPU included, so the tests run the code
 Ascend and GPU users run):
-zero padding is the ``ops.Pad`` primitive (functional constant pad has a wrong backward from the
-second jit call on), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no Rsqrt converter) and FIR
+zero padding is the convolution's own or the ``ops.Pad`` primitive (functional constant pad has
+a wrong backward from the second jit call on), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no Rsqrt converter) and FIR
 filtering (SG2A's upfirdn2d) is a padded depthwise convolution.
 """
 from __future__ import annotations
@@ -82,10 +82,23 @@ class Blur(nn.Cell):
         self.kernel = Tensor(np.tile(k[None, None], (channels, 1, 1, 1)))
         self.channels = channels
         self.down = down
-        self.pad = ops.Pad(((0, 0), (0, 0), (pad[0], pad[1]), (pad[0], pad[1])))
+        # The conv pads by max(p0, p1) itself and the surplus row/column is sliced off: a separate
+        # Pad kernel took 15 % of a CPU StyleGAN2 iteration at 32² (~6 ms a call,
+        # benchmarks/RESULTS.md). Functional conv2d pads symmetrically only, and the Conv2D
+        # primitive's asymmetric pad list exported to an ONNX graph onnxruntime rejects.
+        if down != 1 and pad[0] != pad[1]:
+            raise ValueError("Blur: an asymmetric pad needs down=1")
+        self.padding = max(pad)
+        self.start = self.padding - pad[0]
+        self.trim = abs(pad[0] - pad[1])
 
     def construct(self, x):
-        return ops.conv2d(self.pad(x), self.kernel, stride=self.down, groups=self.channels)
+        y = ops.conv2d(x, self.kernel, stride=self.down, pad_mode="pad", padding=self.padding,
+                       groups=self.channels)
+        if self.trim:
+            h, w = y.shape[2] - self.trim, y.shape[3] - self.trim
+            y = y[:, :, self.start:self.start + h, self.start:self.start + w]
+        return y
 
 
 class Upsample2d(nn.Cell):
