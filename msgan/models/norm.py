@@ -2,13 +2,16 @@
 
 MindSpore 2.10's InstanceNorm2d has no CPU kernel (DESIGN.md), so it is written here from
 reductions, which run on every backend, differentiate in graph mode and export to MindIR and
-ONNX. ``pow(var + eps, -0.5)`` instead of rsqrt: ONNX has no Rsqrt converter.
+ONNX. ``pow(var + eps, -0.5)`` instead of rsqrt: ONNX has no Rsqrt converter. The statistics
+are broadcast explicitly (``expand``): MindSpore's CPU broadcasting kernels keep ~4x their output
+per compiled graph (msgan/ops/lowering.py).
 """
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 import numpy as np
 
 from msgan.errors import MsganError
+from msgan.ops.lowering import expand
 
 
 class InstanceNorm2d(nn.Cell):
@@ -26,12 +29,12 @@ class InstanceNorm2d(nn.Cell):
         # and the whole channel comes out 0 (the extra casts are no-ops for fp32 input)
         dtype = x.dtype
         x = ops.cast(x, ms.float32)
-        mean = x.mean(axis=(2, 3), keep_dims=True)
-        xc = x - mean
+        xc = x - expand(x.mean(axis=(2, 3), keep_dims=True), x)
         var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
-        y = ops.cast(xc * ops.pow(var + self.eps, -0.5), dtype)
+        y = ops.cast(xc * expand(ops.pow(var + self.eps, -0.5), xc), dtype)
         if self.affine:
-            y = y * self.gamma.reshape(1, -1, 1, 1) + self.beta.reshape(1, -1, 1, 1)
+            y = y * expand(self.gamma.reshape(1, -1, 1, 1), y) + \
+                expand(self.beta.reshape(1, -1, 1, 1), y)
         return y
 
 
