@@ -10,13 +10,14 @@ keeps after it ran, which every further compiled graph (each training phase) add
 Each case runs in its own process.
 
 On MindSpore 2.10.0 (CPU, 2026-12-04), per op per graph: broadcasting element-wise ops
-(``x * s.reshape(B, C, 1, 1)``, a bias add, ``where`` with a per-sample condition) kept ~4
+(``x * s.reshape(B, C, 1, 1)``, a bias add, instance norm's ``x - mean``, ``where`` with a
+per-sample condition) kept ~4
 activations (8 with their gradient), ``ops.leaky_relu`` (Maximum) ~4, a 3x3 conv with its
 gradient ~3 of its im2col (oneDNN's scratchpad per image); ``broadcast_to`` + a same-shape op,
 a Select-based leaky ReLU, depthwise and 1-channel-output convs, pads, reductions and concat kept
 nothing. msgan therefore broadcasts explicitly and writes leaky ReLU as a Select in StyleGAN2
-(``msgan/ops/lowering.py``: ``expand``, ``lrelu``). Delete both when the first cases here show
-no growth.
+and InstanceNorm2d (``msgan/ops/lowering.py``: ``expand``, ``lrelu``). Delete both when the
+first cases here show no growth.
 """
 import argparse
 import os
@@ -27,6 +28,8 @@ CASES = {
     "bmul": "x * s.reshape(B, C, 1, 1)",
     "expand_mul": "x * ops.broadcast_to(s.reshape(B, C, 1, 1), x.shape)",
     "bias_add": "x + s[0].reshape(1, C, 1, 1)",
+    "mean_sub": "x - x.mean(axis=(2, 3), keep_dims=True)",
+    "expand_mean_sub": "x - ops.broadcast_to(x.mean(axis=(2, 3), keep_dims=True), x.shape)",
     "leaky_relu": "ops.leaky_relu(x, a)",
     "select_lrelu": "ops.select(x > 0, x, x * a)",
     "same_shape_mul": "x * x",
