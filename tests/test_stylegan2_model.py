@@ -4,7 +4,7 @@ import pytest
 
 ms = pytest.importorskip("mindspore")
 ms.set_context(mode=ms.GRAPH_MODE)      # as every msgan command runs (runtime.select_device)
-from mindspore import Tensor  # noqa: E402
+from mindspore import Tensor, ops  # noqa: E402
 
 from msgan.config import load_config  # noqa: E402
 from msgan.errors import MsganError  # noqa: E402
@@ -294,3 +294,27 @@ def test_stylegan2_uses_the_native_convolution_operators():
     for net in (G, D):
         for _, cell in net.cells_and_names():
             assert "mm" not in cell.__dict__, type(cell).__name__
+
+
+@pytest.mark.parametrize("batch", [8, 6, 2, 1])
+def test_one_d_pass_over_paired_batches_equals_two_passes(batch):
+    # D_main scores fakes and reals in one pass; MinibatchStd must group as in two.
+    from msgan.models.sg2_layers import minibatch_group, pair_batches, unpair_batches
+    _, D = stylegan2.build(NARROW, 16, 3, 3)
+    rng = np.random.default_rng(batch)
+    fake, real = (Tensor(rng.standard_normal((batch, 3, 16, 16)).astype(np.float32))
+                  for _ in range(2))
+    c = Tensor(rng.integers(0, 3, batch).astype(np.int32))
+    g = minibatch_group(batch, NARROW.mbstd_group)
+
+    @ms.jit
+    def paired(fake, real, c):
+        return unpair_batches(D(pair_batches(fake, real, g), pair_batches(c, c, g), 2), g)
+
+    got_fake, got_real = paired(fake, real, c)
+    np.testing.assert_allclose(got_fake.asnumpy(), D(fake, c).asnumpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_real.asnumpy(), D(real, c).asnumpy(), rtol=1e-4, atol=1e-5)
+    # and the pairing matters: one plain pass over the joined batch groups differently
+    if batch == 8:
+        mixed = D(ops.concat((fake, real), 0), ops.concat((c, c), 0)).asnumpy()[:batch]
+        assert not np.allclose(mixed, D(fake, c).asnumpy(), rtol=1e-4, atol=1e-5)

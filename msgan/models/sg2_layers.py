@@ -195,19 +195,47 @@ def _largest_divisor(n: int, at_most: int) -> int:
     return g
 
 
+def minibatch_group(n: int, group_size: int) -> int:
+    """The group MinibatchStd uses for a batch of ``n``: the largest divisor not above group_size."""
+    return _largest_divisor(n, group_size)
+
+
+def pair_batches(a, b, g: int):
+    """Two batches of n as one of 2n whose MinibatchStd groups (of ``g``) each stay within one.
+
+    MinibatchStd groups sample i with i + n/g, i + 2n/g, ...; stacking the batches along that
+    second axis gives every group exactly the samples it has when each batch runs alone, so one
+    D pass over the pair equals two passes (``passes=2``) with half the kernels.
+    """
+    n = a.shape[0]
+    rest = a.shape[1:]
+    ab = ops.concat((a.reshape((g, n // g) + rest), b.reshape((g, n // g) + rest)), 1)
+    return ab.reshape((2 * n,) + rest)
+
+
+def unpair_batches(y, g: int):
+    """Inverse of ``pair_batches`` for the first axis: (2n, ...) → the two batches of n."""
+    n = y.shape[0] // 2
+    rest = y.shape[1:]
+    y = y.reshape((g, 2, n // g) + rest)
+    return y[:, 0].reshape((n,) + rest), y[:, 1].reshape((n,) + rest)
+
+
 class MinibatchStd(nn.Cell):
     """SG2A MinibatchStdLayer: one extra feature map with the stddev across groups of samples.
 
     The group is the largest divisor of the batch not above ``group_size``, so any batch works.
+    ``passes`` > 1: the batch is that many equal batches joined by ``pair_batches``, and groups
+    are formed as each would be alone.
     """
 
     def __init__(self, group_size: int, num_channels: int = 1):
         super().__init__()
         self.group_size, self.num_channels = group_size, num_channels
 
-    def construct(self, x):
+    def construct(self, x, passes: int = 1):
         n, c, h, w = x.shape
-        g = _largest_divisor(n, self.group_size)
+        g = _largest_divisor(n // passes, self.group_size)
         f = self.num_channels
         y = x.reshape(g, n // g, f, c // f, h, w)
         y = y - expand(y.mean(axis=0, keep_dims=True), y)

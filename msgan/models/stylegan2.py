@@ -265,8 +265,8 @@ class DiscriminatorEpilogue(nn.Cell):
         self.out = EqualLinear(cin, cmap_dim if cmap_dim > 0 else 1)
         self.cmap_dim = cmap_dim
 
-    def construct(self, x, cmap):
-        x = self.conv(self.mbstd(x))
+    def construct(self, x, cmap, passes: int = 1):
+        x = self.conv(self.mbstd(x, passes))
         x = self.out(self.fc(x.reshape(x.shape[0], -1)))
         if self.cmap_dim > 0:
             return (x * cmap).sum(axis=1) * (1.0 / math.sqrt(self.cmap_dim))
@@ -291,12 +291,13 @@ class Discriminator(nn.Cell):
         self.mapping = MappingNetwork(0, num_classes, cmap_dim, 0, 8) if num_classes > 0 else None
         self.epilogue = DiscriminatorEpilogue(channels_at(cfg, 4), cmap_dim, cfg.mbstd_group)
 
-    def construct(self, img, c):
+    def construct(self, img, c, passes: int = 1):
+        """``passes`` = 2: img is a fake and a real batch joined by ``sg2_layers.pair_batches``."""
         x = img
         for block in self.blocks:
             x = block(x)
         cmap = self.mapping(None, c) if self.num_classes > 0 else None
-        return self.epilogue(x, cmap)
+        return self.epilogue(x, cmap, passes)
 
 
 def build(model_cfg: StyleGAN2Config, resolution: int, channels: int, num_classes: int):

@@ -22,6 +22,7 @@ from msgan import losses
 from msgan.augment.ada import AdaController, draw_random
 from msgan.config import Config
 from msgan.inference.latents import sample_z
+from msgan.models.sg2_layers import minibatch_group, pair_batches, unpair_batches
 from msgan.ops import device
 from msgan.train.phases.base import Phases, Progress, ema_beta, scaled
 
@@ -86,6 +87,7 @@ class StyleGAN2Phases(Phases):
         pl_scale = self.pl_weight * self.pl_interval
         r1_scale = self.r1_gamma / 2 * self.r1_interval
         w_avg = G.mapping.w_avg
+        mbstd_group = self.cfg.model.mbstd_group
 
         def mapped(z, z2, mix, c):
             ws = mapping(z, c)
@@ -120,8 +122,11 @@ class StyleGAN2Phases(Phases):
         def d_main_loss(reals, c, z, z2, mix, noises, aug_fake, aug_real, p):
             ws_mix, ws = mapped(z, z2, mix, c)
             fake = ops.stop_gradient(synthesis(ws_mix, noises, "input"))
-            fake_logits = D(aug(fake, p, aug_fake), c)
-            real_logits = D(aug(reals, p, aug_real), c)
+            # One D pass over fakes and reals (SG2A makes two): same logits, half the kernels,
+            # and on CPU half the scratch memory each compiled kernel keeps (RESULTS.md).
+            g = minibatch_group(fake.shape[0], mbstd_group)
+            x = aug(pair_batches(fake, reals, g), p, pair_batches(aug_fake, aug_real, g))
+            fake_logits, real_logits = unpair_batches(D(x, pair_batches(c, c, g), 2), g)
             loss = losses.d_bce(real_logits, fake_logits)
             return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean(),
                                            ops.sign(real_logits).mean(), ws)
