@@ -84,8 +84,9 @@ def main(argv=None):
         rand = draw_random(rng, a.samples)
         need = np.array([needed_margin(inverse_matrix(x.astype(np.float64), p, r), r)
                          for x in rand])
-        print(f"{p:<5g} " + "  ".join(f"{np.mean(need > int(f * r)):>{len(f'M={f:g}R ({int(f * r)})')}.2%}"
-                                       for f in fractions))
+        cells = [f"{np.mean(need > int(f * r)):>{len(f'M={f:g}R ({int(f * r)})')}.2%}"
+                 for f in fractions]
+        print(f"{p:<5g} " + "  ".join(cells))
 
 
 if __name__ == "__main__":

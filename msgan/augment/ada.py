@@ -230,7 +230,8 @@ class AugmentPipe(nn.Cell):
             out = out + expand(cm[:, :3, 3:], out)
         else:
             cg = cm[:, :3, :].mean(axis=1, keep_dims=True)                  # (n, 1, 4)
-            out = flat * expand(cg[:, :, :3].sum(axis=2, keepdims=True), flat) + expand(cg[:, :, 3:], flat)
+            gain = cg[:, :, :3].sum(axis=2, keepdims=True)
+            out = flat * expand(gain, flat) + expand(cg[:, :, 3:], flat)
         out = out.reshape(n, c, h, w)
         return ops.where(expand(any_on.reshape(n, 1, 1, 1), out), out, images)
 

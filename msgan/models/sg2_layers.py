@@ -4,9 +4,9 @@ Everything here follows NVlabs stylegan2-ada-pytorch (SG2A) and is written so th
 second-order gradients (R1, path length) and MindIR/ONNX export all work on MindSpore 2.10, with
 MindSpore's own convolution operators on every device (CPU included, so the tests run the code
 Ascend and GPU users run):
-zero padding is the convolution's own or the ``ops.Pad`` primitive (functional constant pad has
-a wrong backward from the second jit call on), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no Rsqrt converter) and FIR
-filtering (SG2A's upfirdn2d) is a padded depthwise convolution.
+zero padding is the convolution's own (functional constant pad has a wrong backward from the
+second jit call on, and a Pad kernel is slow on CPU), ``rsqrt`` is ``pow(x, -0.5)`` (ONNX has no
+Rsqrt converter) and FIR filtering (SG2A's upfirdn2d) is a padded depthwise convolution.
 """
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def _largest_divisor(n: int, at_most: int) -> int:
 
 
 def minibatch_group(n: int, group_size: int) -> int:
-    """The group MinibatchStd uses for a batch of ``n``: the largest divisor not above group_size."""
+    """MinibatchStd's group for a batch of ``n``: its largest divisor not above group_size."""
     return _largest_divisor(n, group_size)
 
 
