@@ -269,6 +269,13 @@ COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_expor
             "validate": _cmd_validate, "evaluate": _cmd_evaluate}
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, or MindSpore's runtime failing to allocate ("Memory not enough")."""
+    text = str(e)
+    return isinstance(e, MemoryError) or "Memory not enough" in text or \
+        "alloc failed" in text
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
@@ -305,7 +312,16 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug, not bad input: still one line unless --debug
         if debug:
             traceback.print_exc()
-        first = (str(e).strip().splitlines() or [""])[0][:300]
+        if _out_of_memory(e):
+            line = ("out of host memory (MindSpore could not allocate a buffer) — lower "
+                    "data.resolution, train.batch_size or the model's widths, or start from the "
+                    "model's *_cpu.yaml config; snapshots already written are kept")
+            print(f"msgan: error: {line}", file=sys.stderr)
+            _to_log_file(f"msgan: error: {line}")
+            return 1
+        # MindSpore's messages open with a rule of dashes: show the first line with words
+        lines = [ln.strip() for ln in str(e).splitlines() if any(ch.isalpha() for ch in ln)]
+        first = (lines or [""])[0][:300]
         print(f"msgan: error: internal error {type(e).__name__}: {first} — rerun with --debug "
               "and report it", file=sys.stderr)
         return 1

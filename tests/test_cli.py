@@ -139,3 +139,26 @@ def test_every_option_has_help():
     for name, sub in commands.items():
         for action in sub._actions:
             assert action.help, f"msgan {name} {action.dest} has no help text"
+
+
+@pytest.mark.parametrize("message, fragment, out_of_memory", [
+    # MindSpore's RuntimeError as the 256² StyleGAN2 run on a 24 GB host raised it
+    ("----------------------------------------------------\n- Framework Error Message:\n"
+     "----------------------------------------------------\nMemory not enough: kernel name: "
+     "BroadcastTo-op409, alloc size: 268435456B.", "out of host memory", True),
+    ("----------------------------------------------------\n- Kernel Execution Error:\n"
+     "something else broke", "internal error RuntimeError: - Kernel Execution Error:", False),
+])
+def test_runtime_failures_are_one_line(monkeypatch, capsys, message, fragment, out_of_memory):
+    from msgan import cli
+
+    def fail(args):
+        raise RuntimeError(message)
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", fail)
+    monkeypatch.setattr(cli, "_to_log_file", lambda line: None)
+    assert cli.main(["validate", "configs/dcgan.yaml"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("msgan: error:")]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in err, err
+    assert ("report it" in lines[0]) is not out_of_memory
