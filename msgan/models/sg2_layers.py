@@ -235,7 +235,7 @@ class MinibatchStd(nn.Cell):
 
     def construct(self, x, passes: int = 1):
         n, c, h, w = x.shape
-        g = _largest_divisor(n // passes, self.group_size)
+        g = minibatch_group(n // passes, self.group_size)
         f = self.num_channels
         y = x.reshape(g, n // g, f, c // f, h, w)
         y = y - expand(y.mean(axis=0, keep_dims=True), y)
