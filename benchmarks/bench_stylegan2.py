@@ -364,7 +364,8 @@ def main(argv=None):
         wargv.append(f"--threads={a.threads}")
     print(f"StyleGAN2-ADA {a.resolution}² batch={a.batch} channel_base={a.channel_base} "
           f"channel_max={a.channel_max} z=w={a.w_dim} threads={a.threads or 'default'} "
-          f"jit_level={a.jit_level}; R1/16, PL/4, msgan augment={a.augment}; {a.rounds} rounds of {CYCLE} iterations; "
+          f"jit_level={a.jit_level}; R1/16, PL/4, msgan augment={a.augment}; "
+          f"{a.rounds} rounds of {CYCLE} iterations; "
           f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
     workers, first = {}, {}
     problem = _reference_problem(a.reference)

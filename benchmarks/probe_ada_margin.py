@@ -77,7 +77,7 @@ def main(argv=None):
     r = a.resolution
     fractions = (0.125, 0.25, 0.375, 0.5, 0.75)
     print(f"{r}²: share of samples whose transform needs more reflect padding than M "
-          f"(M as a fraction of R; msgan's old fixed pad was R-1 = {r - 1}, never exceeded)")
+          f"(M as a fraction of R; msgan pads R-1 = {r - 1}, SG2A's clamp, so it is exact)")
     print("p     " + "  ".join(f"M={f:g}R ({int(f * r)})" for f in fractions))
     rng = np.random.default_rng(0)
     for p in a.p:

@@ -11,9 +11,9 @@ Each case runs in its own process.
 
 On MindSpore 2.10.0 (CPU, 2026-12-04), per op per graph: broadcasting element-wise ops
 (``x * s.reshape(B, C, 1, 1)``, a bias add, instance norm's ``x - mean``, ``where`` with a
-per-sample condition) kept ~4
-activations (8 with their gradient), ``ops.leaky_relu`` (Maximum) ~4, a 3x3 conv with its
-gradient ~3 of its im2col (oneDNN's scratchpad per image); ``broadcast_to`` + a same-shape op,
+per-sample condition) kept ~4 activations (8 with their gradient), ``ops.leaky_relu`` (Maximum)
+~4, a 3x3 conv with its gradient ~3 of its im2col (oneDNN's scratchpad per image);
+``broadcast_to`` + a same-shape op,
 a Select-based leaky ReLU, depthwise and 1-channel-output convs, pads, reductions and concat kept
 nothing. msgan therefore broadcasts explicitly and writes leaky ReLU as a Select in StyleGAN2
 and InstanceNorm2d (``msgan/ops/lowering.py``: ``expand``, ``lrelu``). Delete both when the
