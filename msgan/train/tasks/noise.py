@@ -85,7 +85,11 @@ class NoiseTask:
         self.cfg = cfg = dataclasses.replace(self.cfg, model=model_cfg)
         self.classes = self.image_set.classes
         self.num_classes = len(self.classes)
-        self.meta = build_meta(cfg, self.classes, export_batch=min(cfg.generate.batch_size, 32))
+        # Sample, score and export graphs never take more images per call than a training step:
+        # at 256² a batch-32 G_ema graph needed more memory than the batch-8 training step
+        # and ran a 24 GB host out of memory (benchmarks/RESULTS.md, StyleGAN2 point 11).
+        self.meta = build_meta(cfg, self.classes, export_batch=min(cfg.generate.batch_size, 32,
+                                                                   cfg.train.batch_size))
         return cfg
 
     def sampler(self, seed: int):
