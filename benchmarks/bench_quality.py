@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -54,7 +55,18 @@ VARIANTS = {
     "r1": ["model.r1_gamma=0.1"],
     "uniform": ["data.sampling=uniform"],
     "wide_D": ["model.ndf=64"],
+    "no_filter": ["generate.filter=none"],
+    # the class filter written out, to redo the end of runs trained as default / no_aug
+    "filter": ["generate.filter=classifier"],
+    "no_aug_filter": ["model.augment=none", "generate.filter=classifier"],
 }
+
+
+def training_twin(variant: str):
+    """The other variant that trains exactly as ``variant`` does (differs in generate.* only)."""
+    train = [o for o in VARIANTS[variant] if not o.startswith("generate.")]
+    twins = [v for v, o in VARIANTS.items() if v != variant and o == train]
+    return twins[0] if twins else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,13 +206,20 @@ def _gain(train, test, gen_images, gen_labels, classes, seeds) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 
-def train_run(train_dir, channels, variant, seed, kimg, per_class, out) -> float:
+def train_run(train_dir, channels, variant, seed, kimg, per_class, out, from_dir=None) -> float:
+    """Train (or, with ``from_dir``, only redo the end of a copy of that trained run) -> s."""
+    resume = []
+    if from_dir:
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        shutil.copytree(from_dir, out)
+        resume = ["train.resume=auto"]
     args = [sys.executable, "-m", "msgan", "train", os.path.join(ROOT, "configs", "dcgan.yaml"),
             f"data.path={train_dir}", "data.resolution=32", f"data.channels={channels}",
             f"train.total_kimg={kimg}", f"train.seed={seed}", f"output_dir={out}",
             f"generate.generate_num={per_class}", "train.progress=false", "train.export=[]",
             "metrics.benefit_check=false", "generate.min_class_images=0", "--force",
-            *VARIANTS[variant]]
+            *VARIANTS[variant], *resume]
     t0 = time.time()
     env = dict(os.environ, GLOG_v="3")
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -219,6 +238,10 @@ def main():
     ap.add_argument("--kimg", type=float, default=10.0)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--out", default="/tmp/bench_quality")
+    ap.add_argument("--reuse-training", action="store_true",
+                    help="for a variant that differs from another only in generate.* keys "
+                         "(filter: default, no_aug_filter: no_aug), copy that variant's trained "
+                         "run of the same set and seed from OUT/runs and redo only the end")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     results = os.path.join(a.out, "results.jsonl")
@@ -229,7 +252,15 @@ def main():
             for variant in a.variants.split(","):    # variants alternate within a seed
                 run_dir = os.path.join(a.out, "runs", f"{set_name}-{variant}-{seed}")
                 load = os.getloadavg()[0]
-                sec = train_run(train_dir, ch, variant, seed, a.kimg, a.per_class, run_dir)
+                source = None
+                if a.reuse_training:
+                    twin = training_twin(variant)
+                    source = os.path.join(a.out, "runs", f"{set_name}-{twin}-{seed}")
+                    if twin is None or not os.path.isdir(os.path.join(source, "checkpoints")):
+                        raise SystemExit(f"--reuse-training: no trained twin run for {variant} "
+                                         f"({source if twin else 'no variant trains like it'})")
+                sec = train_run(train_dir, ch, variant, seed, a.kimg, a.per_class, run_dir,
+                                source)
                 res = evaluate(train_dir, test_dir, os.path.join(run_dir, "Data"), ch)
                 row = {"set": set_name, "variant": variant, "seed": seed, "kimg": a.kimg,
                        "train_sec": round(sec, 1), "load_1min": round(load, 2), **res}

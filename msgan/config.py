@@ -83,6 +83,9 @@ class GenerateConfig:
     target_per_class: Optional[int] = None   # with balance: fill every class up to this
     use_snapshot: str = "best"       # best (lowest KID) | last: which snapshot the end uses
     min_class_images: int = 10       # classes with fewer reals get no generated images (0 = all)
+    filter: str = "classifier"       # classifier: keep an image only if a classifier of the reals
+                                     # sees its class in it (runs with 2+ classes) | none
+    filter_tries: int = 4            # with filter: at most this many candidates per image asked
 
 
 @dataclass
@@ -260,6 +263,8 @@ def validate(cfg: Config) -> None:
     choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
     positive("generate.target_per_class", g.target_per_class)
     positive("generate.min_class_images", g.min_class_images, allow_zero=True)
+    choice("generate.filter", g.filter, ("classifier", "none"))
+    positive("generate.filter_tries", g.filter_tries)
     mt = cfg.metrics
     choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
     positive("metrics.kid_images", mt.kid_images)

@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["configs/dcgan_cpu.yaml", "train.batch_size=16", "train.total_kimg=0.048",
         "train.snapshot_kimg=0.016", "train.tick_kimg=0.016", "train.progress=false",
         "generate.generate_num=1", "train.export=[]", "metrics.benefit_check=false",
+        "generate.filter=none",       # one image per class whatever 48 images of training make
         # the one-process replay below is the plain D/G step: no augmentation draws in between
         "model.augment=none"]
 

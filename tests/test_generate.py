@@ -194,6 +194,35 @@ def test_counts_per_class(cell_sampler, tmp_path):
         generate(cell_sampler, str(tmp_path), 1, counts={"emu": 1}, progress=False)
 
 
+def test_accept_keeps_only_accepted_seeds_and_fills_from_later_ones(cell_sampler, tmp_path):
+    """generate.filter's mechanics: rejected seeds are skipped, later seeds fill the count,
+    every kept file is its seed's image, and a class that is never accepted stops at its
+    candidate budget."""
+    asked = []
+
+    def accept(images, k):          # dog: every other image; eel: none; cat: all
+        asked.append((k, len(images)))
+        if k == 1:
+            return np.arange(len(images)) % 2 == 0
+        return np.full(len(images), k == 0)
+
+    tally = {}
+    paths = generate(cell_sampler, str(tmp_path), 3, seed=5, progress=False, accept=accept,
+                     tries=2, tally=tally)
+    names = {c: sorted(os.listdir(tmp_path / "Data" / c)) for c in CLASSES}
+    assert names["cat"] == ["cat_5.png", "cat_6.png", "cat_7.png"]
+    assert names["dog"] == ["dog_5.png", "dog_7.png", "dog_9.png"]     # 6 and 8 rejected
+    assert names["eel"] == []
+    assert tally == {"cat": {"asked": 3, "kept": 3, "tried": 4},     # one batch (4) was enough
+                     "dog": {"asked": 3, "kept": 3, "tried": 6},
+                     "eel": {"asked": 3, "kept": 0, "tried": 6}}
+    assert {k for k, _ in asked} == {0, 1, 2} and all(n <= 6 for _, n in asked)
+    lines = read_manifest(tmp_path / "output_0.manifest")
+    assert [line["source"] for line in lines] == paths and len(paths) == 6
+    dog_9 = cell_sampler(z_from_seeds([9], Z_DIM), np.array([1], np.int32), 1.0)[0]
+    np.testing.assert_array_equal(read_image(tmp_path / "Data" / "dog" / "dog_9.png"), dog_9)
+
+
 def test_unconditional_layout(uncond, tmp_path):
     _, onnx_path = uncond
     sampler = load_sampler(onnx_path)

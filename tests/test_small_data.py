@@ -11,7 +11,7 @@ import pytest
 ms = pytest.importorskip("mindspore")
 from mindspore import Tensor, nn  # noqa: E402
 
-from colour_folders import COLOURS, write_folder  # noqa: E402
+from colour_folders import COLOURS, shape_image, write_folder  # noqa: E402
 from msgan import losses  # noqa: E402
 from msgan.config import load_config  # noqa: E402
 from msgan.data.pipeline import BatchSampler  # noqa: E402
@@ -224,6 +224,8 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
                         "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
                         "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
                         "metrics.extractor=none", "generate.generate_num=6",
+                        # unfiltered: the counts below are the guard's, not the filter's
+                        "generate.filter=none",
                         "generate.min_class_images=5", f"output_dir={out}"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -240,6 +242,61 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     assert quality["verdict"] in r.stderr and "balanced accuracy" in r.stderr
     if quality["verdict"] == "generated images hurt":
         assert "WORSE" in r.stderr
+
+
+def test_class_filter_judges_each_class_it_can_recognise():
+    """ClassFilter keeps images its classifier puts in their class, and leaves alone a class the
+    classifier does not recognise among its own reals (it cannot judge that class)."""
+    from msgan.metrics.class_filter import ClassFilter
+
+    class ByColour:                  # a stand-in classifier: the strongest channel is the class
+        def infer(self, images):
+            means = images.astype(np.float64).mean(axis=(2, 3))
+            return means, means
+
+    rng = np.random.default_rng(0)
+    red, green = (np.stack([shape_image(rng, COLOURS[c]) for _ in range(6)]).transpose(0, 3, 1, 2)
+                  for c in ("red", "green"))
+    reals = np.concatenate([red, green, red])            # 'crimson' (class 2) looks like red
+    labels = np.repeat([0, 1, 2], 6)
+    keep = ClassFilter(ByColour(), reals, labels, ["red", "green", "crimson"])
+    assert keep.recall == {"red": 1.0, "green": 1.0, "crimson": 0.0}
+    assert keep.unfiltered == ["crimson"]
+    mixed = np.concatenate([red[:3], green[:2]])
+    np.testing.assert_array_equal(keep.accept(mixed, 0), [True] * 3 + [False] * 2)
+    np.testing.assert_array_equal(keep.accept(mixed, 1), [False] * 3 + [True] * 2)
+    np.testing.assert_array_equal(keep.accept(mixed, 2), [True] * 5)      # not judged
+
+
+def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
+    """generate.filter=classifier (the default) in a real run: what it kept is what Data/ and
+    the manifest hold, quality.json says so per class, and a class that got fewer images than
+    asked is named in a warning."""
+    data = write_folder(tmp_path / "data", COLOURS, 12, seed=1)
+    out = tmp_path / "run"
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
+                        f"data.path={data}", "data.resolution=8", "data.channels=3",
+                        "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
+                        "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
+                        "metrics.extractor=none", "metrics.benefit_check=false",
+                        "generate.generate_num=6", "generate.filter_tries=2",
+                        f"output_dir={out}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((out / "quality.json").read_text())["class_filter"]
+    assert report["filter"] == "classifier" and report["tries"] == 2
+    assert report["unfiltered"] == []                    # colours: every class recognisable
+    assert all(v >= 0.5 for v in report["classifier_recall_on_reals"].values())
+    assert set(report["per_class"]) == set(COLOURS)
+    for name, t in report["per_class"].items():
+        files = os.listdir(out / "Data" / name)
+        assert t["asked"] == 6 and len(files) == t["kept"] <= 6 and t["kept"] <= t["tried"] <= 12
+        if t["kept"] < 6:
+            assert t["tried"] == 12 and f"{name} ({t['kept']} of 6, 12 tried)" in r.stderr
+    with open(out / "output_0.manifest", encoding="utf-8") as f:
+        assert len(f.readlines()) == sum(t["kept"] for t in report["per_class"].values())
+    assert "generate.filter=classifier kept" in r.stderr
 
 
 def test_classic_r1_and_ada_run_and_resume_their_state():

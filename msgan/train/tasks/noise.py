@@ -189,14 +189,61 @@ class NoiseTask:
             counts = balance_counts(real_counts, g.generate_num, g.balance, g.target_per_class)
             counts = self._skip_unlearnable(real_counts, counts)
         if g.generate_num > 0 or g.balance:
+            keep = (self._class_filter() if g.filter == "classifier" and self.num_classes >= 2
+                    else None)
+            tally = {}
             paths = generate(sampler, out, g.generate_num, seed=g.seed, counts=counts,
                              truncation=g.truncation, fmt=g.format,
-                             progress=self.cfg.train.progress)
+                             progress=self.cfg.train.progress,
+                             accept=keep.accept if keep else None, tries=g.filter_tries,
+                             tally=tally)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
+            if keep:
+                self._report_filter(keep, tally)
             if self.cfg.metrics.benefit_check and self.num_classes >= 2 and paths:
                 self._check_benefit(paths)
             self._warn_if_not_learnt(run.stats.rows(), best if g.use_snapshot == "best" else None)
+
+    def _class_filter(self):
+        """generate.filter's judge: the snapshot scorer's classifier when it learnt the classes,
+        else one trained by the same recipe on the reals (under a minute on a CPU)."""
+        from msgan.metrics.class_filter import ClassFilter
+        from msgan.metrics.extractor import ClassifierExtractor
+        model = self.scorer.classifier if self.scorer is not None else None
+        if model is None:
+            log.info("training a classifier of your classes for generate.filter")
+            model = ClassifierExtractor(self.images, self.labels, self.num_classes,
+                                        self.cfg.metrics.classifier_epochs,
+                                        self.cfg.train.seed).model
+        return ClassFilter(model, self.images, self.labels, self.classes)
+
+    def _report_filter(self, keep, tally: dict) -> None:
+        """What generate.filter kept, per class, in the log and quality.json; loud where a class
+        got fewer images than asked (its generated images mostly look like another class)."""
+        from msgan.metrics.class_filter import MIN_RECALL
+        g = self.cfg.generate
+        asked = sum(t["asked"] for t in tally.values())
+        kept = sum(t["kept"] for t in tally.values())
+        tried = sum(t["tried"] for t in tally.values())
+        log.info("generate.filter=classifier kept %d of %d generated images (%d asked): an image "
+                 "is kept when a classifier of your reals sees its class in it", kept, tried, asked)
+        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"]}
+        if short:
+            log.warning("WARNING: fewer images than asked for %s: most of what the generator "
+                        "makes for these classes looks like another class to a classifier of "
+                        "your reals — train longer or add real images (generate.filter=none "
+                        "writes them all)", ", ".join(f"{c} ({t['kept']} of {t['asked']}, "
+                                                     f"{t['tried']} tried)"
+                                                     for c, t in short.items()))
+        if keep.unfiltered:
+            log.info("not filtered: %s (the classifier recognises fewer than %d%% of their own "
+                     "reals, so it cannot judge them)", ", ".join(keep.unfiltered),
+                     round(MIN_RECALL * 100))
+        update_json(os.path.join(self.out, "quality.json"), "class_filter",
+                    {"filter": g.filter, "tries": g.filter_tries, "min_recall": MIN_RECALL,
+                     "classifier_recall_on_reals": keep.recall, "unfiltered": keep.unfiltered,
+                     "per_class": tally})
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
