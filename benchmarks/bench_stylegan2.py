@@ -40,6 +40,7 @@ from collections import defaultdict
 
 import numpy as np
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CYCLE = 16                                    # lcm of the R1 (16) and PL (4) intervals
 PHASES = {"G_main": "_g_main", "G_reg": "_g_reg", "D_main": "_d_main", "D_reg": "_d_reg",
           "EMA": "_ema"}
@@ -91,7 +92,9 @@ class _Timed:
 
 
 class MsganWorker:
-    def __init__(self, a):
+    """msgan's StyleGAN2Phases on ``images`` (uint8 NCHW; random pixels when None), seeded."""
+
+    def __init__(self, a, images=None, seed=0):
         import mindspore as ms
         from msgan.config import load_config
         from msgan.data.pipeline import BatchSampler
@@ -104,14 +107,15 @@ class MsganWorker:
         ms.set_context(mode=ms.GRAPH_MODE)
         ms.set_device("CPU")
         use_threads(a.threads)
-        cfg = load_config(None, [
-            "model.name=stylegan2", f"model.z_dim={a.w_dim}", f"model.w_dim={a.w_dim}",
+        # the shipped config (SG2A's lr, betas, EMA ramp-up, ADA settings) at the bench's size
+        cfg = load_config(os.path.join(ROOT, "configs", "stylegan2.yaml"), [
+            f"model.z_dim={a.w_dim}", f"model.w_dim={a.w_dim}",
             f"model.channel_base={a.channel_base}", f"model.channel_max={a.channel_max}",
             "model.r1_interval=16", "model.pl_interval=4", f"model.augment={a.augment}",
             f"data.resolution={a.resolution}", f"train.batch_size={a.batch}",
-            f"train.jit_level={a.jit_level}"])
-        ms.set_seed(0)
-        np.random.seed(0)
+            f"train.jit_level={a.jit_level}", f"train.seed={seed}", "data.mirror=false"])
+        ms.set_seed(seed)
+        np.random.seed(seed)
         G, D = stylegan2.build(cfg.model, a.resolution, 3, 0)
         G_ema, _ = stylegan2.build(cfg.model, a.resolution, 3, 0)
         for pe, p in zip(G_ema.get_parameters(), G.get_parameters()):
@@ -122,8 +126,9 @@ class MsganWorker:
         self.acc, self.counts, self.rss = defaultdict(float), defaultdict(int), {}
         self.timed = {n: _Timed(fn, n, self.acc, self.counts, self.rss)
                       for n, fn in self.plain.items()}
-        self.sampler = BatchSampler(_fake_images(a.resolution), np.zeros(256, np.int64),
-                                    a.batch, 0, True)
+        images = _fake_images(a.resolution) if images is None else images
+        self.sampler = BatchSampler(images, np.zeros(len(images), np.int64), a.batch, seed,
+                                    mirror=False)
         self.batch, self.it = a.batch, 0
 
     def _iteration(self, split):
@@ -171,7 +176,13 @@ class MsganWorker:
 
 # -- reference worker (NVlabs/stylegan2-ada-pytorch's own training code) --------------------------
 class ReferenceWorker:
-    def __init__(self, a):
+    """SG2A's own training code on ``images`` (random pixels when None), seeded.
+
+    ``r1_on_augmented``: R1 taken with respect to the augmented reals (as msgan takes it) instead
+    of through the augment pipe to the un-augmented reals (SG2A), to measure that deviation.
+    """
+
+    def __init__(self, a, images=None, seed=0, r1_on_augmented=False):
         sys.path.insert(0, os.path.abspath(a.reference))
         import copy
         import torch
@@ -182,8 +193,8 @@ class ReferenceWorker:
 
         if a.threads:
             torch.set_num_threads(a.threads)
-        torch.manual_seed(0)
-        np.random.seed(0)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
         self.torch = torch
         common = dict(c_dim=0, img_resolution=a.resolution, img_channels=3)
         widths = dict(channel_base=a.channel_base, channel_max=a.channel_max, num_fp16_res=0,
@@ -209,8 +220,9 @@ class ReferenceWorker:
                                    betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
             self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
         self.ada_stats = training_stats.Collector(regex="Loss/signs/real")
-        self.images = _fake_images(a.resolution)
-        self.rng = np.random.default_rng(0)
+        self.images = _fake_images(a.resolution) if images is None else images
+        self.rng = np.random.default_rng(seed)
+        self.r1_on_augmented = r1_on_augmented
         self.batch, self.z_dim, self.it, self.nimg = a.batch, a.w_dim, 0, 0
 
     def _iteration(self):
@@ -224,8 +236,14 @@ class ReferenceWorker:
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
             z = torch.randn([self.batch, self.z_dim])
-            self.loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=z,
+            pipe, real_in = self.loss.augment_pipe, real
+            if name == "Dreg" and self.r1_on_augmented:
+                with torch.no_grad():
+                    real_in = self.aug(real)
+                self.loss.augment_pipe = None
+            self.loss.accumulate_gradients(phase=name, real_img=real_in, real_c=c, gen_z=z,
                                            gen_c=c, sync=True, gain=interval)
+            self.loss.augment_pipe = pipe
             module.requires_grad_(False)
             for p in module.parameters():
                 if p.grad is not None:
