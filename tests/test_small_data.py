@@ -209,6 +209,17 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
 
 # -- the guard at the end of a run ----------------------------------------------------------------
 
+def _tiny_class_run(data, out, *extra):
+    """``msgan train`` of a tiny MLP GAN (4 iterations) on a class folder, as a subprocess."""
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
+                           f"data.path={data}", "data.resolution=8", "data.channels=3",
+                           "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
+                           "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
+                           "metrics.extractor=none", f"output_dir={out}", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
 def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path):
     """One short conditional run: a class below generate.min_class_images gets no images (said in
     the log and validation.json with its count); the others are generated and the end-of-run
@@ -218,16 +229,9 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     for f in sorted(few.iterdir())[4:]:
         f.unlink()                                           # blue keeps 4 images
     out = tmp_path / "run"
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
-                        f"data.path={data}", "data.resolution=8", "data.channels=3",
-                        "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
-                        "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
-                        "metrics.extractor=none", "generate.generate_num=6",
-                        # unfiltered: the counts below are the guard's, not the filter's
-                        "generate.filter=none",
-                        "generate.min_class_images=5", f"output_dir={out}"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    # unfiltered: the counts below are the guard's, not the filter's
+    r = _tiny_class_run(data, out, "generate.generate_num=6", "generate.filter=none",
+                        "generate.min_class_images=5")
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(os.listdir(out / "Data" / "red")) and sorted(os.listdir(out / "Data" / "green"))
     assert not (out / "Data" / "blue").exists() or not os.listdir(out / "Data" / "blue")
@@ -274,15 +278,8 @@ def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
     asked is named in a warning."""
     data = write_folder(tmp_path / "data", COLOURS, 12, seed=1)
     out = tmp_path / "run"
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
-                        f"data.path={data}", "data.resolution=8", "data.channels=3",
-                        "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
-                        "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
-                        "metrics.extractor=none", "metrics.benefit_check=false",
-                        "generate.generate_num=6", "generate.filter_tries=2",
-                        f"output_dir={out}"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    r = _tiny_class_run(data, out, "metrics.benefit_check=false", "generate.generate_num=6",
+                        "generate.filter_tries=2")
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((out / "quality.json").read_text())["class_filter"]
     assert report["filter"] == "classifier" and report["tries"] == 2
