@@ -155,6 +155,8 @@ def main(argv=None):
     ap.add_argument("--channel-max", type=int, default=128)
     ap.add_argument("--w-dim", type=int, default=128, help="z_dim = w_dim")
     ap.add_argument("--jobs", type=int, default=2, help="training processes at a time")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: the table of the runs already in OUT")
     ap.add_argument("--worker", default="", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     add_thread_args(ap)
@@ -185,7 +187,7 @@ def main(argv=None):
     if a.threads:
         wargv.append(f"--threads={a.threads}")
     todo = [(v, s) for s in seeds for v in variants
-            if not os.path.isfile(os.path.join(a.out, f"{v}_s{s}.npz"))]
+            if not a.table_only and not os.path.isfile(os.path.join(a.out, f"{v}_s{s}.npz"))]
     running = []
     while todo or running:
         while todo and len(running) < a.jobs:
