@@ -55,6 +55,8 @@ def latents(n: int, z_dim: int) -> np.ndarray:
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
+    # SG2A's own conversion (x * 127.5 + 128), for both sides alike; msgan's
+    # samplers.to_uint8 maps -1..1 half a level lower, which the RESULTS figures did not use
     return np.clip(np.rint(x * 127.5 + 128), 0, 255).astype(np.uint8)
 
 
@@ -67,8 +69,9 @@ def _msgan(a, images, seed):
     z = latents(a.samples, a.w_dim)
 
     def sample():
-        out = [w.ph.sample(Tensor(z[i:i + 100]), Tensor(np.zeros(len(z[i:i + 100]), np.int32)),
-                           Tensor(1.0, ms.float32)).asnumpy() for i in range(0, len(z), 100)]
+        parts = (z[i:i + 100] for i in range(0, len(z), 100))
+        out = [w.ph.sample(Tensor(p), Tensor(np.zeros(len(p), np.int32)),
+                           Tensor(1.0, ms.float32)).asnumpy() for p in parts]
         return to_uint8(np.concatenate(out))
 
     return w, sample, lambda: float(w.ph.ada.p)
