@@ -55,6 +55,8 @@ VARIANTS = {
     "r1": ["model.r1_gamma=0.1"],
     "uniform": ["data.sampling=uniform"],
     "wide_D": ["model.ndf=64"],
+    "cbn": ["model.g_cond=cbn"],
+    "no_aug_cbn": ["model.augment=none", "model.g_cond=cbn"],
     "no_filter": ["generate.filter=none"],
     # the class filter written out, to redo the end of runs trained as default / no_aug
     "filter": ["generate.filter=classifier"],

@@ -28,6 +28,12 @@ def g_nonsaturating(fake_logits):
     return ops.mean(ops.softplus(-fake_logits))
 
 
+def class_ce(class_logits, labels):
+    """Mean cross-entropy of a classifier head against int labels (AC-GAN's auxiliary loss,
+    Odena et al. 2017; here D learns it from reals only, and G from its fakes)."""
+    return ops.cross_entropy(class_logits, labels)
+
+
 def d_hinge(real_logits, fake_logits):
     """Hinge loss of D (Lim & Ye 2017; SNGAN, BigGAN): relu(1 - D(real)) + relu(1 + D(fake))."""
     return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))

@@ -17,10 +17,10 @@ from msgan.train.phases.classic import ClassicPhases  # noqa: E402
 B, RES, CLASSES = 8, 32, 3
 
 
-def make_phases(amp="O2"):
+def make_phases(amp="O2", extra=()):
     cfg = load_config(None, ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
                              f"data.resolution={RES}", "data.channels=1",
-                             f"train.batch_size={B}", f"train.amp={amp}"])
+                             f"train.batch_size={B}", f"train.amp={amp}", *extra])
     ms.set_seed(0)
     ph = build_phases(cfg, CLASSES)
     assert isinstance(ph, ClassicPhases)
@@ -65,6 +65,15 @@ def test_o2_trains_in_fp16_with_fp32_losses_and_logged_scales(trained):
         assert oks[-1] and scales[-1] == 2.0 ** 16 / 2 ** oks.count(False), (oks, scales)
     for p in list(ph.G.get_parameters()) + list(ph.D.get_parameters()):
         assert p.dtype == ms.float32 and np.isfinite(p.asnumpy()).all(), p.name
+
+
+def test_o2_runs_the_class_head_and_class_batchnorm_with_fp32_losses():
+    """D.scores runs outside train.amp's wrapper: its outputs are cast back to fp32."""
+    ph = make_phases(extra=["model.ac_weight=1", "model.g_cond=cbn"])
+    for i, batch in enumerate(batches(3)):
+        stats = {k: v.asnumpy() for k, v in ph.step(batch, i, at(i)).items()}
+    for key in ("loss_D", "loss_G", "loss_D_class", "loss_G_class"):
+        assert stats[key].dtype == np.float32 and np.isfinite(stats[key]), key
 
 
 def test_loss_scales_are_saved_and_restored(trained, tmp_path):

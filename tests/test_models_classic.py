@@ -34,7 +34,8 @@ def ops_abs_max(x):
 
 @pytest.mark.parametrize("options", [
     dict(upsample="resize_conv"), dict(minibatch_discrimination=True, mbd_kernels=5),
-    dict(d_dropout=0.3), dict(z_dist="uniform"),
+    dict(d_dropout=0.3), dict(z_dist="uniform"), dict(g_cond="cbn"),
+    dict(g_cond="cbn", upsample="resize_conv"),
 ])
 def test_dcgan_options_keep_shapes(options):
     cfg = DCGANConfig(z_dim=8, ngf=4, ndf=4, **options)
@@ -79,6 +80,43 @@ def test_conditional_generator_uses_the_class():
     z = Tensor(np.ones((2, 8), np.float32))
     out = G(z, Tensor(np.array([0, 2], np.int32))).asnumpy()
     assert np.abs(out[0] - out[1]).max() > 1e-6
+
+
+def test_class_batchnorm_is_batchnorm_at_init_and_then_per_class():
+    """Zero offsets start as plain BatchNorm; a class's scale and shift touch only its samples."""
+    from msgan.models.dcgan import ClassBatchNorm
+    norm = ClassBatchNorm(3, num_classes=2)
+    norm.set_train(True)
+    x = np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32)
+    c = Tensor(np.array([0, 1, 0, 1], np.int32))
+    plain = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(
+        x.var(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    np.testing.assert_allclose(norm(Tensor(x), c).asnumpy(), plain, atol=1e-4)
+    norm.gamma.embedding_table.set_data(Tensor(np.array([[0, 0, 0], [1, 1, 1]], np.float32)))
+    norm.beta.embedding_table.set_data(Tensor(np.array([[0, 0, 0], [0, 0, 5]], np.float32)))
+    out = norm(Tensor(x), c).asnumpy()
+    np.testing.assert_allclose(out[[0, 2]], plain[[0, 2]], atol=1e-4)        # class 0 untouched
+    expected = 2 * plain[[1, 3]]
+    expected[:, 2] += 5
+    np.testing.assert_allclose(out[[1, 3]], expected, atol=1e-4)
+
+
+def test_cbn_generator_learns_class_offsets_and_falls_back_without_classes():
+    ms.set_seed(0)
+    G, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4, g_cond="cbn"), 32, 1, 3)
+    names = [p.name for p in G.trainable_params()]
+    assert sum(n.startswith("norms.") and n.endswith("embedding_table") for n in names) == 6
+
+    def loss(z, c):
+        return G(z, c).sum()
+    z, c = _inputs(8, num_classes=3)
+    grads = ms.value_and_grad(loss, None, G.trainable_params())(z, c)[1]
+    offsets = [g for n, g in zip(names, grads) if n.startswith("norms.")]
+    assert all(np.abs(g.asnumpy()).sum() > 0 for g in offsets)
+    G0, _ = MODELS["dcgan"].build(DCGANConfig(z_dim=8, ngf=4, ndf=4, g_cond="cbn"), 32, 1, 0)
+    assert not any("embedding_table" in p.name and p.name.startswith("norms.")
+                   for p in G0.trainable_params())
+    assert G0(z, c).shape == (3, 1, 32, 32)
 
 
 def test_export_net_inputs():

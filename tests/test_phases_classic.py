@@ -48,7 +48,8 @@ def at(it, total_steps=6):
     ("gan", 8, ["model.augment=none"]),
     ("dcgan", 32, ["model.augment=ada", "model.augment_p=0.5", "model.loss=hinge",
                    "model.spectral_norm=true"]),
-    ("gan", 8, ["model.loss=hinge", "model.spectral_norm=true"])])
+    ("gan", 8, ["model.loss=hinge", "model.spectral_norm=true"]),
+    ("dcgan", 32, ["model.ac_weight=1", "model.g_cond=cbn"])])
 def test_each_phase_lowers_its_own_loss(name, resolution, options):
     """On a fixed batch (and fixed augmentation draws), D steps alone lower loss_D; G steps
     alone lower loss_G — with every loss, augmentation and normalisation option."""
@@ -62,6 +63,28 @@ def test_each_phase_lowers_its_own_loss(name, resolution, options):
     assert d_losses[-1] < d_losses[0] - 0.03, d_losses
     g_losses = [float(ph._g_step(labels, z, zero, p, r3)[0].asnumpy()) for _ in range(20)]
     assert g_losses[-1] < g_losses[0] - 0.03, g_losses
+
+
+@pytest.mark.parametrize("name, resolution", [("dcgan", 32), ("gan", 8)])
+def test_auxiliary_class_loss_teaches_d_the_classes_and_g_to_show_them(name, resolution):
+    """model.ac_weight: D steps on a fixed batch lower D's class loss on the reals; G steps lower
+    G's class loss on its fakes (D's class head judging them); both are logged."""
+    options = ["model.ac_weight=1", "model.augment=none", "train.D_opt.lr=0.002",
+               "train.G_opt.lr=0.002"]
+    ph = make_phases(name, options, resolution=resolution)
+    assert ph.ac_weight == 1.0 and ph.D.classifier is not None
+    reals, labels = (Tensor(x) for x in fixed_batches(1, resolution)[0])
+    z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
+    zero, p, r = Tensor(0.0, ms.float32), Tensor(0.0, ms.float32), ph._rand(B)
+    d_class = [float(ph._d_step(reals, labels, z, zero, p, r, r)[4].asnumpy()) for _ in range(30)]
+    assert d_class[-1] < d_class[0] - 0.2, d_class
+    g_class = [float(ph._g_step(labels, z, zero, p, r)[1].asnumpy()) for _ in range(30)]
+    assert g_class[-1] < g_class[0] - 0.2, g_class
+    stats = ph.step(fixed_batches(1, resolution)[0], 0, at(0))
+    assert {"loss_D_class", "loss_G_class"} <= set(stats)
+    # no class head without classes, nor with the loss off
+    assert make_phases(name, options, num_classes=0, resolution=resolution).ac_weight == 0.0
+    assert make_phases(name, resolution=resolution).D.classifier is None
 
 
 def test_stats_are_finite_scalars_and_options_run():

@@ -3,6 +3,7 @@
 G: z (+ label embedding) → 4×4 by a transposed conv, then ×2 blocks of (transposed conv or
 nearest-upsample + conv) / BatchNorm / ReLU, Tanh at the end. D mirrors it with strided convs,
 BatchNorm (not on the first layer) and LeakyReLU(0.2); class conditioning by projection.
+With ``g_cond: cbn`` every BatchNorm of G also takes its scale and shift from the class.
 """
 import dataclasses
 import math
@@ -15,9 +16,9 @@ from mindspore.common.initializer import Normal
 from msgan.checks import choice, positive
 from msgan.models.classic_config import ClassicGANConfig
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
-                                 classic_export_net)
+                                 class_head, classic_export_net)
 from msgan.models.spectral_norm import SNConv2d, SNDense
-from msgan.ops.lowering import LeakyReLU
+from msgan.ops.lowering import LeakyReLU, expand
 
 SMALL_DATA_IMAGES = 1000     # below this many training images the auto D is half G's width
 
@@ -32,12 +33,15 @@ class DCGANConfig(ClassicGANConfig):
     mbd_kernels: int = 32
     mbd_kernel_dim: int = 8
     upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
+    g_cond: str = "input"            # where G sees the class: input (embedding beside z) | cbn
+                                     # (also a per-class scale and shift in every BatchNorm)
 
     def validate(self, cfg) -> None:
         super().validate(cfg)
         positive("model.ngf", self.ngf)
         positive("model.ndf", self.ndf)     # None (auto) passes
         choice("model.upsample", self.upsample, ("deconv", "resize_conv"))
+        choice("model.g_cond", self.g_cond, ("input", "cbn"))
         positive("model.mbd_kernels", self.mbd_kernels)
         positive("model.mbd_kernel_dim", self.mbd_kernel_dim)
 
@@ -70,6 +74,29 @@ def _up_block(cin: int, cout: int, mode: str):
                       has_bias=False)]
 
 
+class ClassBatchNorm(nn.Cell):
+    """BatchNorm whose scale and shift are looked up per class (conditional BatchNorm, de Vries et
+    al. 2017, as in Miyato & Koyama 2018's projection-cGAN generator and BigGAN).
+
+    With the class only beside z at G's input, BatchNorm can wash it out: a DCGAN trained on the
+    imbalanced digits drew 3s, 8s and 9s under every label (benchmarks/RESULTS.md). Here every
+    block is told the class again. The per-class offsets start at zero, so at initialisation this
+    is plain BatchNorm.
+    """
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gamma = nn.Embedding(num_classes, channels, embedding_table="zeros")
+        self.beta = nn.Embedding(num_classes, channels, embedding_table="zeros")
+
+    def construct(self, x, c):
+        h = self.bn(x)
+        n, ch = h.shape[0], h.shape[1]
+        scale = expand((1.0 + self.gamma(c)).reshape(n, ch, 1, 1), h)
+        return h * scale + expand(self.beta(c).reshape(n, ch, 1, 1), h)
+
+
 class Generator(nn.Cell):
     def __init__(self, cfg: DCGANConfig, resolution: int, channels: int, num_classes: int):
         super().__init__()
@@ -78,21 +105,34 @@ class Generator(nn.Cell):
         n_up = int(math.log2(resolution)) - 2          # 4x4 → resolution
         in_dim = cfg.z_dim + (cfg.embed_dim if num_classes else 0)
         self.embed = ClassEmbedding(num_classes, cfg.embed_dim)
+        self.cbn = cfg.g_cond == "cbn" and num_classes > 0
+
+        def norm(width):
+            return ClassBatchNorm(width, num_classes) if self.cbn else nn.BatchNorm2d(width)
+
         width = _width(cfg.ngf, n_up - 1)
-        layers = [nn.Conv2dTranspose(in_dim, width, 4, 1, pad_mode="valid",
-                                     weight_init=_weights(), has_bias=False),
-                  nn.BatchNorm2d(width), nn.ReLU()]
+        ups = [nn.SequentialCell([nn.Conv2dTranspose(in_dim, width, 4, 1, pad_mode="valid",
+                                                     weight_init=_weights(), has_bias=False)])]
+        norms = [norm(width)]
         for level in range(n_up - 2, -1, -1):
             nxt = _width(cfg.ngf, level)
-            layers += _up_block(width, nxt, cfg.upsample) + [nn.BatchNorm2d(nxt), nn.ReLU()]
+            ups.append(nn.SequentialCell(_up_block(width, nxt, cfg.upsample)))
+            norms.append(norm(nxt))
             width = nxt
-        layers += _up_block(width, channels, cfg.upsample) + [nn.Tanh()]
-        self.net = nn.SequentialCell(layers)
+        self.ups = nn.CellList(ups)
+        self.norms = nn.CellList(norms)
+        self.to_image = nn.SequentialCell(_up_block(width, channels, cfg.upsample) + [nn.Tanh()])
+        self.relu = nn.ReLU()
 
     def construct(self, z, c):
         if self.num_classes > 0:
             z = ops.concat((z, self.embed(c)), axis=1)
-        return self.net(z.reshape(z.shape[0], -1, 1, 1))
+        x = z.reshape(z.shape[0], -1, 1, 1)
+        for up, norm in zip(self.ups, self.norms):
+            x = up(x)
+            x = norm(x, c) if self.cbn else norm(x)
+            x = self.relu(x)
+        return self.to_image(x)
 
 
 class Discriminator(nn.Cell):
@@ -125,9 +165,9 @@ class Discriminator(nn.Cell):
         self.out = SNDense(out) if sn else out
         # Projection conditioning (Miyato & Koyama 2018) on spatially summed features.
         self.embed = ClassEmbedding(num_classes, cin)
+        self.classifier = class_head(cfg.ac_weight, cin, num_classes)
 
-    def construct(self, x, c):
-        h = self.features(x)
+    def _logit(self, h, c):
         flat = h.reshape(h.shape[0], -1)
         if self.use_mbd:
             flat = self.mbd(flat)
@@ -135,6 +175,14 @@ class Discriminator(nn.Cell):
         if self.num_classes > 0:
             logit = logit + (self.embed(c) * h.sum(axis=(2, 3))).sum(axis=1)
         return logit
+
+    def construct(self, x, c):
+        return self._logit(self.features(x), c)
+
+    def scores(self, x, c):
+        """(real/fake logit, class logits) from one pass; only with model.ac_weight > 0."""
+        h = self.features(x)
+        return self._logit(h, c), self.classifier(h.mean(axis=(2, 3)))
 
 
 def build(cfg: DCGANConfig, resolution: int, channels: int, num_classes: int):

@@ -19,6 +19,17 @@ class ClassEmbedding(nn.Cell):
         return self.embed(c)
 
 
+def class_head(ac_weight: float, features: int, num_classes: int):
+    """D's auxiliary classifier (AC-GAN's): a Dense from D's pooled features to class logits.
+
+    Built only when its loss is on (``model.ac_weight > 0``) and there are 2+ classes, so runs
+    without it keep their parameter set (and their snapshots keep loading).
+    """
+    if ac_weight > 0 and num_classes > 1:
+        return nn.Dense(features, num_classes)
+    return None
+
+
 class UpsampleNearest2x(nn.Cell):
     """Nearest-neighbour x2 upsampling written with reshape + tile.
 

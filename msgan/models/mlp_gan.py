@@ -6,7 +6,7 @@ from mindspore import nn, ops
 
 from msgan.errors import MsganError
 from msgan.models.classic_config import ClassicGANConfig
-from msgan.models.layers import ClassEmbedding, classic_export_net
+from msgan.models.layers import ClassEmbedding, class_head, classic_export_net
 from msgan.models.spectral_norm import SNDense
 from msgan.ops.lowering import LeakyReLU
 
@@ -68,13 +68,21 @@ class Discriminator(nn.Cell):
         self.out = _dense(in_dim, 1, cfg.spectral_norm)
         # Projection conditioning (Miyato & Koyama 2018): logit += <embed(c), features>.
         self.embed = ClassEmbedding(num_classes, in_dim)
+        self.classifier = class_head(cfg.ac_weight, in_dim, num_classes)
 
-    def construct(self, x, c):
-        h = self.features(x.reshape(x.shape[0], -1))
+    def _logit(self, h, c):
         logit = self.out(h).squeeze(1)
         if self.num_classes > 0:
             logit = logit + (self.embed(c) * h).sum(axis=1)
         return logit
+
+    def construct(self, x, c):
+        return self._logit(self.features(x.reshape(x.shape[0], -1)), c)
+
+    def scores(self, x, c):
+        """(real/fake logit, class logits) from one pass; only with model.ac_weight > 0."""
+        h = self.features(x.reshape(x.shape[0], -1))
+        return self._logit(h, c), self.classifier(h)
 
 
 def build(cfg: MLPGANConfig, resolution: int, channels: int, num_classes: int):

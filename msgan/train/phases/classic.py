@@ -40,6 +40,7 @@ class ClassicPhases(Phases):
         self.real_target = float(m.label_smoothing)
         self.instance_noise = float(m.instance_noise)
         self.loss = m.loss
+        self.ac_weight = float(m.ac_weight) if D.classifier is not None else 0.0
         self.augment, self._draw = augmentations.build(m.augment, G.resolution, G.channels)
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
@@ -53,6 +54,15 @@ class ClassicPhases(Phases):
         G, D, augment = self.runs["G"], self.runs["D"], self.augment
         real_target, use_noise = self.real_target, self.instance_noise > 0
         hinge = self.loss == "hinge"
+        ac_weight = self.ac_weight
+        # D.scores is called on the net itself (train.amp's wrapper only has construct); its
+        # outputs are cast back so the losses stay fp32 either way.
+        scores = self.D.scores if ac_weight > 0 else None
+
+        def logit_and_class_loss(images, labels):
+            logits, class_logits = scores(images, labels)
+            class_loss = losses.class_ce(ops.cast(class_logits, ms.float32), labels)
+            return ops.cast(logits, ms.float32), class_loss
         scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         r1_scale = self.r1_gamma / 2 * self.r1_interval
 
@@ -66,19 +76,28 @@ class ClassicPhases(Phases):
 
         def d_loss(reals, labels, z, noise_std, p, rand_real, rand_fake):
             fakes = ops.stop_gradient(G(z, labels))
-            real_logits = D(seen_by_D(reals, noise_std, p, rand_real), labels)
+            seen_reals = seen_by_D(reals, noise_std, p, rand_real)
+            if ac_weight > 0:   # D learns the classes from reals only: fakes would teach it
+                real_logits, class_loss = logit_and_class_loss(seen_reals, labels)  # their errors
+            else:
+                real_logits, class_loss = D(seen_reals, labels), 0.0
             fake_logits = D(seen_by_D(fakes, noise_std, p, rand_fake), labels)
             if hinge:
                 loss = losses.d_hinge(real_logits, fake_logits)
             else:
                 loss = losses.d_bce(real_logits, fake_logits, real_target)
-            return scaled(scale_D, loss), (loss, real_logits.mean(), fake_logits.mean(),
-                                           ops.sign(real_logits).mean())
+            total = loss + ac_weight * class_loss
+            return scaled(scale_D, total), (loss, real_logits.mean(), fake_logits.mean(),
+                                            ops.sign(real_logits).mean(), class_loss)
 
         def g_loss(labels, z, noise_std, p, rand):
-            logits = D(seen_by_D(G(z, labels), noise_std, p, rand), labels)
+            seen = seen_by_D(G(z, labels), noise_std, p, rand)
+            if ac_weight > 0:
+                logits, class_loss = logit_and_class_loss(seen, labels)
+            else:
+                logits, class_loss = D(seen, labels), 0.0
             loss = losses.g_hinge(logits) if hinge else losses.g_nonsaturating(logits)
-            return scaled(scale_G, loss), loss
+            return scaled(scale_G, loss + ac_weight * class_loss), (loss, class_loss)
 
         def real_logits_sum(reals, labels):
             return D(reals, labels).sum()
@@ -94,13 +113,12 @@ class ClassicPhases(Phases):
         update_D, update_G = self.update("D"), self.update("G")
 
         def d_step(reals, labels, z, noise_std, p, rand_real, rand_fake):
-            (_, (loss, real_mean, fake_mean, sign)), grads = d_grad(
-                reals, labels, z, noise_std, p, rand_real, rand_fake)
-            return (loss, real_mean, fake_mean, sign) + update_D(grads)
+            (_, aux), grads = d_grad(reals, labels, z, noise_std, p, rand_real, rand_fake)
+            return aux + update_D(grads)
 
         def g_step(labels, z, noise_std, p, rand):
-            (_, loss), grads = g_grad(labels, z, noise_std, p, rand)
-            return (loss,) + update_G(grads)
+            (_, aux), grads = g_grad(labels, z, noise_std, p, rand)
+            return aux + update_G(grads)
 
         def r1_step(reals, labels, p, rand):
             (_, penalty), grads = r1_grad(reals, labels, p, rand)
@@ -138,15 +156,17 @@ class ClassicPhases(Phases):
         noise_std = Tensor(self.instance_noise * max(0.0, 1.0 - progress.fraction), ms.float32)
         p = Tensor(self.p, ms.float32)
         z_d = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        loss_D, d_real, d_fake, sign, ok_D, scale_D = self._d_step(
+        loss_D, d_real, d_fake, sign, cls_D, ok_D, scale_D = self._d_step(
             reals, labels, z_d, noise_std, p, self._rand(n), self._rand(n))
         stats = {"loss_D": loss_D, "D_real": d_real, "D_fake": d_fake, "update_ok_D": ok_D}
         if self._r1_step is not None and it % self.r1_interval == 0:
             stats["loss_r1"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
                                                                       self._rand(n))
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        stats["loss_G"], stats["update_ok_G"], scale_G = self._g_step(
+        stats["loss_G"], cls_G, stats["update_ok_G"], scale_G = self._g_step(
             labels, z_g, noise_std, p, self._rand(n))
+        if self.ac_weight > 0:   # D's class loss on reals, G's on its fakes (unweighted)
+            stats["loss_D_class"], stats["loss_G_class"] = cls_D, cls_G
         if self.ada is not None:        # the names StyleGAN2's stats use
             stats["ada_p"] = p
             self.ada.observe(sign)
