@@ -43,11 +43,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Overrides per variant, on top of configs/dcgan.yaml as shipped. ``previous`` is what the
 # config trained before the small-data work (no augmentation, D as wide as G, proportional
-# sampling, mirrored reals).
+# sampling, mirrored reals, transposed convs, the class only beside z). The shipped config took
+# g_cond=cbn and upsample=resize_conv on 2026-12-05: rows of ``default`` (and of the variants
+# below that do not set them) before that date trained with g_cond=input, upsample=deconv.
 VARIANTS = {
     "default": [],
     "previous": ["model.augment=none", "model.ndf=64", "data.sampling=uniform",
-                 "data.mirror=true"],
+                 "data.mirror=true", "model.upsample=deconv", "model.g_cond=input"],
+    "input_deconv": ["model.g_cond=input", "model.upsample=deconv"],   # default until 2026-12-05
     "no_aug": ["model.augment=none"],
     "ada": ["model.augment=ada"],
     "hinge": ["model.loss=hinge"],

@@ -33,8 +33,8 @@ class DCGANConfig(ClassicGANConfig):
     mbd_kernels: int = 32
     mbd_kernel_dim: int = 8
     upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
-    g_cond: str = "input"            # where G sees the class: input (embedding beside z) | cbn
-                                     # (also a per-class scale and shift in every BatchNorm)
+    g_cond: str = "cbn"              # where G sees the class: cbn (also a per-class scale and
+                                     # shift in every BatchNorm) | input (embedding beside z only)
 
     def validate(self, cfg) -> None:
         super().validate(cfg)
