@@ -63,6 +63,7 @@ class ClassicPhases(Phases):
             logits, class_logits = scores(images, labels)
             class_loss = losses.class_ce(ops.cast(class_logits, ms.float32), labels)
             return ops.cast(logits, ms.float32), class_loss
+
         scale_G, scale_D = self.scales.get("G"), self.scales.get("D")
         r1_scale = self.r1_gamma / 2 * self.r1_interval
 
@@ -77,8 +78,9 @@ class ClassicPhases(Phases):
         def d_loss(reals, labels, z, noise_std, p, rand_real, rand_fake):
             fakes = ops.stop_gradient(G(z, labels))
             seen_reals = seen_by_D(reals, noise_std, p, rand_real)
-            if ac_weight > 0:   # D learns the classes from reals only: fakes would teach it
-                real_logits, class_loss = logit_and_class_loss(seen_reals, labels)  # their errors
+            # D learns the classes from reals only: fakes would teach it their errors
+            if ac_weight > 0:
+                real_logits, class_loss = logit_and_class_loss(seen_reals, labels)
             else:
                 real_logits, class_loss = D(seen_reals, labels), 0.0
             fake_logits = D(seen_by_D(fakes, noise_std, p, rand_fake), labels)
