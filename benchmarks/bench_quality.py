@@ -285,31 +285,26 @@ def main():
                 run_dir = os.path.join(a.out, "runs", f"{set_name}-{variant}-{seed}")
                 load = os.getloadavg()[0]
                 source = None
+                sec, extra = 0.0, {}
                 if a.rejudge:
                     if not os.path.isdir(os.path.join(run_dir, "Data")):
                         raise SystemExit(f"--rejudge: {run_dir} has no Data/ — train it first")
-                    res = evaluate(train_dir, test_dir, os.path.join(run_dir, "Data"), ch,
-                                   gain_seeds)
-                    row = {"set": set_name, "variant": variant, "seed": seed, "kimg": a.kimg,
-                           "train_sec": 0.0, "load_1min": round(load, 2), "rejudged": True,
-                           **res}
-                    rows.append(row)
-                    with open(results, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(_line(row), flush=True)
-                    continue
-                if a.reuse_training:
-                    twin = training_twin(variant)
-                    source = os.path.join(a.out, "runs", f"{set_name}-{twin}-{seed}")
-                    if twin is None or not os.path.isdir(os.path.join(source, "checkpoints")):
-                        raise SystemExit(f"--reuse-training: no trained twin run for {variant} "
-                                         f"({source if twin else 'no variant trains like it'})")
-                sec = train_run(train_dir, ch, variant, seed, a.kimg, a.per_class, run_dir,
-                                source)
+                    extra = {"rejudged": True}
+                else:
+                    if a.reuse_training:
+                        twin = training_twin(variant)
+                        source = os.path.join(a.out, "runs", f"{set_name}-{twin}-{seed}")
+                        if twin is None or not os.path.isdir(os.path.join(source,
+                                                                          "checkpoints")):
+                            why = source if twin else "no variant trains like it"
+                            raise SystemExit(f"--reuse-training: no trained twin run for "
+                                             f"{variant} ({why})")
+                    sec = train_run(train_dir, ch, variant, seed, a.kimg, a.per_class, run_dir,
+                                    source)
                 res = evaluate(train_dir, test_dir, os.path.join(run_dir, "Data"), ch,
                                gain_seeds)
                 row = {"set": set_name, "variant": variant, "seed": seed, "kimg": a.kimg,
-                       "train_sec": round(sec, 1), "load_1min": round(load, 2), **res}
+                       "train_sec": round(sec, 1), "load_1min": round(load, 2), **extra, **res}
                 rows.append(row)
                 with open(results, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
