@@ -21,7 +21,8 @@ images per class, then reports:
   accuracy next to the same classifier's accuracy on the GAN's training reals (real-vs-real),
   per class, and their ratio (target >= 0.9, no class at 0);
 - ``gain``: balanced accuracy on the held-out reals of a classifier trained on the training reals
-  alone vs with the generated images added (same steps; `--gain-seeds`, five classifier seeds by default), per class;
+  alone vs with the generated images added (same steps; ``--gain-seeds``, five classifier seeds
+  by default), per class;
 - ``kid``: KID per class between generated and training reals, in the held-out classifier's
   features.
 Results go to OUT/results.jsonl (one line per run) and a markdown table on stdout.
