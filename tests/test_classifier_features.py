@@ -30,6 +30,42 @@ def test_classifier_learns_colours_and_is_seeded():
     assert not np.allclose(clf.extract_features(other, test_images), feats)
 
 
+def test_batch_indices_uniform_epochs_and_balanced_classes():
+    """Uniform batches walk whole permutations (every image once per epoch); balanced batches
+    draw each class equally often, however few images it has."""
+    labels = np.array([0] * 100 + [1] * 5 + [2] * 15)
+    uniform = clf.batch_indices(labels, 8, np.random.default_rng(0), balanced=False)
+    epoch = np.concatenate([next(uniform) for _ in range(15)])        # 120 = one epoch
+    assert sorted(epoch.tolist()) == list(range(120))
+    balanced = clf.batch_indices(labels, 32, np.random.default_rng(0), balanced=True)
+    drawn = labels[np.concatenate([next(balanced) for _ in range(300)])]
+    share = np.bincount(drawn, minlength=3) / len(drawn)
+    np.testing.assert_allclose(share, 1 / 3, atol=0.02)
+    few = np.flatnonzero(labels == 1)
+    picked = np.concatenate([next(balanced) for _ in range(50)])
+    assert set(picked[labels[picked] == 1]) == set(few.tolist())     # all 5, and only those
+
+
+def test_cosine_rates_fall_from_lr_to_near_zero():
+    r = clf.cosine_rates(2e-3, 100)
+    assert r.shape == (100,) and r.dtype == np.float32
+    assert r[0] == pytest.approx(2e-3) and 0 < r[-1] < 1e-6
+    assert (np.diff(r) <= 0).all()
+
+
+def test_balanced_decayed_classifier_learns_a_minority_class():
+    """The recipe of generate.filter's classifier: a class with one image among 30 of each of
+    the others is recognised on new images after 30 steps."""
+    images, labels = _arrays(30, 0)
+    keep = np.concatenate([np.flatnonzero(labels != 2), np.flatnonzero(labels == 2)[:1]])
+    test_images, test_labels = _arrays(10, 1)
+    model = clf.train_classifier(images[keep], labels[keep], 3, steps=30, seed=0, width=16,
+                                 balanced=True, decay=True)
+    pred = clf.predict(model, test_images)
+    assert (pred[test_labels == 2] == 2).mean() >= 0.9
+    assert clf.accuracy(model, test_images, test_labels) >= 0.9
+
+
 def test_balanced_accuracy_against_hand_count():
     labels = np.array([0, 0, 0, 0, 1, 1, 2])
     preds = np.array([0, 0, 0, 1, 1, 0, 0])
@@ -146,7 +182,7 @@ def test_evaluate_takes_the_run_settings_and_explains_the_comparison(tmp_path):
     (run / "checkpoints").mkdir(parents=True)
     (run / "Data").mkdir()
     (run / "config.yaml").write_text(yaml.safe_dump({
-        "data": {"resolution": 32, "channels": 1}, "train": {"seed": 4},
+        "data": {"resolution": 32, "channels": 1, "mirror": True}, "train": {"seed": 4},
         "metrics": {"extractor": "classifier", "classifier_epochs": 9,
                     "inception_checkpoint": ""}, "generate": {"use_snapshot": "best"}}))
     (run / "validation.json").write_text(json.dumps({"root": str(tmp_path / "reals")}))
@@ -154,11 +190,11 @@ def test_evaluate_takes_the_run_settings_and_explains_the_comparison(tmp_path):
             {"kimg": 2.0, "snapshot": "snapshot-000002000", "kid": 0.05, "n_fake": 500}]
     (run / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = SimpleNamespace(resolution=None, channels=None, seed=None, epochs=None,
-                           extractor=None, inception_checkpoint=None)
+                           extractor=None, inception_checkpoint=None, mirror=None)
     assert runinfo.find_run(str(run / "Data")) == str(run)
     taken = runinfo.fill_defaults(args, str(run))
     assert taken == {"resolution": 32, "channels": 1, "seed": 4, "epochs": 9,
-                     "extractor": "classifier"}
+                     "extractor": "classifier", "mirror": True}
     assert args.inception_checkpoint is None
     result = {"overall": {"kid": 0.021, "kid_std": 0.004, "n_fake": 300}}
     row, why = runinfo.compare_with_run(str(run), str(run / "Data"), str(tmp_path / "reals"),
@@ -171,5 +207,6 @@ def test_evaluate_takes_the_run_settings_and_explains_the_comparison(tmp_path):
     assert "not comparable" in why and "--resolution 64" in why and "REAL_DIR" in why
     # with no run folder, evaluate falls back to its documented defaults
     bare = SimpleNamespace(resolution=None, channels=None, seed=None, epochs=None,
-                           extractor=None, inception_checkpoint=None)
+                           extractor=None, inception_checkpoint=None, mirror=None)
     assert runinfo.fill_defaults(bare, None) == {} and bare.resolution == 64
+    assert bare.mirror is False      # a flip changes digits and text: off unless the run flips

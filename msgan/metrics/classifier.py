@@ -104,13 +104,40 @@ class Classifier:
         return np.concatenate(feats).astype(np.float64), np.concatenate(logits).astype(np.float64)
 
 
+def cosine_rates(lr: float, steps: int) -> np.ndarray:
+    """The learning rate of each step, from ``lr`` down towards 0 along a half cosine."""
+    t = np.arange(steps) / max(steps, 1)
+    return (lr * 0.5 * (1 + np.cos(np.pi * t))).astype(np.float32)
+
+
+def batch_indices(labels: np.ndarray, b: int, rng: np.random.Generator, balanced: bool):
+    """Endless batches of ``b`` indices: epochs of random permutations back to back (a batch
+    may span two), or with ``balanced`` each index's class drawn uniformly among the classes
+    present, then an image of that class at random."""
+    if balanced:
+        members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        while True:
+            yield np.array([m[rng.integers(len(m))] for m in
+                            (members[i] for i in rng.integers(len(members), size=b))])
+    order = np.empty(0, dtype=np.int64)
+    while True:
+        if len(order) < b:
+            order = np.concatenate([order, rng.permutation(len(labels))])
+        idx, order = order[:b], order[b:]
+        yield idx
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 30,
                      seed: int = 0, batch_size: int = 32, lr: float = 2e-3, steps: int = None,
-                     mirror: bool = True, width: int = 32, progress: bool = False) -> Classifier:
+                     mirror: bool = True, width: int = 32, balanced: bool = False,
+                     decay: bool = False, progress: bool = False) -> Classifier:
     """Train a SmallCNN on uint8 (N, C, R, R) images with int labels in [0, num_classes).
 
     ``steps`` (optimizer steps) overrides ``epochs`` so two training sets of different size can
-    get the same training budget. ``mirror`` adds random horizontal flips.
+    get the same training budget. ``mirror`` adds random horizontal flips. ``balanced`` draws
+    every batch class by class (each class equally often, images within a class at random), so
+    a 15-image class is learnt next to a 100-image one. ``decay`` lowers the learning rate to 0
+    along a cosine over the steps: a short budget then ends converged instead of mid-step.
     """
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int32)
@@ -128,7 +155,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     b = min(batch_size, n)
     net = SmallCNN(channels, num_classes, width)
     _init_weights(net, rng)
-    opt = nn.Adam(net.trainable_params(), learning_rate=lr)
+    total = steps if steps is not None else epochs * -(-n // b)
+    opt = nn.Adam(net.trainable_params(),
+                  learning_rate=ms.Tensor(cosine_rates(lr, total)) if decay else lr)
 
     def loss_fn(x, y):
         return ops.cross_entropy(net(x), y)
@@ -142,13 +171,10 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
         return loss
 
     net.set_train(True)
-    total = steps if steps is not None else epochs * -(-n // b)
-    order = np.empty(0, dtype=np.int64)
+    batches = batch_indices(labels, b, rng, balanced)
     for _ in Bar(range(total), desc="training the feature classifier", unit="step",
                  disable=not progress):
-        if len(order) < b:   # epochs run back to back; a batch may span two of them
-            order = np.concatenate([order, rng.permutation(n)])
-        idx, order = order[:b], order[b:]
+        idx = next(batches)
         x = to_input(images[idx])
         if mirror:
             flip = rng.random(b) < 0.5
