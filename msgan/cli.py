@@ -97,12 +97,22 @@ def _parser() -> argparse.ArgumentParser:
                     help="classifier runs per arm for --augmentation-benefit (default 3)")
     ev.add_argument("--augmentation-benefit", action="store_true",
                     help="train a classifier with and without the generated images")
+    ev.add_argument("--mirror", type=_true_false, default=None, metavar="{true,false}",
+                    help="--augmentation-benefit's classifier flips its training images "
+                    "(default: the run's data.mirror, else false: a flip changes digits, text, "
+                    "arrows)")
     ev.add_argument("--out", default=None, help="folder that gets report/ (default: the run "
                     "folder when FAKE_DIR is its Data/ or one of its models, else FAKE_DIR)")
     ev.add_argument("--seed", type=int, default=None, help="seeds the classifier, the images "
                     "generated from a model and the KID subsets (default: the run's "
                     "train.seed, else 0)")
     return p
+
+
+def _true_false(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"{value!r} — use true or false")
+    return value.lower() == "true"
 
 
 def _version() -> str:
@@ -238,7 +248,8 @@ def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
         return augmentation_benefit(args.real_dir, fake, out,
                                     seeds=tuple(range(args.seed, args.seed + args.seeds)),
                                     epochs=args.epochs, resolution=args.resolution,
-                                    channels=args.channels, progress=True)
+                                    channels=args.channels, mirror=bool(args.mirror),
+                                    progress=True)
     from msgan.metrics.evaluate import evaluate_folders
     result = evaluate_folders(args.real_dir, fake, extractor=args.extractor,
                               inception_checkpoint=args.inception_checkpoint,

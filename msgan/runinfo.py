@@ -15,12 +15,14 @@ import yaml
 
 from msgan.io import read_stats
 
-FALLBACK = {"resolution": 64, "channels": 3, "seed": 0, "epochs": 30, "extractor": "classifier"}
+FALLBACK = {"resolution": 64, "channels": 3, "seed": 0, "epochs": 30, "extractor": "classifier",
+            "mirror": False}
 # evaluate option -> the run's config key it defaults to
 FROM_CONFIG = {"resolution": ("data", "resolution"), "channels": ("data", "channels"),
                "seed": ("train", "seed"), "epochs": ("metrics", "classifier_epochs"),
                "extractor": ("metrics", "extractor"),
-               "inception_checkpoint": ("metrics", "inception_checkpoint")}
+               "inception_checkpoint": ("metrics", "inception_checkpoint"),
+               "mirror": ("data", "mirror")}
 
 
 def find_run(path: str) -> str | None:
@@ -97,8 +99,10 @@ def compare_with_run(run: str, fake: str, real_dir: str, args, result: dict) -> 
     cfg = read_config(run)
     mismatches = []
     for opt, (section, key) in FROM_CONFIG.items():
+        if opt in ("inception_checkpoint", "mirror"):   # mirror: the benefit report's only
+            continue
         want = (cfg.get(section) or {}).get(key)
-        if opt != "inception_checkpoint" and want is not None and getattr(args, opt) != want:
+        if want is not None and getattr(args, opt) != want:
             mismatches.append(f"--{opt.replace('_', '-')} {getattr(args, opt)} (run: "
                               f"{section}.{key}={want})")
     reals = _reals_root(run)

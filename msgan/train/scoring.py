@@ -95,14 +95,6 @@ class SnapshotScorer:
         if out_dir:
             write_json(os.path.join(out_dir, EXTRACTOR_FILE), self.info)
 
-    @property
-    def classifier(self):
-        """The trained class classifier behind the features; None for inception features or
-        reals without classes (then the network learnt rotations, not classes)."""
-        if self.extractor == "classifier" and self._model.info["task"] == "classes":
-            return self._model.model
-        return None
-
     def features(self, images: np.ndarray) -> np.ndarray:
         """Features of uint8 (N, C, R, R) images from the extractor the reals went through."""
         if self.extractor == "classifier":
