@@ -27,7 +27,7 @@ from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
 
 MIN_RECALL = 0.5
 FILTER_STEPS = 500      # held-out imbalanced digits: 300 steps gave 0.93 balanced accuracy,
-                        # 500 0.94, 1000 0.94 (two seeds each)
+                        # 500 0.94 (two seeds each, benchmarks/bench_filter_classifier.py)
 
 
 def train_filter_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int,
