@@ -291,7 +291,7 @@ class NoiseTask:
                               np.int32)
         t0 = time.time()
         log.info("checking whether the generated images help a classifier of your classes "
-                 "(metrics.benefit_check; 1-2 minutes on a CPU)")
+                 "(metrics.benefit_check; about 2 minutes on a CPU)")
         try:
             report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
                              shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
