@@ -10,7 +10,7 @@ reals and keeps an image only when its predicted class is the one it was generat
 
 The filter trains its own classifier (``train_filter_classifier``) rather than reusing the KID
 extractor's: that one samples images uniformly and stops after 200 steps, and on the imbalanced
-digits it recognised 6-32 % of the held-out images of the 15-image classes (balanced accuracy
+digits it recognised 6-33 % of the held-out images of the 15-image classes (balanced accuracy
 0.52-0.59), so the filter passed the minority classes' images unjudged — the classes whose
 generated images matter most. Class-balanced batches and a learning rate decayed to 0 over
 ``FILTER_STEPS`` steps give 0.93-0.94 there (benchmarks/RESULTS.md, "The filter's classifier").
