@@ -10,6 +10,10 @@ backward-data ran "jit_uni_ncsp:conv+ref:any" (oneDNN's reference kernel) at 0.5
 (64 and 512 channels); with ONEDNN_MAX_CPU_ISA=AVX2 all three passes ran "x64:gemm:jit" at
 6.9 and 31.5 GFLOP/s (12x and 63x). msgan therefore sets the cap for its process on x86
 (msgan/ops/onednn.py). Delete both when "default" shows a jit implementation.
+
+It also prints whether Conv2D takes channels-last (NHWC) tensors on the CPU, the layout oneDNN's
+direct (non-im2col) kernels prefer: MindSpore 2.10 refuses it ("the 'NHWC' format is only
+supported in GPU target", 2026-12-05), so msgan's CPU convs stay NCHW (RESULTS.md, issue 13).
 """
 import argparse
 import os
@@ -38,6 +42,11 @@ for i in range(2):
     out[0].asnumpy()
     [o.asnumpy() for o in out[1]]
     s = time.perf_counter() - t
+try:
+    ops.Conv2D(c, 3, data_format="NHWC")
+    print("NHWC accepted", flush=True)
+except ValueError as e:
+    print("NHWC refused:", str(e).splitlines()[0], flush=True)
 print(f"RESULT {s:.4f} {3 * 2 * b * c * c * 9 * r * r / s / 1e9:.2f}", flush=True)
 '''
 
@@ -71,11 +80,14 @@ def _probe(a, env):
             f = line.split(",")
             if len(f) > 7 and f[2] == "primitive" and f[3] == "exec" and f[5] == "convolution":
                 impls[f[7]] = f[6]
+        nhwc = re.search(r"^NHWC .*$", out, re.M)
         res = re.search(r"RESULT (\S+) (\S+)", out)
         step = f"{float(res.group(1)) * 1e3:.0f} ms, {res.group(2)} GFLOP/s" if res else "failed"
         print(f"conv3x3 {c}->{c} on 8x{c}x{a.size}x{a.size}, fwd+bwd: {step}; oneDNN: "
               + ", ".join(f"{k}={v}" for k, v in impls.items())
               + f" ({time.perf_counter() - t:.0f} s with start-up)", flush=True)
+        if nhwc:
+            print(f"  channels-last Conv2D on the CPU: {nhwc.group(0)}", flush=True)
     os.unlink(src.name)
 
 
