@@ -16,8 +16,7 @@ the GAN):
 
 Each (set, variant, seed) trains ``configs/dcgan.yaml`` with only data.path, data.resolution and
 data.channels set (plus the variant's overrides) for ``--kimg`` kimg, generates ``--per-class``
-images per class (on an imbalanced set the shipped generate.balance=auto fills the small classes
-up to the largest instead; variant ``per_class`` turns that off), then reports:
+images per class, then reports:
 - ``recognised``: a classifier trained on the held-out reals labels the generated images; its
   accuracy next to the same classifier's accuracy on the GAN's training reals (real-vs-real),
   per class, and their ratio (target >= 0.9, no class at 0);
@@ -48,9 +47,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # sampling, mirrored reals, transposed convs, the class only beside z). The shipped config took
 # g_cond=cbn and upsample=resize_conv on 2026-12-05: rows of ``default`` (and of the variants
 # below that do not set them) before that date trained with g_cond=input, upsample=deconv.
-# generate.balance became auto the same day (on for digits-imbalanced: 85 images for each
-# 15-image class, none for the 100-image ones); earlier rows gave --per-class to every class,
-# as ``per_class`` does.
 VARIANTS = {
     "default": [],
     "previous": ["model.augment=none", "model.ndf=64", "data.sampling=uniform",
@@ -70,7 +66,6 @@ VARIANTS = {
     "cbn_rc": ["model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_aug_cbn_rc": ["model.augment=none", "model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_filter": ["generate.filter=none"],
-    "per_class": ["generate.balance=false"],
     # the class filter written out, to redo the end of runs trained as default / no_aug
     "filter": ["generate.filter=classifier"],
     "no_aug_filter": ["model.augment=none", "generate.filter=classifier"],
