@@ -79,8 +79,7 @@ class GenerateConfig:
     seed: int = 0
     batch_size: int = 32
     format: str = "png"              # png | jpg
-    balance: Optional[bool] = None   # per class, generate up to the largest class's count;
-                                     # auto: on when the largest has >= 2x the smallest
+    balance: bool = False            # per class, generate up to the largest class's count
     target_per_class: Optional[int] = None   # with balance: fill every class up to this
     use_snapshot: str = "best"       # best (lowest KID) | last: which snapshot the end uses
     min_class_images: int = 10       # classes with fewer reals get no generated images (0 = all)

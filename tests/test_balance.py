@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from msgan.inference.balance import auto_balance, balance_counts, count_labels
+from msgan.inference.balance import balance_counts, count_labels
 from msgan.errors import MsganError
 
 IMBALANCED = {"cat": 50, "dog": 20, "fox": 5}
@@ -53,22 +53,3 @@ def test_count_labels_lists_every_class():
     assert count_labels(np.zeros(0, np.int32), ["a"]) == {"a": 0}
     with pytest.raises(MsganError, match="index"):
         count_labels(labels, ["a", "b"])
-
-
-def test_auto_balance_turns_on_for_imbalanced_folders_only():
-    on, why = auto_balance({"a": 100, "b": 15, "c": 100})
-    assert on and "15 to 100" in why
-    assert auto_balance({"a": 30, "b": 15})[0]                   # exactly 2x: imbalanced
-    on, why = auto_balance({"a": 29, "b": 15, "c": 20})
-    assert not on and "15 to 29" in why
-    assert not auto_balance({"a": 100, "b": 100})[0]
-
-
-def test_auto_balance_ignores_classes_that_get_no_images():
-    # a 3-image class gets nothing (min_class_images 10), so it does not make the folder
-    # "imbalanced"; without that floor it does
-    assert not auto_balance({"a": 100, "b": 90, "c": 3}, min_class_images=10)[0]
-    assert auto_balance({"a": 100, "b": 90, "c": 3}, min_class_images=0)[0]
-    assert not auto_balance({"a": 100, "b": 0})[0]               # an empty class is no class
-    on, why = auto_balance({"a": 100, "b": 5}, min_class_images=10)
-    assert not on and "fewer than two" in why

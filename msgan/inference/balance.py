@@ -2,7 +2,6 @@
 
 Balancing treats the generated images as additions to the reals: with it on, a class that
 already has ``target`` real images gets none, a class with 10 gets ``target - 10``.
-``generate.balance`` left at auto turns it on for an imbalanced folder (``auto_balance``).
 """
 from __future__ import annotations
 
@@ -44,26 +43,3 @@ def balance_counts(class_counts: dict, generate_num: int, balance: bool,
     target = target_per_class if target_per_class is not None else max(class_counts.values(),
                                                                        default=0)
     return {name: max(0, int(target) - int(n)) for name, n in class_counts.items()}
-
-
-# auto: balance when the largest class has at least this many times the smallest's reals
-IMBALANCE_RATIO = 2.0
-
-
-def auto_balance(class_counts: dict, min_class_images: int = 0) -> tuple:
-    """generate.balance left at auto: (on?, why) for these real counts per class.
-
-    On when the largest class holds at least IMBALANCE_RATIO times the images of the smallest
-    class that gets images at all (classes below ``min_class_images`` get none either way).
-    Measured on imbalanced digits (benchmarks/RESULTS.md): images for the small classes only
-    harmed a classifier less than ``generate_num`` for every class, on both GAN seeds tried;
-    adding images to classes that are already large shifts a classifier towards them.
-    """
-    learnable = [n for n in class_counts.values() if n >= max(min_class_images, 1)]
-    if len(learnable) < 2:
-        return False, "fewer than two classes with images to learn from"
-    lo, hi = min(learnable), max(learnable)
-    if hi >= IMBALANCE_RATIO * lo:
-        return True, (f"imbalanced: classes hold {lo} to {hi} real images, the largest at least "
-                      f"{IMBALANCE_RATIO:g}x the smallest")
-    return False, f"balanced enough: classes hold {lo} to {hi} real images"

@@ -14,7 +14,7 @@ import numpy as np
 from msgan.config import Config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
-from msgan.inference.balance import auto_balance, balance_counts, count_labels
+from msgan.inference.balance import balance_counts, count_labels
 from msgan.inference.generate import generate
 from msgan.inference.latents import sample_z
 from msgan.inference.samplers import CellSampler, load_generators
@@ -183,13 +183,12 @@ class NoiseTask:
             run.exports.export(os.path.join(out, "model", "G_ema"), *chosen)
         else:
             run.exports.final("G_ema", "G_ema", current, run.it)
-        counts, balance = None, bool(g.balance)
+        counts = None
         if self.classes:
             real_counts = count_labels(self.labels, self.classes)
-            balance = self._balance(real_counts)
-            counts = balance_counts(real_counts, g.generate_num, balance, g.target_per_class)
+            counts = balance_counts(real_counts, g.generate_num, g.balance, g.target_per_class)
             counts = self._skip_unlearnable(real_counts, counts)
-        if g.generate_num > 0 or balance:
+        if g.generate_num > 0 or g.balance:
             keep = (self._class_filter() if g.filter == "classifier" and self.num_classes >= 2
                     else None)
             tally = {}
@@ -256,24 +255,6 @@ class NoiseTask:
                         "— look at samples/, train longer (train.total_kimg) or add images",
                         os.path.join(self.out, "Data"), kid, scored[0]["kid"],
                         scored[0]["kimg"])
-
-    def _balance(self, real_counts: dict) -> bool:
-        """generate.balance, with auto decided from the real counts per class (and said why)."""
-        g = self.cfg.generate
-        if g.balance is not None:
-            return g.balance
-        on, why = auto_balance(real_counts, g.min_class_images)
-        if on:
-            target = (g.target_per_class if g.target_per_class is not None
-                      else max(real_counts.values()))
-            log.info("generate.balance: auto → on (%s): each class is filled up to %d images, "
-                     "large classes get none — generate.balance=false gives every class "
-                     "generate.generate_num=%d", why, target, g.generate_num)
-        else:
-            log.info("generate.balance: auto → off (%s)", why)
-        update_json(os.path.join(self.out, "quality.json"), "generate_balance",
-                    {"balance": on, "auto": True, "why": why})
-        return on
 
     def _skip_unlearnable(self, real_counts: dict, counts: dict) -> dict:
         """No images for classes with fewer than generate.min_class_images reals: a GAN cannot
