@@ -191,53 +191,28 @@ def evaluate(train_dir: str, test_dir: str, gen_dir: str, channels: int, seeds=(
                            "kid": kid_c}
     rvr = float((pred_real == train.labels).mean())
     rec = float((pred_gen == gen_labels).mean())
-    # gain: train reals vs train reals + generated, judged on the held-out reals
-    report = _gain(train, test, gen.images, gen_labels, classes, seeds)
+    # gain: train reals vs train reals + generated, judged on the held-out reals; the real-only
+    # arm is the same for every run of a set, so it is trained once per (set, classifier seed)
+    from msgan.metrics.augmentation_benefit import compare
+    cache = _REAL_ONLY.setdefault(train.root, {})
+    report = compare(train.images, train.labels, test.images, test.labels, gen.images,
+                     gen_labels, classes, seeds=seeds, epochs=JUDGE_EPOCHS, mirror=False,
+                     real_only_cache=cache)
+    real, both = (report[a]["balanced_accuracy"] for a in ("real_only", "real_plus_generated"))
     for name in classes:
         per_class[name]["gain"] = report["per_class_gain"][name]
     return {"real_vs_real": rvr, "recognised": rec, "recognised_ratio": rec / max(rvr, 1e-9),
             "min_class_recognised": min(v["recognised"] for v in per_class.values()
                                         if v["recognised"] is not None),
-            "bal_acc_real": report["real_only"], "bal_acc_real_gen": report["real_plus_gen"],
-            "gain_points": 100 * (report["real_plus_gen"] - report["real_only"]),
+            "bal_acc_real": real["mean"], "bal_acc_real_gen": both["mean"],
+            "gain_points": 100 * (both["mean"] - real["mean"]),
             "gain_seeds": [int(s) for s in seeds], "judge": JUDGE,
-            "gain_per_seed": [100 * (w - wo) for w, wo in zip(report["per_seed"]["real_plus_gen"],
-                                                              report["per_seed"]["real_only"])],
+            "gain_per_seed": [100 * (w - wo) for w, wo in zip(both["per_seed"],
+                                                              real["per_seed"])],
             "per_class": per_class}
 
 
-_REAL_ONLY = {}     # (train dir, seed) -> the real-only arm, the same for every run of a set
-
-
-def _gain(train, test, gen_images, gen_labels, classes, seeds) -> dict:
-    from msgan.metrics import classifier as clf
-    k = len(classes)
-    b = 32
-    steps = JUDGE_EPOCHS * -(-len(train.images) // b)
-    arms = {"real_only": (train.images, train.labels),
-            "real_plus_gen": (np.concatenate([train.images, gen_images]),
-                              np.concatenate([train.labels, gen_labels]))}
-    out, per, out["per_seed"] = {}, {}, {}
-    for arm, (x, y) in arms.items():
-        bals, pcs = [], []
-        for seed in seeds:
-            key = (train.root, seed)
-            if arm == "real_only" and key in _REAL_ONLY:
-                bal, pc = _REAL_ONLY[key]
-            else:
-                model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
-                                             mirror=False, decay=True)
-                bal, pc = clf.balanced_accuracy(test.labels, clf.predict(model, test.images), k)
-                if arm == "real_only":
-                    _REAL_ONLY[key] = bal, pc
-            bals.append(bal)
-            pcs.append(pc)
-        out[arm] = float(np.mean(bals))
-        out["per_seed"][arm] = [float(v) for v in bals]
-        per[arm] = np.mean(pcs, axis=0)
-    out["per_class_gain"] = {c: float(per["real_plus_gen"][i] - per["real_only"][i])
-                             for i, c in enumerate(classes)}
-    return out
+_REAL_ONLY = {}     # train dir -> {classifier seed: the real-only arm's classifier}
 
 
 # ----------------------------------------------------------------------------------------------

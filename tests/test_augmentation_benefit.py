@@ -70,3 +70,37 @@ def test_bad_input_raises_msgan_error(tmp_path):
         ab.augmentation_benefit(real, real, str(tmp_path / "o"), holdout=1.0)
     with pytest.raises(MsganError, match="generated folder .* does not exist"):
         ab.augmentation_benefit(real, str(tmp_path / "nope"), str(tmp_path / "o"), resolution=16)
+
+
+def test_compare_trains_the_real_only_arm_once_per_seed_with_a_cache(monkeypatch):
+    """A benchmark judging several generated sets on one split reuses the real-only arm; the
+    cached arm must give the very numbers a fresh one gives."""
+    rng = np.random.default_rng(0)
+    colours = np.array(list(COLOURS.values()), np.uint8)           # 3 classes, one colour each
+
+    def images(labels):
+        x = colours[labels][:, :, None, None] + rng.integers(0, 30, (len(labels), 3, 8, 8))
+        return np.clip(x, 0, 255).astype(np.uint8)
+
+    y_real, y_held, y_gen = (np.repeat(np.arange(3), n).astype(np.int32) for n in (6, 3, 4))
+    x_real, x_held, x_gen = images(y_real), images(y_held), images(y_gen)
+    classes = list(COLOURS)
+    trained = []
+    real_train = ab.clf.train_classifier
+    monkeypatch.setattr(ab.clf, "train_classifier",
+                        lambda x, *a, **k: trained.append(len(x)) or real_train(x, *a, **k))
+    kwargs = dict(seeds=(0, 1), epochs=2, batch_size=8, width=8, mirror=False)
+    fresh = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, classes, **kwargs)
+    cache = {}
+    first = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, classes,
+                       real_only_cache=cache, **kwargs)
+    second = ab.compare(x_real, y_real, x_held, y_held, x_gen[::2], y_gen[::2], classes,
+                        real_only_cache=cache, **kwargs)
+    # 4 classifiers each for fresh and first, then only the 2 real + generated ones
+    assert trained == [18, 30, 18, 30] * 2 + [24, 24]
+    assert sorted(cache) == [0, 1]
+    for report in (first, second):
+        assert report["real_only"] == fresh["real_only"]
+    assert first["real_plus_generated"] == fresh["real_plus_generated"]
+    assert first["generated_recognised"] == fresh["generated_recognised"]
+    assert second["n_generated"] == {c: 2 for c in classes}

@@ -142,8 +142,24 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
         raise MsganError(f"class {small!r} has {counts.min()} real image(s) — each class needs at "
                          "least 2 (one to train on, one to hold out)")
     train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
-    x_real, y_real = real_images[train_idx], real_labels[train_idx]
-    x_held, y_held = real_images[held_idx], real_labels[held_idx]
+    report = compare(real_images[train_idx], real_labels[train_idx], real_images[held_idx],
+                     real_labels[held_idx], gen_images, gen_labels, classes, seeds=seeds,
+                     epochs=epochs, batch_size=batch_size, width=width, max_steps=max_steps,
+                     mirror=mirror, progress=progress)
+    report.update(split_seed=split_seed, holdout=holdout)
+    return report
+
+
+def compare(x_real: np.ndarray, y_real: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
+            gen_images: np.ndarray, gen_labels: np.ndarray, classes: Sequence[str],
+            seeds: Sequence[int] = (0, 1, 2), epochs: int = 30, batch_size: int = 32,
+            width: int = 32, max_steps: Optional[int] = None, mirror: bool = True,
+            progress: bool = False, real_only_cache: Optional[dict] = None) -> dict:
+    """Both arms on a split already made: train on ``x_real`` (+ the generated images), judge on
+    ``x_held``. ``real_only_cache`` (seed -> that arm's classifier, filled here) lets a caller
+    that judges several generated sets against one split train the real-only arm once per seed;
+    the caller keeps one dict per split and settings."""
+    k = len(classes)
     x_both = np.concatenate([x_real, gen_images])
     y_both = np.concatenate([y_real, gen_labels])
     b = min(batch_size, len(x_real))
@@ -156,16 +172,22 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
     for seed in seeds:
         for arm, (x, y) in (("real_only", (x_real, y_real)),
                             ("real_plus_generated", (x_both, y_both))):
-            model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
-                                         width=width, mirror=mirror, decay=True,
-                                         progress=progress)
+            cached = real_only_cache is not None and arm == "real_only"
+            if cached and seed in real_only_cache:
+                model = real_only_cache[seed]
+            else:
+                model = clf.train_classifier(x, y, k, seed=seed, batch_size=b, steps=steps,
+                                             width=width, mirror=mirror, decay=True,
+                                             progress=progress)
+                if cached:
+                    real_only_cache[seed] = model
             runs[arm].append(_evaluate(model, x_held, y_held, k))
             if arm == "real_only" and len(gen_images):
                 recognised.append(_evaluate(model, gen_images, gen_labels, k))
 
     arms = {arm: _arm_summary(r, classes) for arm, r in runs.items()}
     text, diff, spread = verdict(arms["real_plus_generated"]["balanced_accuracy"]["per_seed"],
-                                 arms["real_only"]["balanced_accuracy"]["per_seed"], len(held_idx))
+                                 arms["real_only"]["balanced_accuracy"]["per_seed"], len(y_held))
 
     def per(labels):
         return {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=k))}
@@ -182,10 +204,10 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
         "generated_recognised": _arm_summary(recognised, classes) if recognised else None,
         "classes": list(classes),
         "n_train_real": per(y_real), "n_heldout": per(y_held), "n_generated": per(gen_labels),
-        "seeds": [int(s) for s in seeds], "split_seed": split_seed, "holdout": holdout,
+        "seeds": [int(s) for s in seeds],
         "epochs": epochs, "steps": steps, "mirror": mirror, "batch_size": b,
-        "resolution": int(real_images.shape[2]),
-        "channels": int(real_images.shape[1]), "width": width,
+        "resolution": int(x_real.shape[2]),
+        "channels": int(x_real.shape[1]), "width": width,
         "note": ("held-out images are real images never trained on; both arms train the same "
                  "small CNN from scratch for the same number of steps; accuracies from this "
                  "small classifier are comparable only within this dataset and split"),
