@@ -198,6 +198,7 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
     cfg = load_config(os.path.join(ROOT, "configs", "dcgan.yaml"))
     assert not cfg.data.mirror and cfg.data.sampling == "balanced"
     assert cfg.model.augment == "diffaug"
+    assert cfg.generate.generate_num == 100           # measured: 300 per class helped less
     assert not load_config(os.path.join(ROOT, "configs", "stylegan2.yaml")).data.mirror
     from msgan.errors import MsganError
     for bad, fragment in (("model.augment=flip", "model.augment"),
