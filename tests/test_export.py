@@ -160,14 +160,16 @@ def test_same_net_exports_again(exported, tmp_path):
         assert result["onnx"]["ok"] and result["mindir"]["ok"], result
 
 
-@pytest.mark.parametrize("g_cond", ["input", "cbn"])
-def test_real_dcgan_exports(tmp_path, g_cond):
+@pytest.mark.parametrize("g_cond,upsample", [("input", "deconv"), ("cbn", "deconv"),
+                                             ("cbn", "resize_conv")])
+def test_real_dcgan_exports(tmp_path, g_cond, upsample):
     """A real DCGAN exports ONNX as Conv/ConvTranspose nodes, and MindSpore's ConvTranspose
-    nodes need the fix-up."""
+    nodes need the fix-up (resize_conv's too: its kernel is computed in the graph)."""
     models = pytest.importorskip("msgan.models")
     ms.set_seed(0)
     spec = models.MODELS["dcgan"]
-    G, _ = spec.build(spec.config(z_dim=Z_DIM, ngf=8, ndf=8, g_cond=g_cond), 32, 3, 2)
+    G, _ = spec.build(spec.config(z_dim=Z_DIM, ngf=8, ndf=8, g_cond=g_cond,
+                                    upsample=upsample), 32, 3, 2)
     # At init DCGAN outputs are ~1e-4, which would make the parity check vacuous; large weights
     # saturate the Tanh, where MindSpore's CPU Tanh is ~1e-4 off (the reason atol is 1e-3).
     rng = np.random.RandomState(0)

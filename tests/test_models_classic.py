@@ -46,6 +46,32 @@ def test_dcgan_options_keep_shapes(options):
     assert D(x, c).shape == (3,)
 
 
+def test_resize_conv_is_nearest_upsample_then_conv():
+    """ResizeConv2d runs as one transposed conv; its output and gradients (input and weight)
+    must be those of a nearest 2x upsample followed by a 3x3, padding-1 conv."""
+    from msgan.models.layers import ResizeConv2d
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((7, 5, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((2, 5, 6, 6)).astype(np.float32)
+    dy = Tensor(rng.standard_normal((2, 7, 12, 12)).astype(np.float32))
+    conv = ms.nn.Conv2d(5, 7, 3, 1, pad_mode="pad", padding=1, has_bias=False,
+                        weight_init=Tensor(w))
+    upsampled = Tensor(x.repeat(2, axis=2).repeat(2, axis=3))
+    layer = ResizeConv2d(5, 7, Tensor(w))
+
+    def grads(net, inp):
+        return ms.value_and_grad(lambda t: (net(t) * dy).sum(), 0, net.trainable_params())(inp)
+
+    (ref_out, (ref_dx_up, (ref_dw,))) = conv(upsampled), grads(conv, upsampled)[1]
+    out, (dx, (dw,)) = layer(Tensor(x)), grads(layer, Tensor(x))[1]
+    assert out.shape == (2, 7, 12, 12)
+    np.testing.assert_allclose(out.asnumpy(), ref_out.asnumpy(), atol=1e-4)
+    np.testing.assert_allclose(dw.asnumpy(), ref_dw.asnumpy(), rtol=1e-4, atol=1e-3)
+    # the upsample's gradient sums each 2x2 block back onto its input pixel
+    ref_dx = ref_dx_up.asnumpy().reshape(2, 5, 6, 2, 6, 2).sum(axis=(3, 5))
+    np.testing.assert_allclose(dx.asnumpy(), ref_dx, rtol=1e-4, atol=1e-3)
+
+
 def test_minibatch_discrimination_changes_d():
     """With MBD on, D's output for one sample depends on the rest of the batch."""
     cfg = DCGANConfig(z_dim=8, ngf=4, ndf=4, minibatch_discrimination=True, mbd_kernels=4)

@@ -15,7 +15,7 @@ from mindspore.common.initializer import Normal
 
 from msgan.checks import choice, positive
 from msgan.models.classic_config import ClassicGANConfig
-from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, UpsampleNearest2x,
+from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, ResizeConv2d,
                                  class_head, classic_export_net)
 from msgan.models.spectral_norm import SNConv2d, SNDense
 from msgan.ops.lowering import LeakyReLU, expand
@@ -69,9 +69,7 @@ def _up_block(cin: int, cout: int, mode: str):
     if mode == "deconv":
         return [nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1,
                                    weight_init=_weights(), has_bias=False)]
-    return [UpsampleNearest2x(),
-            nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, weight_init=_weights(),
-                      has_bias=False)]
+    return [ResizeConv2d(cin, cout, _weights())]
 
 
 class ClassBatchNorm(nn.Cell):
