@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                    "S..S+num-1, file <class>_<seed>; --class C --seed S --num 1 remakes C_S")
     g.add_argument("--truncation", type=float, default=1.0, help="psi for StyleGAN2 (1 = off)")
     g.add_argument("--format", choices=("png", "jpg"), default="png", help="image file format")
+    g.add_argument("--reals", default=None, help="class folder the model was trained on: keep an "
+                   "image only when a classifier of these reals sees its class in it (what a "
+                   "training run's generate.filter does); without it images are unfiltered")
+    g.add_argument("--filter-tries", type=int, default=4, help="with --reals: at most this many "
+                   "candidates per image asked (default 4)")
     g.add_argument("--force", action="store_true", help="replace the images and manifest an "
                    "earlier msgan generate wrote in --out (other files are kept)")
 
@@ -132,7 +137,9 @@ def _cmd_train(args) -> None:
     cfg = load_config(args.config, args.overrides)
     if cfg.generate.predict:
         from msgan.inference.predict import predict
-        predict(cfg)
+        from msgan.metrics.class_filter import filter_for_model
+        predict(cfg, make_filter=lambda reals, meta: filter_for_model(
+            reals, meta, cfg.train.seed, cfg.data.mirror))
     else:
         from msgan.train.run import train
         train(cfg, force=args.force)
@@ -141,6 +148,8 @@ def _cmd_train(args) -> None:
 def _cmd_generate(args) -> None:
     if args.num < 0:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
+    if args.filter_tries < 1:
+        raise MsganError(f"--filter-tries is {args.filter_tries} — pass 1 or more")
     from msgan import runtime
     from msgan.inference import generate, translate
     runtime.setup_logging(None)
@@ -148,6 +157,9 @@ def _cmd_generate(args) -> None:
     if args.input and not translating:
         raise MsganError(f"{args.model} is not an image-to-image model — drop --input, or pass "
                          "a pix2pix/CycleGAN/DiscoGAN/SRGAN run or export")
+    if translating and args.reals:
+        raise MsganError(f"{args.model} is an image-to-image model: --reals filters the images "
+                         "of class-conditional noise models — drop --reals")
     if translating and not args.input:
         raise MsganError(f"{args.model} is an image-to-image model — pass --input DIR, the "
                          "folder of images to translate")
@@ -161,9 +173,17 @@ def _cmd_generate(args) -> None:
               f"and output_0.manifest ({len(skipped)} unreadable inputs skipped)")
         return
     sampler = generate.load_sampler(args.model)
+    keep, tally = None, {}
+    if args.reals:
+        from msgan.metrics.class_filter import filter_for_model
+        keep = filter_for_model(args.reals, sampler.meta)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
-                              fmt=args.format, overwrite=args.force)
+                              fmt=args.format, overwrite=args.force,
+                              accept=keep.accept if keep else None, tries=args.filter_tries,
+                              tally=tally)
+    if keep:
+        keep.report(tally, os.path.abspath(args.out), args.filter_tries)
     print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
           "and output_0.manifest")
 

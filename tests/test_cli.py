@@ -87,6 +87,9 @@ def test_bad_model_paths(tmp_path):
                        "unknown model type")
     assert_clean_error(run_msgan("export", "--checkpoint", str(tmp_path), "--out",
                                  str(tmp_path / "o")), "no snapshot")
+    assert_clean_error(run_msgan("generate", "--model", str(junk), "--out", str(tmp_path / "o"),
+                                 "--reals", str(tmp_path), "--filter-tries", "0"),
+                       "--filter-tries is 0")
 
 
 def test_predict_without_resume():

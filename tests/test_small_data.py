@@ -297,6 +297,53 @@ def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
     assert "generate.filter=classifier kept" in r.stderr
 
 
+def _filter_report_matches_data(out):
+    report = json.loads((out / "quality.json").read_text())["class_filter"]
+    assert report["tries"] == 2 and set(report["per_class"]) == set(COLOURS)
+    for name, t in report["per_class"].items():
+        assert t["asked"] == 6 and len(os.listdir(out / "Data" / name)) == t["kept"] <= t["tried"]
+    with open(out / "output_0.manifest", encoding="utf-8") as f:
+        assert len(f.readlines()) == sum(t["kept"] for t in report["per_class"].values())
+
+
+def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
+    """Predict mode (reals in data.path) and ``msgan generate --reals`` filter like a training
+    run; predict mode without a reals folder says its images are unfiltered; a reals folder
+    whose classes are not the model's is refused in one line."""
+    data = write_folder(tmp_path / "data", COLOURS, 12, seed=1)
+    r = _tiny_class_run(data, tmp_path / "run", "generate.generate_num=0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    snap = sorted((tmp_path / "run" / "checkpoints").iterdir())[-1]
+    predict = ["generate.predict=true", f"generate.resume={snap}", "generate.generate_num=6",
+               "generate.filter_tries=2"]
+
+    r = _tiny_class_run(data, tmp_path / "pred", *predict)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "generate.filter=classifier kept" in r.stderr
+    _filter_report_matches_data(tmp_path / "pred")
+
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
+    msgan = [sys.executable, "-m", "msgan", "generate", "--model", str(snap), "--num", "6"]
+    r = subprocess.run([*msgan, "--out", str(tmp_path / "gen"), "--reals", str(data),
+                        "--filter-tries", "2"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _filter_report_matches_data(tmp_path / "gen")
+
+    r = _tiny_class_run(tmp_path / "no such folder", tmp_path / "pred2", *predict)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "WARNING: images not filtered" in r.stderr
+    assert not (tmp_path / "pred2" / "quality.json").exists()
+    assert len(list((tmp_path / "pred2" / "Data").rglob("*.png"))) == 18
+
+    two = write_folder(tmp_path / "two", {k: COLOURS[k] for k in ("red", "green")}, 4, seed=2)
+    r = subprocess.run([*msgan, "--out", str(tmp_path / "gen2"), "--reals", str(two)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "does not hold the model's classes (missing: blue" in r.stderr
+    assert not (tmp_path / "gen2" / "Data").exists()
+
+
 def test_classic_r1_and_ada_run_and_resume_their_state():
     """Lazy R1 every r1_interval steps (its penalty logged as loss_r1, its update counted), ADA's
     p controlled from D's real logits and restored with the host state on resume."""

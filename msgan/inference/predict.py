@@ -7,6 +7,7 @@ import os
 
 from msgan import runtime
 from msgan.config import Config, dump_config
+from msgan.data import builtin
 from msgan.inference.generate import generate, load_sampler
 from msgan.inference.translate import load_translator, translate_folder
 from msgan.models import MODELS
@@ -14,9 +15,13 @@ from msgan.models import MODELS
 log = logging.getLogger("msgan")
 
 
-def predict(cfg: Config) -> str:
+def predict(cfg: Config, make_filter=None) -> str:
     """Generate ``generate.generate_num`` images per class into ``output_dir`` (image-to-image
-    models translate the images of ``data.path`` instead); returns the output folder."""
+    models translate the images of ``data.path`` instead); returns the output folder.
+
+    ``make_filter(reals_dir, meta)`` builds generate.filter's judge (an object with ``accept`` and
+    ``report``) from the class folder in ``data.path``; the caller passes it because the judge is
+    a metrics classifier, which this layer does not import."""
     out = os.path.abspath(cfg.output_dir)
     os.makedirs(out, exist_ok=True)
     runtime.setup_logging(out)
@@ -29,7 +34,28 @@ def predict(cfg: Config) -> str:
         log.info("translated %d images into %s", len(paths), os.path.join(out, "Data"))
         return out
     sampler = load_sampler(g.resume)
+    keep, tally = _class_filter(cfg, sampler.meta, make_filter, out), {}
     paths = generate(sampler, out, g.generate_num, seed=g.seed, truncation=g.truncation,
-                     fmt=g.format, progress=cfg.train.progress)
+                     fmt=g.format, progress=cfg.train.progress,
+                     accept=keep.accept if keep else None, tries=g.filter_tries, tally=tally)
     log.info("generated %d images in %s", len(paths), os.path.join(out, "Data"))
+    if keep:
+        keep.report(tally, out, g.filter_tries)
     return out
+
+
+def _class_filter(cfg: Config, meta: dict, make_filter, out: str):
+    """generate.filter's judge for predict mode, or None with a warning where it cannot be
+    built: a training run judges by its own reals, a model alone needs them in data.path."""
+    if cfg.generate.filter != "classifier" or len(meta.get("classes") or []) < 2 \
+            or make_filter is None:
+        return None
+    reals = builtin.resolve_data_path(cfg.data.path, os.path.join(out, "builtin_data"))
+    if not os.path.isdir(reals):
+        log.warning("WARNING: images not filtered: generate.filter=classifier keeps an image "
+                    "only when a classifier of the reals sees its class in it, and data.path "
+                    "(%s) is not a folder — set data.path to the class folder the model was "
+                    "trained on (generate.filter=none writes every image without this warning)",
+                    cfg.data.path)
+        return None
+    return make_filter(reals, meta)

@@ -20,10 +20,17 @@ A class the classifier itself does not recognise among its own reals (recall bel
 """
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
 
+from msgan.errors import MsganError
+from msgan.io import update_json
 from msgan.metrics import classifier as clf
 from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
+
+log = logging.getLogger("msgan")
 
 MIN_RECALL = 0.5
 FILTER_STEPS = 500      # held-out imbalanced digits: 300 steps gave 0.93 balanced accuracy,
@@ -62,3 +69,54 @@ class ClassFilter:
         if self.classes[k] in self.unfiltered:
             return np.ones(len(images), bool)
         return self._predict(images) == k
+
+    def report(self, tally: dict, out_dir: str, tries: int) -> None:
+        """What the filter kept, per class, in the log and ``out_dir``/quality.json; loud where a
+        class got fewer images than asked (its images mostly look like another class)."""
+        asked = sum(t["asked"] for t in tally.values())
+        kept = sum(t["kept"] for t in tally.values())
+        tried = sum(t["tried"] for t in tally.values())
+        log.info("generate.filter=classifier kept %d of %d generated images (%d asked): an image "
+                 "is kept when a classifier of your reals sees its class in it", kept, tried, asked)
+        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"]}
+        if short:
+            log.warning("WARNING: fewer images than asked for %s: most of what the generator "
+                        "makes for these classes looks like another class to a classifier of "
+                        "your reals — train longer or add real images (generate.filter=none "
+                        "writes them all)", ", ".join(f"{c} ({t['kept']} of {t['asked']}, "
+                                                     f"{t['tried']} tried)"
+                                                     for c, t in short.items()))
+        if self.unfiltered:
+            log.info("not filtered: %s (the classifier recognises fewer than %d%% of their own "
+                     "reals, so it cannot judge them)", ", ".join(self.unfiltered),
+                     round(MIN_RECALL * 100))
+        update_json(os.path.join(out_dir, "quality.json"), "class_filter",
+                    {"filter": "classifier", "tries": tries, "min_recall": MIN_RECALL,
+                     "classifier_recall_on_reals": self.recall, "unfiltered": self.unfiltered,
+                     "per_class": tally})
+
+
+def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = False):
+    """A ClassFilter for a trained model's images, judged by a classifier of ``reals_dir`` (the
+    class folder the model was trained on): predict mode and ``msgan generate --reals``, where
+    the training run's own reals are not at hand. ``meta`` is the model's (snapshot or export);
+    the folder must hold exactly its classes."""
+    from msgan.metrics.features import load_folder
+    classes = list(meta.get("classes") or [])
+    if len(classes) < 2:
+        raise MsganError("the model has no classes, so there is nothing to filter its images "
+                         "by — generate without the filter")
+    reals = load_folder(reals_dir, int(meta["resolution"]), int(meta["channels"]), what="reals")
+    if sorted(reals.classes) != sorted(classes):
+        missing = [c for c in classes if c not in reals.classes]
+        extra = [c for c in reals.classes if c not in classes]
+        raise MsganError(f"reals folder {reals_dir} does not hold the model's classes "
+                         f"(missing: {', '.join(missing) or '-'}; not in the model: "
+                         f"{', '.join(extra) or '-'}) — point it at the class folder the model "
+                         "was trained on, or write unfiltered images (generate.filter=none)")
+    to_model = np.array([classes.index(c) for c in reals.classes], np.int32)
+    labels = to_model[reals.labels]
+    log.info("training a classifier of the %d reals in %s for generate.filter (%d steps, every "
+             "class equally often)", len(labels), reals_dir, FILTER_STEPS)
+    model = train_filter_classifier(reals.images, labels, len(classes), seed, mirror)
+    return ClassFilter(model, reals.images, labels, classes)

@@ -200,7 +200,7 @@ class NoiseTask:
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
             if keep:
-                self._report_filter(keep, tally)
+                keep.report(tally, out, g.filter_tries)
             if self.cfg.metrics.benefit_check and self.num_classes >= 2 and paths:
                 self._check_benefit(paths)
             self._warn_if_not_learnt(run.stats.rows(), best if g.use_snapshot == "best" else None)
@@ -214,33 +214,6 @@ class NoiseTask:
         model = train_filter_classifier(self.images, self.labels, self.num_classes,
                                         self.cfg.train.seed, self.cfg.data.mirror)
         return ClassFilter(model, self.images, self.labels, self.classes)
-
-    def _report_filter(self, keep, tally: dict) -> None:
-        """What generate.filter kept, per class, in the log and quality.json; loud where a class
-        got fewer images than asked (its generated images mostly look like another class)."""
-        from msgan.metrics.class_filter import MIN_RECALL
-        g = self.cfg.generate
-        asked = sum(t["asked"] for t in tally.values())
-        kept = sum(t["kept"] for t in tally.values())
-        tried = sum(t["tried"] for t in tally.values())
-        log.info("generate.filter=classifier kept %d of %d generated images (%d asked): an image "
-                 "is kept when a classifier of your reals sees its class in it", kept, tried, asked)
-        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"]}
-        if short:
-            log.warning("WARNING: fewer images than asked for %s: most of what the generator "
-                        "makes for these classes looks like another class to a classifier of "
-                        "your reals — train longer or add real images (generate.filter=none "
-                        "writes them all)", ", ".join(f"{c} ({t['kept']} of {t['asked']}, "
-                                                     f"{t['tried']} tried)"
-                                                     for c, t in short.items()))
-        if keep.unfiltered:
-            log.info("not filtered: %s (the classifier recognises fewer than %d%% of their own "
-                     "reals, so it cannot judge them)", ", ".join(keep.unfiltered),
-                     round(MIN_RECALL * 100))
-        update_json(os.path.join(self.out, "quality.json"), "class_filter",
-                    {"filter": g.filter, "tries": g.filter_tries, "min_recall": MIN_RECALL,
-                     "classifier_recall_on_reals": keep.recall, "unfiltered": keep.unfiltered,
-                     "per_class": tally})
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
