@@ -10,6 +10,7 @@ the GAN):
 - ``digits-small``: the same digits, 30 training images per class.
 - ``textures``: greyscale natural-image crops (scikit-image's bundled brick, grass and gravel
   photographs), 120 training crops per class from the upper half, 40 held out from the lower.
+- ``textures-imbalanced``: the same crops with gravel cut to 15 training crops.
 - ``photos``: colour crops of three photographs (scikit-image's astronaut, coffee and chelsea),
   80 training crops per class from the left half, 40 held out from the right.
 (scikit-image is a benchmark extra, `pip install -e .[bench]`; only its bundled images are read.)
@@ -110,6 +111,7 @@ def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
     base = os.path.join(os.path.dirname(skimage.__file__), "data")
     train, test = {}, {}
     for name in names:
+        n = n_train[name] if isinstance(n_train, dict) else n_train
         img = Image.open(os.path.join(base, f"{name}.png"))
         img = np.asarray(img.convert("L" if channels == 1 else "RGB"))
         h, w = img.shape[:2]
@@ -123,11 +125,9 @@ def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
                 out.append(np.asarray(c).reshape(32, 32, channels))
             return np.stack(out)
         if split == "rows":
-            train[name], test[name] = crops(n_train, 0, h // 2, 0, w), crops(n_held, h // 2, h,
-                                                                             0, w)
+            train[name], test[name] = crops(n, 0, h // 2, 0, w), crops(n_held, h // 2, h, 0, w)
         else:
-            train[name], test[name] = crops(n_train, 0, h, 0, w // 2), crops(n_held, 0, h,
-                                                                             w // 2, w)
+            train[name], test[name] = crops(n, 0, h, 0, w // 2), crops(n_held, 0, h, w // 2, w)
     return train, test, channels
 
 
@@ -140,6 +140,9 @@ def build_set(name: str, root: str) -> tuple:
         train, test, ch = _digits({k: 30 for k in range(10)}, 40, rng)
     elif name == "textures":
         train, test, ch = _crops(["brick", "grass", "gravel"], 96, 120, 40, "rows", 1, rng)
+    elif name == "textures-imbalanced":       # an imbalanced set the defaults were not tuned on
+        train, test, ch = _crops(["brick", "grass", "gravel"], 96,
+                                 {"brick": 120, "grass": 120, "gravel": 15}, 40, "rows", 1, rng)
     elif name == "photos":
         train, test, ch = _crops(["astronaut", "coffee", "chelsea"], 96, 80, 40, "cols", 3, rng)
     else:
