@@ -60,7 +60,9 @@ def test_resize_conv_is_nearest_upsample_then_conv():
     layer = ResizeConv2d(5, 7, Tensor(w))
 
     def grads(net, inp):
-        return ms.value_and_grad(lambda t: (net(t) * dy).sum(), 0, net.trainable_params())(inp)
+        def loss(t):                  # a named function: graph mode cannot parse this lambda
+            return (net(t) * dy).sum()
+        return ms.value_and_grad(loss, 0, net.trainable_params())(inp)
 
     (ref_out, (ref_dx_up, (ref_dw,))) = conv(upsampled), grads(conv, upsampled)[1]
     out, (dx, (dw,)) = layer(Tensor(x)), grads(layer, Tensor(x))[1]
