@@ -115,8 +115,15 @@ def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = F
                          f"{', '.join(extra) or '-'}) — point it at the class folder the model "
                          "was trained on, or write unfiltered images (generate.filter=none)")
     to_model = np.array([classes.index(c) for c in reals.classes], np.int32)
-    labels = to_model[reals.labels]
-    log.info("training a classifier of the %d reals in %s for generate.filter (%d steps, every "
-             "class equally often)", len(labels), reals_dir, FILTER_STEPS)
-    model = train_filter_classifier(reals.images, labels, len(classes), seed, mirror)
-    return ClassFilter(model, reals.images, labels, classes)
+    return trained_filter(reals.images, to_model[reals.labels], classes, seed, mirror,
+                          f"the {len(reals.labels)} reals in {reals_dir}")
+
+
+def trained_filter(images: np.ndarray, labels: np.ndarray, classes, seed: int, mirror: bool,
+                   reals: str = "your reals") -> ClassFilter:
+    """generate.filter's judge: train its classifier on ``images`` (class-balanced, FILTER_STEPS
+    steps: under a minute on a CPU) and wrap it; ``reals`` names them in the log."""
+    log.info("training a classifier of %s for generate.filter (%d steps, every class equally "
+             "often)", reals, FILTER_STEPS)
+    model = train_filter_classifier(images, labels, len(classes), seed, mirror)
+    return ClassFilter(model, images, labels, classes)

@@ -206,14 +206,10 @@ class NoiseTask:
             self._warn_if_not_learnt(run.stats.rows(), best if g.use_snapshot == "best" else None)
 
     def _class_filter(self):
-        """generate.filter's judge: a classifier of the reals trained for it (class-balanced,
-        ~FILTER_STEPS steps: under a minute on a CPU)."""
-        from msgan.metrics.class_filter import FILTER_STEPS, ClassFilter, train_filter_classifier
-        log.info("training a classifier of your classes for generate.filter (%d steps, every "
-                 "class equally often)", FILTER_STEPS)
-        model = train_filter_classifier(self.images, self.labels, self.num_classes,
-                                        self.cfg.train.seed, self.cfg.data.mirror)
-        return ClassFilter(model, self.images, self.labels, self.classes)
+        """generate.filter's judge: a classifier of this run's reals trained for it."""
+        from msgan.metrics.class_filter import trained_filter
+        return trained_filter(self.images, self.labels, self.classes, self.cfg.train.seed,
+                              self.cfg.data.mirror)
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
