@@ -15,6 +15,9 @@ the GAN):
   training crops; moon, camera, coins: 15), upper half for training, 40 held out from the lower;
   a real-only classifier reaches ~0.7 balanced accuracy, so generated images have room to help
   (but the halves of camera and coins show different things: part of what is left is shift).
+- ``crops6-tiles``: the same six kinds and counts, but training and held-out crops come from
+  alternating 48-px tiles of a checkerboard over the whole image, so both parts show the same
+  things (no shift between them; crops of one tile still resemble each other).
 - ``photos``: colour crops of three photographs (scikit-image's astronaut, coffee and chelsea),
   80 training crops per class from the left half, 40 held out from the right.
 (scikit-image is a benchmark extra, `pip install -e .[bench]`; only its bundled images are read.)
@@ -130,8 +133,21 @@ def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
             return np.stack(out)
         if split == "rows":
             train[name], test[name] = crops(n, 0, h // 2, 0, w), crops(n_held, h // 2, h, 0, w)
-        else:
+        elif split == "cols":
             train[name], test[name] = crops(n, 0, h, 0, w // 2), crops(n_held, 0, h, w // 2, w)
+        else:
+            # checkerboard of 2*size tiles: both parts sample the whole image (halves of a photo
+            # can show different things), and no crop straddles a training and a held-out tile
+            t = 2 * size
+            tiles = [(y, x) for y in range(0, h - t + 1, t) for x in range(0, w - t + 1, t)]
+            parts = ([yx for yx in tiles if (yx[0] // t + yx[1] // t) % 2 == 0],
+                     [yx for yx in tiles if (yx[0] // t + yx[1] // t) % 2 == 1])
+
+            def tiled(k, part):
+                picks = rng.integers(0, len(part), k)
+                return np.concatenate([crops(1, part[i][0], part[i][0] + t, part[i][1],
+                                             part[i][1] + t) for i in picks])
+            train[name], test[name] = tiled(n, parts[0]), tiled(n_held, parts[1])
     return train, test, channels
 
 
@@ -151,6 +167,10 @@ def build_set(name: str, root: str) -> tuple:
         names = ["brick", "grass", "gravel", "moon", "camera", "coins"]
         train, test, ch = _crops(names, 24, {n: 100 if i < 3 else 15 for i, n in enumerate(names)},
                                  40, "rows", 1, rng)
+    elif name == "crops6-tiles":              # the same six, train/held-out from interleaved tiles
+        names = ["brick", "grass", "gravel", "moon", "camera", "coins"]
+        train, test, ch = _crops(names, 24, {n: 100 if i < 3 else 15 for i, n in enumerate(names)},
+                                 40, "tiles", 1, rng)
     elif name == "photos":
         train, test, ch = _crops(["astronaut", "coffee", "chelsea"], 96, 80, 40, "cols", 3, rng)
     else:
