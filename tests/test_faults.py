@@ -168,11 +168,32 @@ def test_a_ctrl_c_that_mindspore_swallowed_still_stops_the_run(tmp_path, monkeyp
         return phases
 
     monkeypatch.setattr(run, "build_phases", build)
-    with pytest.raises(KeyboardInterrupt):
-        run.train(cfg)
+    # as at a terminal: a suite started in the background of a script inherits SIGINT ignored
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run.train(cfg)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    finally:
+        signal.signal(signal.SIGINT, before)
     host = json.loads((out / "checkpoints" / snapshots(out)[-1] / "host.json").read_text())
     assert host["it"] == 4 and host["cur_nimg"] == 32      # stopped right after the step
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handlers restored
+
+
+def test_a_run_started_with_ctrl_c_ignored_leaves_it_ignored():
+    """``cmd &`` in a script starts cmd with SIGINT ignored so that Ctrl-C at the terminal does
+    not reach it; the run keeps it that way (SIGTERM still stops it with a snapshot)."""
+    from msgan.train.run import Interrupts
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    term = signal.getsignal(signal.SIGTERM)
+    try:
+        with Interrupts() as interrupts:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == interrupts._raise
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == term
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture

@@ -323,7 +323,9 @@ class Interrupts:
 
     A KeyboardInterrupt raised while MindSpore's C++ code runs (graph compiling, an export's
     parity run) can be swallowed there: under load a test's Ctrl-C right after a snapshot left the
-    run training on. The loop therefore also checks ``pending`` once per step.
+    run training on. The loop therefore also checks ``pending`` once per step. A SIGINT that the
+    process was started ignoring (``cmd &`` in a script, nohup-style launchers) stays ignored, as
+    Python itself leaves it: the launcher asked for Ctrl-C at the terminal not to reach this run.
     """
 
     def __init__(self):
@@ -332,7 +334,8 @@ class Interrupts:
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._raise)
+            if not (sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN):
+                self._previous[sig] = signal.signal(sig, self._raise)
         return self
 
     def __exit__(self, *exc):
