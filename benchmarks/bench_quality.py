@@ -75,6 +75,7 @@ VARIANTS = {
     "no_aug_cbn": ["model.augment=none", "model.g_cond=cbn"],
     "ac": ["model.ac_weight=1"],
     "cbn_ac": ["model.g_cond=cbn", "model.ac_weight=1"],
+    "mode_seeking": ["model.mode_seeking=1"],
     "cbn_rc": ["model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_aug_cbn_rc": ["model.augment=none", "model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_filter": ["generate.filter=none"],

@@ -34,6 +34,14 @@ def class_ce(class_logits, labels):
     return ops.cross_entropy(class_logits, labels)
 
 
+def mode_seeking(fakes_a, fakes_b, z_a, z_b, eps=1e-5):
+    """Mode-seeking term (Mao et al. 2019, MSGAN): 1 / (mean|G(z_a,c) - G(z_b,c)| /
+    mean|z_a - z_b| + eps) over pairs with the same class; G minimises it, so two latents of one
+    class that G maps to the same image cost most (a class collapsed onto one look)."""
+    ratio = ops.mean(ops.abs(fakes_a - fakes_b)) / ops.mean(ops.abs(z_a - z_b))
+    return 1.0 / (ratio + eps), ratio
+
+
 def d_hinge(real_logits, fake_logits):
     """Hinge loss of D (Lim & Ye 2017; SNGAN, BigGAN): relu(1 - D(real)) + relu(1 + D(fake))."""
     return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))

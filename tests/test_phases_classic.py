@@ -87,6 +87,33 @@ def test_auxiliary_class_loss_teaches_d_the_classes_and_g_to_show_them(name, res
     assert make_phases(name, resolution=resolution).D.classifier is None
 
 
+def test_mode_seeking_spreads_each_class_over_its_latents():
+    """model.mode_seeking: G steps on fixed latents raise the image distance between two latents
+    of one class (what the term rewards); step() pairs samples i and i + B/2 in one class and
+    logs that distance; the term is cheapest when the pair's images differ most."""
+    from msgan import losses
+    a, b = Tensor(np.zeros((2, 1, 4, 4), np.float32)), Tensor(np.ones((2, 1, 4, 4), np.float32))
+    za, zb = Tensor(np.zeros((2, 8), np.float32)), Tensor(np.ones((2, 8), np.float32))
+    same, _ = losses.mode_seeking(a, a + 0.01, za, zb)
+    apart, ratio = losses.mode_seeking(a, b, za, zb)
+    assert float(apart.asnumpy()) < float(same.asnumpy())
+    assert float(ratio.asnumpy()) == pytest.approx(1.0)
+    labels = Tensor(np.array([0, 1, 2, 0] * 2, np.int32))   # pairs (i, i + 4) share a class
+    z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
+    zero, p = Tensor(0.0, ms.float32), Tensor(0.0, ms.float32)
+    spread = {}
+    for weight in ("10", "0.000001"):       # the same G and D, with the term and (nearly) without
+        ph = make_phases("dcgan", [f"model.mode_seeking={weight}", "model.augment=none",
+                                   "train.G_opt.lr=0.002"])
+        spread[weight] = [float(ph._g_step(labels, z, zero, p, ph._rand(B))[2].asnumpy())
+                          for _ in range(20)]
+    assert spread["10"][0] == pytest.approx(spread["0.000001"][0], rel=1e-4)
+    assert spread["10"][-1] > 1.5 * spread["0.000001"][-1], spread
+    stats = ph.step(fixed_batches(1)[0], 0, at(0))
+    assert float(stats["G_diversity"].asnumpy()) > 0
+    assert "G_diversity" not in make_phases("dcgan").step(fixed_batches(1)[0], 0, at(0))
+
+
 def test_stats_are_finite_scalars_and_options_run():
     ph = make_phases(overrides=["model.label_smoothing=0.9", "model.instance_noise=0.1",
                                 "model.d_dropout=0.2", "model.minibatch_discrimination=true"])

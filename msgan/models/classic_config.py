@@ -31,6 +31,8 @@ class ClassicGANConfig(ModelConfig):
     r1_interval: int = 16            # lazy R1: every this many steps, scaled to match
     ac_weight: float = 0.0           # auxiliary class loss (AC-GAN): D classifies the reals it
                                      # sees, G is trained to make it see G's class (0 = off)
+    mode_seeking: float = 0.0        # weight of MSGAN's mode-seeking term in G's loss: two
+                                     # latents of one class must give different images (0 = off)
 
     def validate(self, cfg) -> None:
         choice("model.z_dist", self.z_dist, ("gaussian", "uniform"))
@@ -52,6 +54,7 @@ class ClassicGANConfig(ModelConfig):
             positive(f"model.{key}", getattr(self, key))
         positive("model.r1_gamma", self.r1_gamma, allow_zero=True)
         positive("model.ac_weight", self.ac_weight, allow_zero=True)
+        positive("model.mode_seeking", self.mode_seeking, allow_zero=True)
         if self.loss == "hinge" and self.label_smoothing != 1.0:
             raise MsganError("model.label_smoothing only applies to loss=bce — set "
                              "model.label_smoothing=1.0 or model.loss=bce")

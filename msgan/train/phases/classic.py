@@ -41,6 +41,7 @@ class ClassicPhases(Phases):
         self.instance_noise = float(m.instance_noise)
         self.loss = m.loss
         self.ac_weight = float(m.ac_weight) if D.classifier is not None else 0.0
+        self.mode_seeking = float(m.mode_seeking)
         self.augment, self._draw = augmentations.build(m.augment, G.resolution, G.channels)
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
@@ -54,7 +55,7 @@ class ClassicPhases(Phases):
         G, D, augment = self.runs["G"], self.runs["D"], self.augment
         real_target, use_noise = self.real_target, self.instance_noise > 0
         hinge = self.loss == "hinge"
-        ac_weight = self.ac_weight
+        ac_weight, ms_weight = self.ac_weight, self.mode_seeking
         # D.scores is called on the net itself (train.amp's wrapper only has construct); its
         # outputs are cast back so the losses stay fp32 either way.
         scores = self.D.scores if ac_weight > 0 else None
@@ -93,13 +94,20 @@ class ClassicPhases(Phases):
                                             ops.sign(real_logits).mean(), class_loss)
 
         def g_loss(labels, z, noise_std, p, rand):
-            seen = seen_by_D(G(z, labels), noise_std, p, rand)
+            fakes = G(z, labels)
+            seen = seen_by_D(fakes, noise_std, p, rand)
             if ac_weight > 0:
                 logits, class_loss = logit_and_class_loss(seen, labels)
             else:
                 logits, class_loss = D(seen, labels), 0.0
             loss = losses.g_hinge(logits) if hinge else losses.g_nonsaturating(logits)
-            return scaled(scale_G, loss + ac_weight * class_loss), (loss, class_loss)
+            total = loss + ac_weight * class_loss
+            diversity = 0.0
+            if ms_weight > 0:   # step() gives sample i and i + h the same class
+                h = fakes.shape[0] // 2
+                term, diversity = losses.mode_seeking(fakes[:h], fakes[h:2 * h], z[:h], z[h:2 * h])
+                total = total + ms_weight * term
+            return scaled(scale_G, total), (loss, class_loss, diversity)
 
         def real_logits_sum(reals, labels):
             return D(reals, labels).sum()
@@ -165,10 +173,18 @@ class ClassicPhases(Phases):
             stats["loss_r1"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
                                                                       self._rand(n))
         z_g = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
-        stats["loss_G"], cls_G, stats["update_ok_G"], scale_G = self._g_step(
-            labels, z_g, noise_std, p, self._rand(n))
+        labels_g = labels
+        if self.mode_seeking > 0:   # pairs (i, i + h) of one class for the mode-seeking term
+            h = n // 2
+            labels_g = np.array(batch[1])
+            labels_g[h:2 * h] = labels_g[:h]
+            labels_g = Tensor(labels_g)
+        stats["loss_G"], cls_G, diversity, stats["update_ok_G"], scale_G = self._g_step(
+            labels_g, z_g, noise_std, p, self._rand(n))
         if self.ac_weight > 0:   # D's class loss on reals, G's on its fakes (unweighted)
             stats["loss_D_class"], stats["loss_G_class"] = cls_D, cls_G
+        if self.mode_seeking > 0:   # mean |image difference| / mean |z difference| of the pairs
+            stats["G_diversity"] = diversity
         if self.ada is not None:        # the names StyleGAN2's stats use
             stats["ada_p"] = p
             self.ada.observe(sign)
