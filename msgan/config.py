@@ -215,6 +215,11 @@ def _convert(tp, value, path: str):
             raise MsganError(f"config key {path} must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):   # PyYAML (YAML 1.1) reads 2e-4, without a dot, as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MsganError(f"config key {path} must be a number, got {value!r}")
         if not math.isfinite(value):

@@ -48,6 +48,18 @@ def test_bad_values_are_named(overrides, fragment):
     assert "\n" not in str(e.value)
 
 
+def test_numbers_in_exponent_notation(tmp_path):
+    """PyYAML reads ``2e-4`` (no dot) as a string; a float key takes it as the number it is."""
+    yaml_file = tmp_path / "lr.yaml"
+    yaml_file.write_text("model: {name: dcgan}\ntrain:\n  G_opt: {lr: 2e-4}\n")
+    assert load_config(str(yaml_file)).train.G_opt.lr == pytest.approx(2e-4)
+    assert load_config(None, ["train.D_opt.lr=1e-3"]).train.D_opt.lr == pytest.approx(1e-3)
+    for bad, fragment in (("train.D_opt.lr=2e-x", "must be a number"), ("train.D_opt.lr=inf",
+                                                                         "finite")):
+        with pytest.raises(MsganError, match=fragment):
+            load_config(None, [bad])
+
+
 def test_bad_yaml_files(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {name: dcgan\ndata: [\n")
