@@ -29,6 +29,25 @@ def test_verdict_compares_mean_difference_with_spread():
     assert ab.verdict([0.81], [0.8], 10)[0] == "no measurable benefit"
 
 
+def test_a_run_warns_when_the_images_hurt_or_may_hurt():
+    """The run's log: WORSE for a measured loss; a may-hurt warning for a loss of a point or
+    more inside the spread (few held-out reals); nothing for a gain or a small difference."""
+    def report(with_gen, without):
+        verdict, d, spread = ab.verdict(with_gen, without, 30)
+        d = dict(d, spread=spread)
+        arm = lambda v: {"balanced_accuracy": {"mean": float(np.mean(v))}}  # noqa: E731
+        return {"verdict": verdict, "balanced_accuracy_difference": d,
+                "real_only": arm(without), "real_plus_generated": arm(with_gen)}
+    hurt = ab.warning_for(report([0.5, 0.52, 0.51], [0.8, 0.82, 0.81]), "/run/Data")
+    assert "WORSE" in hurt and "/run/Data" in hurt and "-30.0 points" in hurt
+    noisy_loss = report([0.70, 0.95, 0.75], [0.80, 0.85, 0.90])          # -5 points, spread 15
+    assert noisy_loss["verdict"] == "no measurable benefit"
+    may = ab.warning_for(noisy_loss, "/run/Data")
+    assert may.startswith("WARNING: no measurable benefit") and "may make a classifier" in may
+    assert ab.warning_for(report([0.9, 0.92, 0.91], [0.6, 0.62, 0.61]), "D") is None
+    assert ab.warning_for(report([0.84, 0.85, 0.86], [0.845, 0.855, 0.86]), "D") is None
+
+
 def test_report_end_to_end_is_reproducible(tmp_path):
     real = _write_folder(tmp_path / "real", COLOURS, 12, seed=0)
     # Generated "blue" images are really red: a generator that mixed up its classes.

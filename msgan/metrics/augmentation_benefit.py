@@ -229,6 +229,25 @@ def verdict_line(report: dict) -> str:
     return line
 
 
+def warning_for(report: dict, data_dir: str):
+    """The WARNING a run logs next to ``verdict_line``, or None when the images did not lose.
+
+    "No measurable benefit" with a mean loss of a point or more still warns: with few reals held
+    out the spread is wide, and a set that a larger evaluation found 3.4 points worse
+    (benchmarks/RESULTS.md, crops6-tiles) came out here as -4.7 points, spread 5.9.
+    """
+    line = verdict_line(report)
+    if report["verdict"] == "generated images hurt":
+        return (f"WARNING: {line}. The images in {data_dir} make a classifier of your classes "
+                "WORSE — do not add them to your training set as they are; train longer, add "
+                "real images, or keep model.augment on (see README, 'Small data')")
+    if report["balanced_accuracy_difference"]["mean"] <= -0.01:
+        return (f"WARNING: {line}. The images in {data_dir} did not help and may make a "
+                "classifier of your classes worse (too few reals held out to be sure) — test "
+                "them on your own task before you rely on them")
+    return None
+
+
 def plot_report(report: dict, path: str) -> None:
     """Bars of held-out accuracy (overall and per class), mean ± std over seeds, for both arms."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

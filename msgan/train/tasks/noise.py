@@ -249,7 +249,7 @@ class NoiseTask:
         BENEFIT_STEPS classifier steps, images averaged down to 32 px). Its verdict goes to the
         log — loudly when the images hurt — and to quality.json.
         """
-        from msgan.metrics.augmentation_benefit import benefit, verdict_line
+        from msgan.metrics.augmentation_benefit import benefit, verdict_line, warning_for
         from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
         classes = list(self.classes)
         d = self.cfg.data
@@ -270,12 +270,9 @@ class NoiseTask:
             log.warning("benefit check skipped: %s", e)
             return
         report["seconds"] = round(time.time() - t0, 1)
-        line = verdict_line(report)
-        if report["verdict"] == "generated images hurt":
-            log.warning("WARNING: %s. The images in %s make a classifier of your classes WORSE "
-                        "— do not add them to your training set as they are; train longer, "
-                        "add real images, or keep model.augment on (see README, 'Small data')",
-                        line, os.path.join(self.out, "Data"))
+        warning = warning_for(report, os.path.join(self.out, "Data"))
+        if warning:
+            log.warning("%s", warning)
         else:
-            log.info("%s", line)
+            log.info("%s", verdict_line(report))
         update_json(os.path.join(self.out, "quality.json"), "augmentation_benefit", report)
