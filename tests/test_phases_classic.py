@@ -111,7 +111,6 @@ def test_mode_seeking_spreads_each_class_over_its_latents():
     assert spread["10"][-1] > 1.5 * spread["0.000001"][-1], spread
     stats = ph.step(fixed_batches(1)[0], 0, at(0))
     assert float(stats["G_diversity"].asnumpy()) > 0
-    assert "G_diversity" not in make_phases("dcgan").step(fixed_batches(1)[0], 0, at(0))
 
 
 def test_stats_are_finite_scalars_and_options_run():
