@@ -79,6 +79,11 @@ VARIANTS = {
     "cbn_rc": ["model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_aug_cbn_rc": ["model.augment=none", "model.g_cond=cbn", "model.upsample=resize_conv"],
     "no_filter": ["generate.filter=none"],
+    # gate: no images for a class whose images vary < 0.5x its reals (generate.min_diversity,
+    # off by default); balance: only the small classes get images, up to the largest's count
+    "gate": ["generate.min_diversity=0.5"],
+    "balance": ["generate.balance=true"],
+    "balance_gate": ["generate.balance=true", "generate.min_diversity=0.5"],
     # the class filter written out, to redo the end of runs trained as default / no_aug
     "filter": ["generate.filter=classifier"],
     "no_aug_filter": ["model.augment=none", "generate.filter=classifier"],

@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
                    "training run's generate.filter does); without it images are unfiltered")
     g.add_argument("--filter-tries", type=int, default=4, help="with --reals: at most this many "
                    "candidates per image asked (default 4)")
+    g.add_argument("--min-diversity", type=float, default=None,
+                   help="with --reals: write no images for a class whose images vary less than "
+                   "this times its reals, e.g. 0.5 (default: generate.min_diversity's, 0 = off; "
+                   "below 0.5 a warning names the class either way)")
     g.add_argument("--force", action="store_true", help="replace the images and manifest an "
                    "earlier msgan generate wrote in --out (other files are kept)")
 
@@ -139,7 +143,7 @@ def _cmd_train(args) -> None:
         from msgan.inference.predict import predict
         from msgan.metrics.class_filter import filter_for_model
         predict(cfg, make_filter=lambda reals, meta: filter_for_model(
-            reals, meta, cfg.train.seed, cfg.data.mirror))
+            reals, meta, cfg.train.seed, cfg.data.mirror, cfg.generate.min_diversity))
     else:
         from msgan.train.run import train
         train(cfg, force=args.force)
@@ -150,6 +154,11 @@ def _cmd_generate(args) -> None:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
     if args.filter_tries < 1:
         raise MsganError(f"--filter-tries is {args.filter_tries} — pass 1 or more")
+    if args.min_diversity is None:
+        from msgan.config import GenerateConfig
+        args.min_diversity = GenerateConfig.min_diversity
+    if not 0.0 <= args.min_diversity < 1.0:
+        raise MsganError(f"--min-diversity is {args.min_diversity} — pass 0 (off) up to below 1")
     from msgan import runtime
     from msgan.inference import generate, translate
     runtime.setup_logging(None)
@@ -176,12 +185,12 @@ def _cmd_generate(args) -> None:
     keep, tally = None, {}
     if args.reals:
         from msgan.metrics.class_filter import filter_for_model
-        keep = filter_for_model(args.reals, sampler.meta)
+        keep = filter_for_model(args.reals, sampler.meta, min_diversity=args.min_diversity)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
                               fmt=args.format, overwrite=args.force,
                               accept=keep.accept if keep else None, tries=args.filter_tries,
-                              tally=tally)
+                              tally=tally, keep_class=keep.keep_class if keep else None)
     if keep:
         keep.report(tally, os.path.abspath(args.out), args.filter_tries)
     print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "

@@ -86,6 +86,9 @@ class GenerateConfig:
     filter: str = "classifier"       # classifier: keep an image only if a classifier of the reals
                                      # sees its class in it (runs with 2+ classes) | none
     filter_tries: int = 4            # with filter: at most this many candidates per image asked
+    min_diversity: float = 0.0       # with filter: no images for a class whose kept images vary
+                                     # less than this times its reals (G collapsed on it; 0 = off;
+                                     # below 0.5 the run warns either way)
 
 
 @dataclass
@@ -270,6 +273,9 @@ def validate(cfg: Config) -> None:
     positive("generate.min_class_images", g.min_class_images, allow_zero=True)
     choice("generate.filter", g.filter, ("classifier", "none"))
     positive("generate.filter_tries", g.filter_tries)
+    if not 0.0 <= g.min_diversity < 1.0:
+        raise MsganError(f"config key generate.min_diversity is {g.min_diversity} — use 0 (off) "
+                         "up to below 1, e.g. 0.5")
     mt = cfg.metrics
     choice("metrics.extractor", mt.extractor, ("classifier", "inception", "none"))
     positive("metrics.kid_images", mt.kid_images)

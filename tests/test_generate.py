@@ -223,6 +223,29 @@ def test_accept_keeps_only_accepted_seeds_and_fills_from_later_ones(cell_sampler
     np.testing.assert_array_equal(read_image(tmp_path / "Data" / "dog" / "dog_9.png"), dog_9)
 
 
+def test_keep_class_withholds_a_whole_class_before_anything_is_written(cell_sampler, tmp_path):
+    """keep_class sees each class's accepted images together; a class it refuses gets no file,
+    no folder and no manifest line, and the tally says how many were withheld."""
+    seen = {}
+
+    def keep_class(images, k):
+        seen[k] = images.shape
+        return k != 1                                   # withhold dog
+
+    tally = {}
+    paths = generate(cell_sampler, str(tmp_path), 3, seed=0, progress=False,
+                     accept=lambda images, k: np.ones(len(images), bool), tally=tally,
+                     keep_class=keep_class)
+    assert seen == {k: (3, 3, RES, RES) for k in range(3)}
+    assert not (tmp_path / "Data" / "dog").exists()
+    assert sorted(os.listdir(tmp_path / "Data" / "eel")) == ["eel_0.png", "eel_1.png", "eel_2.png"]
+    assert tally["dog"] == {"asked": 3, "kept": 0, "tried": 3, "dropped": 3}
+    assert tally["cat"] == {"asked": 3, "kept": 3, "tried": 3}
+    lines = read_manifest(tmp_path / "output_0.manifest")
+    assert [line["source"] for line in lines] == paths and len(paths) == 6
+    assert not any("/dog/" in p for p in paths)
+
+
 def test_unconditional_layout(uncond, tmp_path):
     _, onnx_path = uncond
     sampler = load_sampler(onnx_path)

@@ -203,7 +203,8 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
     from msgan.errors import MsganError
     for bad, fragment in (("model.augment=flip", "model.augment"),
                           ("model.loss=wgan", "model.loss"), ("data.sampling=x", "data.sampling"),
-                          ("model.augment_p=2", "augment_p"), ("model.r1_gamma=-1", "r1_gamma")):
+                          ("model.augment_p=2", "augment_p"), ("model.r1_gamma=-1", "r1_gamma"),
+                          ("generate.min_diversity=1", "min_diversity")):
         with pytest.raises(MsganError, match=fragment):
             load_config(None, ["model.name=dcgan", bad])
 
@@ -397,3 +398,65 @@ def test_a_run_that_did_not_improve_says_so_next_to_data(tmp_path):
         assert str(tmp_path / "Data") in records[0].getMessage()
     finally:
         logger.removeHandler(handler)
+
+
+# -- classes G collapsed on ---------------------------------------------------------------------
+
+def test_diversity_ratio_is_one_for_the_reals_and_zero_for_one_look():
+    """The ratio of mean pairwise distances: the reals against themselves (any subset size, the
+    mean over pairs does not depend on it) sit near 1, one image repeated is 0, and a side with
+    fewer than two images, or reals all alike, cannot be judged."""
+    from msgan.metrics.diversity import diversity_ratio
+    rng = np.random.default_rng(0)
+    reals = rng.integers(0, 256, (60, 3, 16, 16), dtype=np.uint8)
+    assert diversity_ratio(reals, reals) == pytest.approx(1.0)
+    assert 0.85 < diversity_ratio(reals, reals[:12]) < 1.15
+    assert diversity_ratio(reals, np.repeat(reals[:1], 20, axis=0)) == pytest.approx(0.0)
+    half = reals // 2 + 64                      # the same looks at half the contrast
+    assert diversity_ratio(reals, half) == pytest.approx(0.5, abs=0.02)
+    assert diversity_ratio(reals, reals[:1]) is None
+    assert diversity_ratio(np.repeat(reals[:1], 5, axis=0), reals) is None
+
+
+def test_class_filter_withholds_a_class_whose_images_are_one_look(tmp_path, caplog):
+    """ClassFilter.keep_class with min_diversity 0.5: a class's own reals pass, the same image
+    repeated does not (it is what a collapsed G makes); the report names the class with its
+    ratio in a WARNING and in quality.json. With the default (0) the class is written and the
+    report still warns."""
+    from msgan.metrics.class_filter import ClassFilter
+
+    class ByColour:
+        def infer(self, images):
+            means = images.astype(np.float64).mean(axis=(2, 3))
+            return means, means
+
+    rng = np.random.default_rng(0)
+    red, green = (np.stack([shape_image(rng, COLOURS[c]) for _ in range(8)]).transpose(0, 3, 1, 2)
+                  for c in ("red", "green"))
+    reals, labels = np.concatenate([red, green]), np.repeat([0, 1], 8)
+    keep = ClassFilter(ByColour(), reals, labels, ["red", "green"], min_diversity=0.5)
+    assert keep.keep_class(red, 0)
+    assert not keep.keep_class(np.repeat(red[:1], 8, axis=0), 0)
+    assert keep.diversity["red"] == pytest.approx(0.0)
+    assert keep.keep_class(green, 1)
+    tally = {"red": {"asked": 8, "kept": 0, "tried": 8, "dropped": 8},
+             "green": {"asked": 8, "kept": 8, "tried": 8}}
+    with caplog.at_level("INFO", logger="msgan"):
+        keep.report(tally, str(tmp_path), 1)
+    assert "no images written for red (0.00x, 8 images, 8 reals)" in caplog.text
+    assert "fewer images than asked" not in caplog.text          # said once, as the drop
+    report = json.loads((tmp_path / "quality.json").read_text())["class_filter"]
+    assert report["not_written"] == ["red"] and report["min_diversity"] == 0.5
+    assert report["diversity_ratio"]["red"] == 0.0 and report["diversity_ratio"]["green"] > 0.5
+    assert report["collapsed"] == []                      # withheld, so not warned twice
+
+    caplog.clear()
+    default = ClassFilter(ByColour(), reals, labels, ["red", "green"])
+    assert default.keep_class(np.repeat(red[:1], 8, axis=0), 0) and default.keep_class(green, 1)
+    with caplog.at_level("INFO", logger="msgan"):
+        default.report({c: {"asked": 8, "kept": 8, "tried": 8} for c in ("red", "green")},
+                       str(tmp_path), 1)
+    assert "the images of red (0.00x, 8 reals) are mostly one look" in caplog.text
+    assert "no images written" not in caplog.text
+    report = json.loads((tmp_path / "quality.json").read_text())["class_filter"]
+    assert report["collapsed"] == ["red"] and report["not_written"] == []

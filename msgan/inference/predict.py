@@ -37,7 +37,8 @@ def predict(cfg: Config, make_filter=None) -> str:
     keep, tally = _class_filter(cfg, sampler.meta, make_filter, out), {}
     paths = generate(sampler, out, g.generate_num, seed=g.seed, truncation=g.truncation,
                      fmt=g.format, progress=cfg.train.progress,
-                     accept=keep.accept if keep else None, tries=g.filter_tries, tally=tally)
+                     accept=keep.accept if keep else None, tries=g.filter_tries, tally=tally,
+                     keep_class=keep.keep_class if keep else None)
     log.info("generated %d images in %s", len(paths), os.path.join(out, "Data"))
     if keep:
         keep.report(tally, out, g.filter_tries)

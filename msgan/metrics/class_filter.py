@@ -17,6 +17,13 @@ generated images matter most. Class-balanced batches and a learning rate decayed
 
 A class the classifier itself does not recognise among its own reals (recall below
 ``MIN_RECALL``) is not filtered: rejecting its images would only repeat the classifier's error.
+
+The filter judges one image at a time, so it passes a class whose images are all one look of
+it (the classifier sees the class in each). ``keep_class`` judges a class's kept images
+together (``msgan.metrics.diversity``): the report warns when they vary less than ``COLLAPSED``
+times as much as the class's reals, and none is written below ``min_diversity`` (off by
+default: withholding the collapsed class did not change a classifier's balanced accuracy,
+benchmarks/RESULTS.md "Collapsed classes").
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ import numpy as np
 from msgan.errors import MsganError
 from msgan.io import update_json
 from msgan.metrics import classifier as clf
+from msgan.metrics.diversity import COLLAPSED, diversity_ratio
 from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
 
 log = logging.getLogger("msgan")
@@ -51,16 +59,21 @@ def train_filter_classifier(images: np.ndarray, labels: np.ndarray, num_classes:
 class ClassFilter:
     """``accept(images, k)`` → bool mask: which uint8 (N, C, R, R) images look like class k."""
 
-    def __init__(self, model, images: np.ndarray, labels: np.ndarray, classes):
+    def __init__(self, model, images: np.ndarray, labels: np.ndarray, classes,
+                 min_diversity: float = 0.0):
         self.model = model
         self.classes = list(classes)
+        self.min_diversity = float(min_diversity)
         labels = np.asarray(labels).reshape(-1)
         predicted = self._predict(images)
         self.recall = {}
+        self._reals = {}
         for k, name in enumerate(self.classes):
             mine = labels == k
             self.recall[name] = float((predicted[mine] == k).mean()) if mine.any() else 0.0
+            self._reals[k] = np.asarray(images)[mine]
         self.unfiltered = [c for c, r in self.recall.items() if r < MIN_RECALL]
+        self.diversity = {}
 
     def _predict(self, images: np.ndarray) -> np.ndarray:
         return self.model.infer(shrink(np.asarray(images), CLASSIFIER_MAX_RES))[1].argmax(1)
@@ -70,6 +83,13 @@ class ClassFilter:
             return np.ones(len(images), bool)
         return self._predict(images) == k
 
+    def keep_class(self, images: np.ndarray, k: int) -> bool:
+        """False when class k's kept images vary less than ``min_diversity`` x its reals (the
+        ratio is kept for the report; a class it cannot judge is kept)."""
+        ratio = diversity_ratio(self._reals[k], images)
+        self.diversity[self.classes[k]] = ratio
+        return ratio is None or ratio >= self.min_diversity
+
     def report(self, tally: dict, out_dir: str, tries: int) -> None:
         """What the filter kept, per class, in the log and ``out_dir``/quality.json; loud where a
         class got fewer images than asked (its images mostly look like another class)."""
@@ -78,7 +98,27 @@ class ClassFilter:
         tried = sum(t["tried"] for t in tally.values())
         log.info("generate.filter=classifier kept %d of %d generated images (%d asked): an image "
                  "is kept when a classifier of your reals sees its class in it", kept, tried, asked)
-        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"]}
+        dropped = {c: t for c, t in tally.items() if t.get("dropped")}
+        if dropped:
+            log.warning("WARNING: no images written for %s: the generator makes one look for "
+                        "these classes (their images vary less than generate.min_diversity=%g "
+                        "times as much as their reals), and a classifier trained on them would "
+                        "learn that one look as the class — add real images or train longer "
+                        "(generate.min_diversity=0 writes them anyway)",
+                        ", ".join(f"{c} ({self.diversity[c]:.2f}x, {t['dropped']} images, "
+                                  f"{len(self._reals[self.classes.index(c)])} reals)"
+                                  for c, t in dropped.items()), self.min_diversity)
+        alike = {c: r for c, r in self.diversity.items()
+                 if r is not None and r < COLLAPSED and c not in dropped}
+        if alike:
+            log.warning("WARNING: the images of %s are mostly one look: they vary less than %g "
+                        "times as much as their reals (the generator collapsed on these "
+                        "classes; samples/ shows it) — add real images or train longer; "
+                        "generate.min_diversity=%g writes no images for such a class",
+                        ", ".join(f"{c} ({r:.2f}x, "
+                                  f"{len(self._reals[self.classes.index(c)])} reals)"
+                                  for c, r in alike.items()), COLLAPSED, COLLAPSED)
+        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"] and c not in dropped}
         if short:
             log.warning("WARNING: fewer images than asked for %s: most of what the generator "
                         "makes for these classes looks like another class to a classifier of "
@@ -93,10 +133,13 @@ class ClassFilter:
         update_json(os.path.join(out_dir, "quality.json"), "class_filter",
                     {"filter": "classifier", "tries": tries, "min_recall": MIN_RECALL,
                      "classifier_recall_on_reals": self.recall, "unfiltered": self.unfiltered,
-                     "per_class": tally})
+                     "min_diversity": self.min_diversity, "diversity_ratio": self.diversity,
+                     "collapsed_below": COLLAPSED, "collapsed": sorted(alike),
+                     "not_written": sorted(dropped), "per_class": tally})
 
 
-def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = False):
+def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = False,
+                     min_diversity: float = 0.0):
     """A ClassFilter for a trained model's images, judged by a classifier of ``reals_dir`` (the
     class folder the model was trained on): predict mode and ``msgan generate --reals``, where
     the training run's own reals are not at hand. ``meta`` is the model's (snapshot or export);
@@ -116,14 +159,14 @@ def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = F
                          "was trained on, or write unfiltered images (generate.filter=none)")
     to_model = np.array([classes.index(c) for c in reals.classes], np.int32)
     return trained_filter(reals.images, to_model[reals.labels], classes, seed, mirror,
-                          f"the {len(reals.labels)} reals in {reals_dir}")
+                          f"the {len(reals.labels)} reals in {reals_dir}", min_diversity)
 
 
 def trained_filter(images: np.ndarray, labels: np.ndarray, classes, seed: int, mirror: bool,
-                   reals: str = "your reals") -> ClassFilter:
+                   reals: str = "your reals", min_diversity: float = 0.0) -> ClassFilter:
     """generate.filter's judge: train its classifier on ``images`` (class-balanced, FILTER_STEPS
     steps: under a minute on a CPU) and wrap it; ``reals`` names them in the log."""
     log.info("training a classifier of %s for generate.filter (%d steps, every class equally "
              "often)", reals, FILTER_STEPS)
     model = train_filter_classifier(images, labels, len(classes), seed, mirror)
-    return ClassFilter(model, images, labels, classes)
+    return ClassFilter(model, images, labels, classes, min_diversity)

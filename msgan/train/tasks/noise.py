@@ -196,6 +196,7 @@ class NoiseTask:
                              truncation=g.truncation, fmt=g.format,
                              progress=self.cfg.train.progress,
                              accept=keep.accept if keep else None, tries=g.filter_tries,
+                             keep_class=keep.keep_class if keep else None,
                              tally=tally)
             log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
                      os.path.join(out, "Data"))
@@ -209,7 +210,7 @@ class NoiseTask:
         """generate.filter's judge: a classifier of this run's reals trained for it."""
         from msgan.metrics.class_filter import trained_filter
         return trained_filter(self.images, self.labels, self.classes, self.cfg.train.seed,
-                              self.cfg.data.mirror)
+                              self.cfg.data.mirror, min_diversity=self.cfg.generate.min_diversity)
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's

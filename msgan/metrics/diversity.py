@@ -1,0 +1,55 @@
+"""Do a class's generated images vary as much as its reals, or did G collapse onto one look?
+
+A class-conditional GAN trained on 15 images of a class can make every image of that class
+alike: on the crops6-tiles set (benchmarks/RESULTS.md, "Sets not tuned on") every generated
+"camera" crop was the photograph's dark coat, none its sky, grass or tripod. A classifier of the
+reals still calls them camera (no other class is dark), so the class filter keeps them, and 100
+of them taught a classifier that camera means dark: that class lost 16 points of recall.
+
+The measure is the ratio of mean pairwise distances, generated over real, within one class. A
+mean over pairs does not depend on how many images there are (a nearest-neighbour measure such as
+coverage does, and with 15 reals its radius was wide enough to call the collapsed camera class
+fully covered, see RESULTS.md "Collapsed classes"). Images are compared coarsely, averaged down
+to COARSE px: a collapse is a collapse of layout and brightness, and at full resolution the
+distance between two crops of one texture is mostly pixel noise, which a GAN's smoother images
+would shorten without anything having collapsed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from msgan.metrics.extractor import shrink
+
+COARSE = 8
+COLLAPSED = 0.5         # below this ratio a run warns that G makes one look for the class: on
+                        # crops6-tiles the collapsed camera class was 0.36-0.37, every other
+                        # class of three sets 0.72-0.98 (benchmarks/RESULTS.md, "Collapsed classes")
+MAX_IMAGES = 500        # pairs of a random subset beyond this: 125k pairs give the mean to <1 %
+
+
+def coarse(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, C, R, R) -> float (N, C * s * s) in [0, 1], s = min(R, COARSE)."""
+    return shrink(np.asarray(images), COARSE).reshape(len(images), -1).astype(np.float64) / 255.0
+
+
+def mean_pairwise_distance(images: np.ndarray, seed: int = 0) -> float:
+    """Mean Euclidean distance over all pairs of ``images`` (uint8 (N, C, R, R)), coarsened."""
+    x = coarse(images)
+    if len(x) > MAX_IMAGES:
+        x = x[np.random.default_rng(seed).choice(len(x), MAX_IMAGES, replace=False)]
+    if len(x) < 2:
+        return 0.0
+    sq = (x * x).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+    return float(d[np.triu_indices(len(x), 1)].mean())
+
+
+def diversity_ratio(real: np.ndarray, generated: np.ndarray) -> float | None:
+    """Mean pairwise distance of ``generated`` over that of ``real`` (one class each); None
+    where it cannot be judged (fewer than 2 images on a side, or reals all alike)."""
+    if len(real) < 2 or len(generated) < 2:
+        return None
+    spread = mean_pairwise_distance(real)
+    if spread <= 1e-6:
+        return None
+    return mean_pairwise_distance(generated) / spread
