@@ -250,19 +250,27 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
         assert "WORSE" in r.stderr
 
 
+class ByColour:
+    """A stand-in for the filter's classifier: the strongest channel is the class."""
+
+    def infer(self, images):
+        means = images.astype(np.float64).mean(axis=(2, 3))
+        return means, means
+
+
+def _red_green(n):
+    """n red and n green shape images, uint8 (n, 3, R, R) each."""
+    rng = np.random.default_rng(0)
+    return (np.stack([shape_image(rng, COLOURS[c]) for _ in range(n)]).transpose(0, 3, 1, 2)
+            for c in ("red", "green"))
+
+
 def test_class_filter_judges_each_class_it_can_recognise():
     """ClassFilter keeps images its classifier puts in their class, and leaves alone a class the
     classifier does not recognise among its own reals (it cannot judge that class)."""
     from msgan.metrics.class_filter import ClassFilter
 
-    class ByColour:                  # a stand-in classifier: the strongest channel is the class
-        def infer(self, images):
-            means = images.astype(np.float64).mean(axis=(2, 3))
-            return means, means
-
-    rng = np.random.default_rng(0)
-    red, green = (np.stack([shape_image(rng, COLOURS[c]) for _ in range(6)]).transpose(0, 3, 1, 2)
-                  for c in ("red", "green"))
+    red, green = _red_green(6)
     reals = np.concatenate([red, green, red])            # 'crimson' (class 2) looks like red
     labels = np.repeat([0, 1, 2], 6)
     keep = ClassFilter(ByColour(), reals, labels, ["red", "green", "crimson"])
@@ -425,14 +433,7 @@ def test_class_filter_withholds_a_class_whose_images_are_one_look(tmp_path, capl
     report still warns."""
     from msgan.metrics.class_filter import ClassFilter
 
-    class ByColour:
-        def infer(self, images):
-            means = images.astype(np.float64).mean(axis=(2, 3))
-            return means, means
-
-    rng = np.random.default_rng(0)
-    red, green = (np.stack([shape_image(rng, COLOURS[c]) for _ in range(8)]).transpose(0, 3, 1, 2)
-                  for c in ("red", "green"))
+    red, green = _red_green(8)
     reals, labels = np.concatenate([red, green]), np.repeat([0, 1], 8)
     keep = ClassFilter(ByColour(), reals, labels, ["red", "green"], min_diversity=0.5)
     assert keep.keep_class(red, 0)
