@@ -352,6 +352,25 @@ def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
     assert "does not hold the model's classes (missing: blue" in r.stderr
     assert not (tmp_path / "gen2" / "Data").exists()
 
+    # generate.balance for the model alone: class sizes from data.path, here red 12, green 12,
+    # blue 5 -> only blue gets images, 7 of them; unfiltered, so the counts are exact
+    for f in sorted((tmp_path / "data" / "blue").iterdir())[5:]:
+        f.unlink()
+    r = _tiny_class_run(data, tmp_path / "bal", "generate.predict=true",
+                        f"generate.resume={snap}", "generate.balance=true",
+                        "generate.filter=none")
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(x for x in r.stderr.splitlines() if "generate.balance: " in x)
+    assert all(part in line for part in ("blue 7", "green 0", "red 0")), line
+    assert sorted(p.name for p in (tmp_path / "bal" / "Data").iterdir()
+                  if p.is_dir()) == ["blue"]
+    assert len(os.listdir(tmp_path / "bal" / "Data" / "blue")) == 7
+    r = _tiny_class_run(tmp_path / "no such folder", tmp_path / "bal2", "generate.predict=true",
+                        f"generate.resume={snap}", "generate.balance=true")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "generate.balance=true counts the images of each class in data.path" in r.stderr
+    assert not (tmp_path / "bal2" / "Data").exists()
+
 
 def test_classic_r1_and_ada_run_and_resume_their_state():
     """Lazy R1 every r1_interval steps (its penalty logged as loss_r1, its update counted), ADA's
