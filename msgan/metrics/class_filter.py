@@ -102,9 +102,9 @@ class ClassFilter:
         if dropped:
             log.warning("WARNING: no images written for %s: the generator makes one look for "
                         "these classes (their images vary less than generate.min_diversity=%g "
-                        "times as much as their reals), and a classifier trained on them would "
-                        "learn that one look as the class — add real images or train longer "
-                        "(generate.min_diversity=0 writes them anyway)",
+                        "times as much as their reals: they add no looks to the class) — add "
+                        "real images or train longer (generate.min_diversity=0 writes them "
+                        "anyway)",
                         ", ".join(f"{c} ({self.diversity[c]:.2f}x, {t['dropped']} images, "
                                   f"{len(self._reals[self.classes.index(c)])} reals)"
                                   for c, t in dropped.items()), self.min_diversity)

@@ -25,7 +25,8 @@ COARSE = 8
 COLLAPSED = 0.5         # below this ratio a run warns that G makes one look for the class: the
                         # collapsed camera and rocket classes were 0.36-0.39, every other class
                         # of three sets 0.69-1.02 (benchmarks/RESULTS.md, "Collapsed classes")
-MAX_IMAGES = 500        # pairs of a random subset beyond this: 125k pairs give the mean to <1 %
+MAX_IMAGES = 500        # beyond this, the pairs of a random subset (125k pairs; the full
+                        # matrix of 5000 images would take 200 MB)
 
 
 def coarse(images: np.ndarray) -> np.ndarray:
@@ -35,9 +36,11 @@ def coarse(images: np.ndarray) -> np.ndarray:
 
 def mean_pairwise_distance(images: np.ndarray, seed: int = 0) -> float:
     """Mean Euclidean distance over all pairs of ``images`` (uint8 (N, C, R, R)), coarsened."""
+    images = np.asarray(images)
+    if len(images) > MAX_IMAGES:
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), MAX_IMAGES,
+                                                                   replace=False))]
     x = coarse(images)
-    if len(x) > MAX_IMAGES:
-        x = x[np.random.default_rng(seed).choice(len(x), MAX_IMAGES, replace=False)]
     if len(x) < 2:
         return 0.0
     sq = (x * x).sum(1)
