@@ -318,7 +318,9 @@ def _filter_report_matches_data(out):
 def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
     """Predict mode (reals in data.path) and ``msgan generate --reals`` filter like a training
     run; predict mode without a reals folder says its images are unfiltered; a reals folder
-    whose classes are not the model's is refused in one line."""
+    whose classes are not the model's is refused in one line. Predict mode with
+    generate.balance takes the class sizes from data.path, and refuses a data.path that is not a
+    folder in one line."""
     data = write_folder(tmp_path / "data", COLOURS, 12, seed=1)
     r = _tiny_class_run(data, tmp_path / "run", "generate.generate_num=0")
     assert r.returncode == 0, r.stderr[-3000:]
