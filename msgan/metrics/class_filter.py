@@ -35,7 +35,7 @@ import numpy as np
 from msgan.errors import MsganError
 from msgan.io import update_json
 from msgan.metrics import classifier as clf
-from msgan.metrics.diversity import COLLAPSED, diversity_ratio
+from msgan.metrics.diversity import COLLAPSED, ratio_to, spread
 from msgan.metrics.extractor import CLASSIFIER_MAX_RES, shrink
 
 log = logging.getLogger("msgan")
@@ -67,11 +67,12 @@ class ClassFilter:
         labels = np.asarray(labels).reshape(-1)
         predicted = self._predict(images)
         self.recall = {}
-        self._reals = {}
+        self._spread, self._n_real = {}, {}     # per class: reals' spread, their number
         for k, name in enumerate(self.classes):
             mine = labels == k
             self.recall[name] = float((predicted[mine] == k).mean()) if mine.any() else 0.0
-            self._reals[k] = np.asarray(images)[mine]
+            self._spread[k] = spread(np.asarray(images)[mine])
+            self._n_real[name] = int(mine.sum())
         self.unfiltered = [c for c, r in self.recall.items() if r < MIN_RECALL]
         self.diversity = {}
 
@@ -86,7 +87,7 @@ class ClassFilter:
     def keep_class(self, images: np.ndarray, k: int) -> bool:
         """False when class k's kept images vary less than ``min_diversity`` x its reals (the
         ratio is kept for the report; a class it cannot judge is kept)."""
-        ratio = diversity_ratio(self._reals[k], images)
+        ratio = ratio_to(self._spread[k], images)
         self.diversity[self.classes[k]] = ratio
         return ratio is None or ratio >= self.min_diversity
 
@@ -106,7 +107,7 @@ class ClassFilter:
                         "real images or train longer (generate.min_diversity=0 writes them "
                         "anyway)",
                         ", ".join(f"{c} ({self.diversity[c]:.2f}x, {t['dropped']} images, "
-                                  f"{len(self._reals[self.classes.index(c)])} reals)"
+                                  f"{self._n_real[c]} reals)"
                                   for c, t in dropped.items()), self.min_diversity)
         alike = {c: r for c, r in self.diversity.items()
                  if r is not None and r < COLLAPSED and c not in dropped}
@@ -115,8 +116,7 @@ class ClassFilter:
                         "times as much as their reals (the generator collapsed on these "
                         "classes; samples/ shows it) — add real images or train longer; "
                         "generate.min_diversity=%g writes no images for such a class",
-                        ", ".join(f"{c} ({r:.2f}x, "
-                                  f"{len(self._reals[self.classes.index(c)])} reals)"
+                        ", ".join(f"{c} ({r:.2f}x, {self._n_real[c]} reals)"
                                   for c, r in alike.items()), COLLAPSED, COLLAPSED)
         short = {c: t for c, t in tally.items() if t["kept"] < t["asked"] and c not in dropped}
         if short:

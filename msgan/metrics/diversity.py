@@ -48,12 +48,24 @@ def mean_pairwise_distance(images: np.ndarray, seed: int = 0) -> float:
     return float(d[np.triu_indices(len(x), 1)].mean())
 
 
+def spread(real: np.ndarray) -> float | None:
+    """The reals' mean pairwise distance, or None where no ratio can be taken against it
+    (fewer than 2 images, or all alike)."""
+    if len(real) < 2:
+        return None
+    d = mean_pairwise_distance(real)
+    return d if d > 1e-6 else None
+
+
+def ratio_to(real_spread: float | None, generated: np.ndarray) -> float | None:
+    """Mean pairwise distance of ``generated`` over ``real_spread`` (``spread`` of the class's
+    reals, computed once per class); None where it cannot be judged."""
+    if real_spread is None or len(generated) < 2:
+        return None
+    return mean_pairwise_distance(generated) / real_spread
+
+
 def diversity_ratio(real: np.ndarray, generated: np.ndarray) -> float | None:
     """Mean pairwise distance of ``generated`` over that of ``real`` (one class each); None
     where it cannot be judged (fewer than 2 images on a side, or reals all alike)."""
-    if len(real) < 2 or len(generated) < 2:
-        return None
-    spread = mean_pairwise_distance(real)
-    if spread <= 1e-6:
-        return None
-    return mean_pairwise_distance(generated) / spread
+    return ratio_to(spread(real), generated)
