@@ -63,9 +63,3 @@ def ratio_to(real_spread: float | None, generated: np.ndarray) -> float | None:
     if real_spread is None or len(generated) < 2:
         return None
     return mean_pairwise_distance(generated) / real_spread
-
-
-def diversity_ratio(real: np.ndarray, generated: np.ndarray) -> float | None:
-    """Mean pairwise distance of ``generated`` over that of ``real`` (one class each); None
-    where it cannot be judged (fewer than 2 images on a side, or reals all alike)."""
-    return ratio_to(spread(real), generated)
