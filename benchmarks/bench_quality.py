@@ -84,6 +84,9 @@ VARIANTS = {
     "gate": ["generate.min_diversity=0.5"],
     "balance": ["generate.balance=true"],
     "balance_gate": ["generate.balance=true", "generate.min_diversity=0.5"],
+    # fill200: every class topped up to 200 (each set's largest class has 100 reals, so the
+    # largest gets --per-class 100 like default and the small ones are balanced to it)
+    "fill200": ["generate.balance=true", "generate.target_per_class=200"],
     # the class filter written out, to redo the end of runs trained as default / no_aug
     "filter": ["generate.filter=classifier"],
     "no_aug_filter": ["model.augment=none", "generate.filter=classifier"],
