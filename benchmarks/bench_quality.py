@@ -87,6 +87,9 @@ VARIANTS = {
     # fill200: every class topped up to 200 (each set's largest class has 100 reals, so the
     # largest gets --per-class 100 like default and the small ones are balanced to it)
     "fill200": ["generate.balance=true", "generate.target_per_class=200"],
+    # conf90: the filter also refuses images it gives their class < 0.9 probability
+    "conf90": ["generate.filter_confidence=0.9"],
+    "balance_conf90": ["generate.balance=true", "generate.filter_confidence=0.9"],
     # the class filter written out, to redo the end of runs trained as default / no_aug
     "filter": ["generate.filter=classifier"],
     "no_aug_filter": ["model.augment=none", "generate.filter=classifier"],

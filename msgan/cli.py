@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                    "training run's generate.filter does); without it images are unfiltered")
     g.add_argument("--filter-tries", type=int, default=4, help="with --reals: at most this many "
                    "candidates per image asked (default 4)")
+    g.add_argument("--filter-confidence", type=float, default=None,
+                   help="with --reals: also refuse an image the classifier gives its class less "
+                   "than this probability, e.g. 0.9 (default: generate.filter_confidence's)")
     g.add_argument("--min-diversity", type=float, default=None,
                    help="with --reals: write no images for a class whose images vary less than "
                    "this times its reals, e.g. 0.5 (default: generate.min_diversity's, 0 = off; "
@@ -143,7 +146,8 @@ def _cmd_train(args) -> None:
         from msgan.inference.predict import predict
         from msgan.metrics.class_filter import filter_for_model
         predict(cfg, make_filter=lambda reals, meta: filter_for_model(
-            reals, meta, cfg.train.seed, cfg.data.mirror, cfg.generate.min_diversity))
+            reals, meta, cfg.train.seed, cfg.data.mirror, cfg.generate.min_diversity,
+            cfg.generate.filter_confidence))
     else:
         from msgan.train.run import train
         train(cfg, force=args.force)
@@ -154,11 +158,16 @@ def _cmd_generate(args) -> None:
         raise MsganError(f"--num is {args.num} — pass a number of images >= 0")
     if args.filter_tries < 1:
         raise MsganError(f"--filter-tries is {args.filter_tries} — pass 1 or more")
+    from msgan.config import GenerateConfig
     if args.min_diversity is None:
-        from msgan.config import GenerateConfig
         args.min_diversity = GenerateConfig.min_diversity
+    if args.filter_confidence is None:
+        args.filter_confidence = GenerateConfig.filter_confidence
     if not 0.0 <= args.min_diversity < 1.0:
         raise MsganError(f"--min-diversity is {args.min_diversity} — pass 0 (off) up to below 1")
+    if not 0.0 <= args.filter_confidence < 1.0:
+        raise MsganError(f"--filter-confidence is {args.filter_confidence} — pass 0 (the top "
+                         "class is enough) up to below 1")
     from msgan import runtime
     from msgan.inference import generate, translate
     runtime.setup_logging(None)
@@ -185,7 +194,8 @@ def _cmd_generate(args) -> None:
     keep, tally = None, {}
     if args.reals:
         from msgan.metrics.class_filter import filter_for_model
-        keep = filter_for_model(args.reals, sampler.meta, min_diversity=args.min_diversity)
+        keep = filter_for_model(args.reals, sampler.meta, min_diversity=args.min_diversity,
+                                min_confidence=args.filter_confidence)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
                               fmt=args.format, overwrite=args.force,

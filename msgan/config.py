@@ -86,6 +86,8 @@ class GenerateConfig:
     filter: str = "classifier"       # classifier: keep an image only if a classifier of the reals
                                      # sees its class in it (runs with 2+ classes) | none
     filter_tries: int = 4            # with filter: at most this many candidates per image asked
+    filter_confidence: float = 0.0   # with filter: also refuse an image the classifier gives its
+                                     # class less than this probability (0 = its top class is enough)
     min_diversity: float = 0.0       # with filter: no images for a class whose kept images vary
                                      # less than this times its reals (G collapsed on it; 0 = off;
                                      # below 0.5 the run warns either way)
@@ -273,6 +275,9 @@ def validate(cfg: Config) -> None:
     positive("generate.min_class_images", g.min_class_images, allow_zero=True)
     choice("generate.filter", g.filter, ("classifier", "none"))
     positive("generate.filter_tries", g.filter_tries)
+    if not 0.0 <= g.filter_confidence < 1.0:
+        raise MsganError(f"config key generate.filter_confidence is {g.filter_confidence} — use 0 "
+                         "(the classifier's top class is enough) up to below 1, e.g. 0.9")
     if not 0.0 <= g.min_diversity < 1.0:
         raise MsganError(f"config key generate.min_diversity is {g.min_diversity} — use 0 (off) "
                          "up to below 1, e.g. 0.5")

@@ -204,7 +204,8 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
     for bad, fragment in (("model.augment=flip", "model.augment"),
                           ("model.loss=wgan", "model.loss"), ("data.sampling=x", "data.sampling"),
                           ("model.augment_p=2", "augment_p"), ("model.r1_gamma=-1", "r1_gamma"),
-                          ("generate.min_diversity=1", "min_diversity")):
+                          ("generate.min_diversity=1", "min_diversity"),
+                          ("generate.filter_confidence=-0.1", "filter_confidence")):
         with pytest.raises(MsganError, match=fragment):
             load_config(None, ["model.name=dcgan", bad])
 
@@ -449,6 +450,26 @@ def test_diversity_ratio_is_one_for_the_reals_and_zero_for_one_look():
     assert diversity_ratio(reals, half) == pytest.approx(0.5, abs=0.02)
     assert diversity_ratio(reals, reals[:1]) is None
     assert diversity_ratio(np.repeat(reals[:1], 5, axis=0), reals) is None
+
+
+def test_class_filter_confidence_refuses_images_between_classes():
+    """With min_confidence the filter also refuses an image whose class is the classifier's
+    first choice by a small margin (softmax of ByColour's channel means: red 100 vs green 99 is
+    p(red) 0.73); a clearly red image passes, and without it both pass."""
+    from msgan.metrics.class_filter import ClassFilter
+
+    red, green = _red_green(6)
+    reals, labels = np.concatenate([red, green]), np.repeat([0, 1], 6)
+    clear = np.zeros((1, 3, 8, 8), np.uint8)
+    clear[:, 0] = 200
+    between = np.zeros((1, 3, 8, 8), np.uint8)
+    between[:, 0], between[:, 1] = 100, 99
+    images = np.concatenate([clear, between])
+    assert ClassFilter(ByColour(), reals, labels, ["red", "green"]).accept(images, 0).tolist() \
+        == [True, True]
+    sure = ClassFilter(ByColour(), reals, labels, ["red", "green"], min_confidence=0.9)
+    assert sure.accept(images, 0).tolist() == [True, False]
+    assert sure.accept(images, 1).tolist() == [False, False]
 
 
 def test_class_filter_withholds_a_class_whose_images_are_one_look(tmp_path, caplog):

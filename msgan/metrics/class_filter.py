@@ -60,10 +60,11 @@ class ClassFilter:
     """``accept(images, k)`` → bool mask: which uint8 (N, C, R, R) images look like class k."""
 
     def __init__(self, model, images: np.ndarray, labels: np.ndarray, classes,
-                 min_diversity: float = 0.0):
+                 min_diversity: float = 0.0, min_confidence: float = 0.0):
         self.model = model
         self.classes = list(classes)
         self.min_diversity = float(min_diversity)
+        self.min_confidence = float(min_confidence)
         labels = np.asarray(labels).reshape(-1)
         predicted = self._predict(images)
         self.recall = {}
@@ -76,13 +77,23 @@ class ClassFilter:
         self.unfiltered = [c for c, r in self.recall.items() if r < MIN_RECALL]
         self.diversity = {}
 
+    def _logits(self, images: np.ndarray) -> np.ndarray:
+        return self.model.infer(shrink(np.asarray(images), CLASSIFIER_MAX_RES))[1]
+
     def _predict(self, images: np.ndarray) -> np.ndarray:
-        return self.model.infer(shrink(np.asarray(images), CLASSIFIER_MAX_RES))[1].argmax(1)
+        return self._logits(images).argmax(1)
 
     def accept(self, images: np.ndarray, k: int) -> np.ndarray:
+        """Its class is the classifier's first choice and, with ``min_confidence``, has at
+        least that softmax probability (an image between two classes is refused)."""
         if self.classes[k] in self.unfiltered:
             return np.ones(len(images), bool)
-        return self._predict(images) == k
+        logits = self._logits(images)
+        ok = logits.argmax(1) == k
+        if self.min_confidence > 0:
+            z = np.exp(logits - logits.max(1, keepdims=True))
+            ok &= z[:, k] / z.sum(1) >= self.min_confidence
+        return ok
 
     def keep_class(self, images: np.ndarray, k: int) -> bool:
         """False when class k's kept images vary less than ``min_diversity`` x its reals (the
@@ -98,7 +109,9 @@ class ClassFilter:
         kept = sum(t["kept"] for t in tally.values())
         tried = sum(t["tried"] for t in tally.values())
         log.info("generate.filter=classifier kept %d of %d generated images (%d asked): an image "
-                 "is kept when a classifier of your reals sees its class in it", kept, tried, asked)
+                 "is kept when a classifier of your reals sees its class in it%s", kept, tried,
+                 asked, f" with at least {self.min_confidence:g} probability"
+                 if self.min_confidence > 0 else "")
         dropped = {c: t for c, t in tally.items() if t.get("dropped")}
         if dropped:
             log.warning("WARNING: no images written for %s: the generator makes one look for "
@@ -133,13 +146,14 @@ class ClassFilter:
         update_json(os.path.join(out_dir, "quality.json"), "class_filter",
                     {"filter": "classifier", "tries": tries, "min_recall": MIN_RECALL,
                      "classifier_recall_on_reals": self.recall, "unfiltered": self.unfiltered,
+                     "min_confidence": self.min_confidence,
                      "min_diversity": self.min_diversity, "diversity_ratio": self.diversity,
                      "collapsed_below": COLLAPSED, "collapsed": sorted(alike),
                      "not_written": sorted(dropped), "per_class": tally})
 
 
 def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = False,
-                     min_diversity: float = 0.0):
+                     min_diversity: float = 0.0, min_confidence: float = 0.0):
     """A ClassFilter for a trained model's images, judged by a classifier of ``reals_dir`` (the
     class folder the model was trained on): predict mode and ``msgan generate --reals``, where
     the training run's own reals are not at hand. ``meta`` is the model's (snapshot or export);
@@ -159,14 +173,16 @@ def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = F
                          "was trained on, or write unfiltered images (generate.filter=none)")
     to_model = np.array([classes.index(c) for c in reals.classes], np.int32)
     return trained_filter(reals.images, to_model[reals.labels], classes, seed, mirror,
-                          f"the {len(reals.labels)} reals in {reals_dir}", min_diversity)
+                          f"the {len(reals.labels)} reals in {reals_dir}", min_diversity,
+                          min_confidence)
 
 
 def trained_filter(images: np.ndarray, labels: np.ndarray, classes, seed: int, mirror: bool,
-                   reals: str = "your reals", min_diversity: float = 0.0) -> ClassFilter:
+                   reals: str = "your reals", min_diversity: float = 0.0,
+                   min_confidence: float = 0.0) -> ClassFilter:
     """generate.filter's judge: train its classifier on ``images`` (class-balanced, FILTER_STEPS
     steps: under a minute on a CPU) and wrap it; ``reals`` names them in the log."""
     log.info("training a classifier of %s for generate.filter (%d steps, every class equally "
              "often)", reals, FILTER_STEPS)
     model = train_filter_classifier(images, labels, len(classes), seed, mirror)
-    return ClassFilter(model, images, labels, classes, min_diversity)
+    return ClassFilter(model, images, labels, classes, min_diversity, min_confidence)

@@ -210,7 +210,8 @@ class NoiseTask:
         """generate.filter's judge: a classifier of this run's reals trained for it."""
         from msgan.metrics.class_filter import trained_filter
         return trained_filter(self.images, self.labels, self.classes, self.cfg.train.seed,
-                              self.cfg.data.mirror, min_diversity=self.cfg.generate.min_diversity)
+                              self.cfg.data.mirror, min_diversity=self.cfg.generate.min_diversity,
+                              min_confidence=self.cfg.generate.filter_confidence)
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
