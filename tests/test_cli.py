@@ -90,6 +90,9 @@ def test_bad_model_paths(tmp_path):
     assert_clean_error(run_msgan("generate", "--model", str(junk), "--out", str(tmp_path / "o"),
                                  "--reals", str(tmp_path), "--filter-tries", "0"),
                        "--filter-tries is 0")
+    assert_clean_error(run_msgan("generate", "--model", str(junk), "--out", str(tmp_path / "o"),
+                                 "--reals", str(tmp_path), "--filter-confidence", "1"),
+                       "--filter-confidence is 1.0")
 
 
 def test_predict_without_resume():

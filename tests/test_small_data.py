@@ -308,12 +308,16 @@ def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
 
 
 def _filter_report_matches_data(out):
+    """quality.json's class_filter (returned) agrees with the images and manifest written."""
     report = json.loads((out / "quality.json").read_text())["class_filter"]
     assert report["tries"] == 2 and set(report["per_class"]) == set(COLOURS)
     for name, t in report["per_class"].items():
-        assert t["asked"] == 6 and len(os.listdir(out / "Data" / name)) == t["kept"] <= t["tried"]
+        folder = out / "Data" / name
+        written = len(os.listdir(folder)) if folder.exists() else 0
+        assert t["asked"] == 6 and written == t["kept"] <= t["tried"]
     with open(out / "output_0.manifest", encoding="utf-8") as f:
         assert len(f.readlines()) == sum(t["kept"] for t in report["per_class"].values())
+    return report
 
 
 def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
@@ -329,18 +333,18 @@ def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
     predict = ["generate.predict=true", f"generate.resume={snap}", "generate.generate_num=6",
                "generate.filter_tries=2"]
 
-    r = _tiny_class_run(data, tmp_path / "pred", *predict)
+    r = _tiny_class_run(data, tmp_path / "pred", *predict, "generate.filter_confidence=0.5")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "generate.filter=classifier kept" in r.stderr
-    _filter_report_matches_data(tmp_path / "pred")
+    assert _filter_report_matches_data(tmp_path / "pred")["min_confidence"] == 0.5
 
     env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
     msgan = [sys.executable, "-m", "msgan", "generate", "--model", str(snap), "--num", "6"]
     r = subprocess.run([*msgan, "--out", str(tmp_path / "gen"), "--reals", str(data),
-                        "--filter-tries", "2"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=600)
+                        "--filter-tries", "2", "--filter-confidence", "0.6"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    _filter_report_matches_data(tmp_path / "gen")
+    assert _filter_report_matches_data(tmp_path / "gen")["min_confidence"] == 0.6
 
     r = _tiny_class_run(tmp_path / "no such folder", tmp_path / "pred2", *predict)
     assert r.returncode == 0, r.stderr[-3000:]
