@@ -83,6 +83,9 @@ VARIANTS = {
     # off by default); balance: only the small classes get images, up to the largest's count
     "gate": ["generate.min_diversity=0.5"],
     "balance": ["generate.balance=true"],
+    # every class --per-class images, however imbalanced the folder: the default until
+    # 2026-12-06 (since then generate.balance=auto, which balances these imbalanced sets)
+    "no_balance": ["generate.balance=false"],
     "balance_gate": ["generate.balance=true", "generate.min_diversity=0.5"],
     # fill200: every class topped up to 200 (each set's largest class has 100 reals, so the
     # largest gets --per-class 100 like default and the small ones are balanced to it)

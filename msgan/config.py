@@ -79,7 +79,9 @@ class GenerateConfig:
     seed: int = 0
     batch_size: int = 32
     format: str = "png"              # png | jpg
-    balance: bool = False            # per class, generate up to the largest class's count
+    balance: Union[bool, str] = "auto"   # true: only classes smaller than the largest get images,
+                                     # up to its count (at most generate_num each); auto: true
+                                     # for an imbalanced folder (largest >= 2x smallest), else false
     target_per_class: Optional[int] = None   # with balance: fill every class up to this
     use_snapshot: str = "best"       # best (lowest KID) | last: which snapshot the end uses
     min_class_images: int = 10       # classes with fewer reals get no generated images (0 = all)
@@ -203,9 +205,14 @@ def _convert(tp, value, path: str):
         return _build(tp, value, path + ".")
     if origin is Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
+        if value is None and len(args) < len(typing.get_args(tp)):
             return None
-        return _convert(args[0], value, path)
+        for a in args[:-1]:             # e.g. Union[bool, str]: true/false, else a word
+            try:
+                return _convert(a, value, path)
+            except MsganError:
+                pass
+        return _convert(args[-1], value, path)
     if origin in (list, List):
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -272,6 +279,8 @@ def validate(cfg: Config) -> None:
     choice("generate.format", g.format, ("png", "jpg"))
     choice("generate.use_snapshot", g.use_snapshot, ("best", "last"))
     positive("generate.target_per_class", g.target_per_class)
+    if not isinstance(g.balance, bool) and g.balance != "auto":
+        raise MsganError(f"config key generate.balance is {g.balance!r} — use auto, true or false")
     positive("generate.min_class_images", g.min_class_images, allow_zero=True)
     choice("generate.filter", g.filter, ("classifier", "none"))
     positive("generate.filter_tries", g.filter_tries)

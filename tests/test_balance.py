@@ -1,8 +1,9 @@
-"""Per-class generation counts: plain, balanced up to the largest class or a target."""
+"""Per-class generation counts: plain, balanced up to the largest class or a target, and
+generate.balance=auto's choice between the two."""
 import numpy as np
 import pytest
 
-from msgan.inference.balance import balance_counts, count_labels
+from msgan.inference.balance import balance_counts, count_labels, decide_balance
 from msgan.errors import MsganError
 
 IMBALANCED = {"cat": 50, "dog": 20, "fox": 5}
@@ -22,6 +23,29 @@ def test_balance_fills_up_to_the_largest_class():
     assert {k: IMBALANCED[k] + out[k] for k in out} == {"cat": 50, "dog": 50, "fox": 50}
 
 
+def test_balance_gives_no_class_more_than_generate_num():
+    """Without a target, generate_num caps each class: a 5-image class next to a 3000-image one
+    gets 100, not 2995 that would bury its reals."""
+    assert balance_counts({"big": 3000, "tiny": 5, "mid": 2950}, 100, True) == \
+        {"big": 0, "tiny": 100, "mid": 50}
+
+
+def test_auto_balances_only_an_imbalanced_folder():
+    on, why = decide_balance({"a": 100, "b": 15}, "auto")
+    assert on and "15 to 100 images (6.7x" in why
+    assert decide_balance({"a": 100, "b": 51}, "auto")[0] is False        # 1.96x
+    assert decide_balance({"a": 100, "b": 50}, "auto")[0] is True         # 2x
+    # a class below min_class_images gets no images, so it does not make the folder imbalanced
+    assert decide_balance({"a": 100, "b": 90, "c": 3}, "auto", min_class_images=10)[0] is False
+    assert decide_balance({"a": 100, "b": 90, "c": 3}, "auto", min_class_images=0)[0] is True
+    assert decide_balance({"a": 100}, "auto")[0] is False
+    assert decide_balance({"a": 100, "b": 0}, "auto")[0] is False         # nothing to compare
+    assert decide_balance({"a": 100, "b": 100}, True)[0] is True
+    assert decide_balance({"a": 100, "b": 15}, False)[0] is False
+    with pytest.raises(MsganError, match="auto, true or false"):
+        decide_balance({"a": 1}, "yes")
+
+
 def test_balance_to_a_target_never_removes_images():
     assert balance_counts(IMBALANCED, 300, True, target_per_class=30) == {"cat": 0, "dog": 10,
                                                                          "fox": 25}
@@ -30,7 +54,7 @@ def test_balance_to_a_target_never_removes_images():
 
 
 def test_zero_and_empty_counts():
-    assert balance_counts({"a": 0, "b": 4}, 3, True) == {"a": 4, "b": 0}
+    assert balance_counts({"a": 0, "b": 4}, 5, True) == {"a": 4, "b": 0}
     assert balance_counts({"a": 0, "b": 0}, 3, True) == {"a": 0, "b": 0}
     assert balance_counts({"a": 0, "b": 0}, 3, True, target_per_class=2) == {"a": 2, "b": 2}
     assert balance_counts({"a": 0, "b": 0}, 3, False) == {"a": 3, "b": 3}

@@ -199,13 +199,15 @@ def test_defaults_do_not_flip_and_reject_bad_small_data_keys():
     assert not cfg.data.mirror and cfg.data.sampling == "balanced"
     assert cfg.model.augment == "diffaug"
     assert cfg.generate.generate_num == 100           # measured: 300 per class helped less
+    assert cfg.generate.balance == "auto"
     assert not load_config(os.path.join(ROOT, "configs", "stylegan2.yaml")).data.mirror
     from msgan.errors import MsganError
     for bad, fragment in (("model.augment=flip", "model.augment"),
                           ("model.loss=wgan", "model.loss"), ("data.sampling=x", "data.sampling"),
                           ("model.augment_p=2", "augment_p"), ("model.r1_gamma=-1", "r1_gamma"),
                           ("generate.min_diversity=1", "min_diversity"),
-                          ("generate.filter_confidence=-0.1", "filter_confidence")):
+                          ("generate.filter_confidence=-0.1", "filter_confidence"),
+                          ("generate.balance=maybe", "auto, true or false")):
         with pytest.raises(MsganError, match=fragment):
             load_config(None, ["model.name=dcgan", bad])
 
@@ -367,7 +369,7 @@ def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
                         f"generate.resume={snap}", "generate.balance=true",
                         "generate.filter=none")
     assert r.returncode == 0, r.stderr[-3000:]
-    line = next(x for x in r.stderr.splitlines() if "generate.balance: " in x)
+    line = next(x for x in r.stderr.splitlines() if "images per class: " in x)
     assert all(part in line for part in ("blue 7", "green 0", "red 0")), line
     assert sorted(p.name for p in (tmp_path / "bal" / "Data").iterdir()
                   if p.is_dir()) == ["blue"]

@@ -268,7 +268,8 @@ def test_best_snapshot_scoring_and_class_balance(tmp_path):
     r = run_msgan("train", "configs/dcgan_cpu.yaml", *TINY, f"data.path={data}",
                   f"output_dir={out}", "train.total_kimg=0.032", "train.snapshot_kimg=0.016",
                   "metrics.extractor=classifier", "metrics.kid_images=24",
-                  "metrics.classifier_epochs=2", "generate.balance=true")
+                  "metrics.classifier_epochs=2", "generate.balance=true",
+                  "generate.generate_num=10")     # the most a class gets: not reached here
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
     scored = [row for row in rows if "snapshot" in row]

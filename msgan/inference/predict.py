@@ -10,7 +10,7 @@ from msgan.config import Config, dump_config
 from msgan.data import builtin
 from msgan.data.folder import scan_folder
 from msgan.errors import MsganError
-from msgan.inference.balance import balance_counts
+from msgan.inference.balance import balance_counts, decide_balance
 from msgan.inference.generate import generate, load_sampler
 from msgan.inference.translate import load_translator, translate_folder
 from msgan.models import MODELS
@@ -37,7 +37,7 @@ def predict(cfg: Config, make_filter=None) -> str:
         log.info("translated %d images into %s", len(paths), os.path.join(out, "Data"))
         return out
     sampler = load_sampler(g.resume)
-    counts = _balanced_counts(cfg, sampler.meta, out) if g.balance else None
+    counts = _balanced_counts(cfg, sampler.meta, out) if g.balance is not False else None
     keep, tally = _class_filter(cfg, sampler.meta, make_filter, out), {}
     paths = generate(sampler, out, g.generate_num, seed=g.seed, truncation=g.truncation,
                      fmt=g.format, progress=cfg.train.progress, counts=counts,
@@ -50,16 +50,22 @@ def predict(cfg: Config, make_filter=None) -> str:
 
 
 def _balanced_counts(cfg: Config, meta: dict, out: str):
-    """generate.balance for a model alone: the class sizes come from the class folder in
-    data.path, so a trained run can be given balanced images without training again. Image
-    files are counted (a training run counts those that load: they differ only where files are
-    broken)."""
+    """generate.balance (true or auto) for a model alone: the class sizes come from the class
+    folder in data.path, so a trained run can be given balanced images without training again.
+    Image files are counted (a training run counts those that load: they differ only where
+    files are broken). None (generate_num for every class) where auto has no folder to count."""
+    g = cfg.generate
     classes = [str(c) for c in meta.get("classes") or []]
     if len(classes) < 2:
-        log.warning("generate.balance ignored: the model has no classes to balance")
+        if g.balance is True:
+            log.warning("generate.balance ignored: the model has no classes to balance")
         return None
     reals = builtin.resolve_data_path(cfg.data.path, os.path.join(out, "builtin_data"))
     if not os.path.isdir(reals):
+        if g.balance == "auto":
+            log.info("generate.balance=auto: data.path (%s) is not a class folder, so the class "
+                     "sizes are unknown and every class gets generate_num", cfg.data.path)
+            return None
         raise MsganError(f"generate.balance=true counts the images of each class in data.path, "
                          f"and data.path ({cfg.data.path}) is not a folder — set data.path to "
                          "the class folder the model was trained on")
@@ -69,12 +75,11 @@ def _balanced_counts(cfg: Config, meta: dict, out: str):
         raise MsganError(f"data.path {reals} has no folder for the model's class(es) "
                          f"{', '.join(missing)} — set data.path to the class folder the model "
                          "was trained on")
-    g = cfg.generate
-    counts = balance_counts({c: found[c] for c in classes}, g.generate_num, True,
-                            g.target_per_class)
-    log.info("generate.balance: %s images per class (up to %s, from the images in %s)",
-             ", ".join(f"{c} {n}" for c, n in counts.items()),
-             g.target_per_class or "the largest class", reals)
+    sizes = {c: found[c] for c in classes}
+    on, why = decide_balance(sizes, g.balance, g.min_class_images)
+    counts = balance_counts(sizes, g.generate_num, on, g.target_per_class)
+    log.info("%s — images per class: %s (class sizes from %s)", why,
+             ", ".join(f"{c} {n}" for c, n in counts.items()), reals)
     return counts
 
 
