@@ -18,6 +18,11 @@ generated images matter most. Class-balanced batches and a learning rate decayed
 A class the classifier itself does not recognise among its own reals (recall below
 ``MIN_RECALL``) is not filtered: rejecting its images would only repeat the classifier's error.
 
+``min_confidence`` (generate.filter_confidence, off) also refuses an image whose class the
+classifier prefers by a small margin. It made the kept images more recognisable (0.998 on
+crops6-tiles) and a classifier trained with them worse (0.4-1.3 points; benchmarks/RESULTS.md
+"How many images"): the images a classifier is surest of teach it least.
+
 The filter judges one image at a time, so it passes a class whose images are all one look of
 it (the classifier sees the class in each). ``keep_class`` judges a class's kept images
 together (``msgan.metrics.diversity``): the report warns when they vary less than ``COLLAPSED``
@@ -135,10 +140,12 @@ class ClassFilter:
         if short:
             log.warning("WARNING: fewer images than asked for %s: most of what the generator "
                         "makes for these classes looks like another class to a classifier of "
-                        "your reals — train longer or add real images (generate.filter=none "
+                        "your reals%s — train longer or add real images (generate.filter=none "
                         "writes them all)", ", ".join(f"{c} ({t['kept']} of {t['asked']}, "
                                                      f"{t['tried']} tried)"
-                                                     for c, t in short.items()))
+                                                     for c, t in short.items()),
+                        f", or is not its class with {self.min_confidence:g} probability "
+                        "(generate.filter_confidence)" if self.min_confidence > 0 else "")
         if self.unfiltered:
             log.info("not filtered: %s (the classifier recognises fewer than %d%% of their own "
                      "reals, so it cannot judge them)", ", ".join(self.unfiltered),
