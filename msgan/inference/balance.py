@@ -6,9 +6,10 @@ already has ``target`` real images gets none, a class with 10 gets ``target - 10
 ``generate.balance: auto`` (the default) balances only an imbalanced folder. Measured
 (benchmarks/RESULTS.md, "How many images, and for which classes"): on two photo-crop sets with
 100 and 15 images per class, generated images for the large classes widened those classes over
-the small classes' held-out images, and giving images to the small classes only was 1.6 and 2.4
-points of balanced accuracy better; on imbalanced digits it was 1.5 worse. A balanced folder
-has no small class to fill, so there every class gets ``generate_num``.
+the small classes' held-out images, and giving images to the small classes only was 0.8-1.6
+and 1.9-2.4 points of balanced accuracy better (two GAN seeds each); on imbalanced digits it
+was 1.5 worse. A balanced folder has no small class to fill, so there every class gets
+``generate_num``.
 """
 from __future__ import annotations
 
