@@ -192,7 +192,8 @@ class NoiseTask:
                 log.info("%s — images to generate: %s", why,
                          ", ".join(f"{c} {n}" for c, n in counts.items()))
             counts = self._skip_unlearnable(real_counts, counts)
-        if any(counts.values()) if counts is not None else g.generate_num > 0:
+        wanted = sum(counts.values()) if counts is not None else g.generate_num
+        if wanted > 0:
             keep = (self._class_filter() if g.filter == "classifier" and self.num_classes >= 2
                     else None)
             tally = {}
