@@ -80,3 +80,12 @@ def balance_counts(class_counts: dict, generate_num: int, balance: bool,
     largest = max(class_counts.values(), default=0)
     return {name: min(int(generate_num), max(0, largest - int(n)))
             for name, n in class_counts.items()}
+
+
+def generation_counts(class_counts: dict, g) -> tuple:
+    """generate.* (``g``: balance, generate_num, target_per_class, min_class_images) applied
+    to the class sizes: (images per class, a log line saying which count and why)."""
+    on, why = decide_balance(class_counts, g.balance, g.min_class_images)
+    counts = balance_counts(class_counts, g.generate_num, on, g.target_per_class)
+    return counts, f"{why} — images per class: " + ", ".join(f"{c} {n}"
+                                                              for c, n in counts.items())

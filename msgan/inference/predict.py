@@ -10,7 +10,7 @@ from msgan.config import Config, dump_config
 from msgan.data import builtin
 from msgan.data.folder import scan_folder
 from msgan.errors import MsganError
-from msgan.inference.balance import balance_counts, decide_balance
+from msgan.inference.balance import generation_counts
 from msgan.inference.generate import generate, load_sampler
 from msgan.inference.translate import load_translator, translate_folder
 from msgan.models import MODELS
@@ -75,11 +75,8 @@ def _balanced_counts(cfg: Config, meta: dict, out: str):
         raise MsganError(f"data.path {reals} has no folder for the model's class(es) "
                          f"{', '.join(missing)} — set data.path to the class folder the model "
                          "was trained on")
-    sizes = {c: found[c] for c in classes}
-    on, why = decide_balance(sizes, g.balance, g.min_class_images)
-    counts = balance_counts(sizes, g.generate_num, on, g.target_per_class)
-    log.info("%s — images per class: %s (class sizes from %s)", why,
-             ", ".join(f"{c} {n}" for c, n in counts.items()), reals)
+    counts, why = generation_counts({c: found[c] for c in classes}, g)
+    log.info("%s (class sizes from %s)", why, reals)
     return counts
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from msgan.config import Config, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
-from msgan.inference.balance import balance_counts, count_labels, decide_balance
+from msgan.inference.balance import count_labels, generation_counts
 from msgan.inference.generate import generate
 from msgan.inference.latents import sample_z
 from msgan.inference.samplers import CellSampler, load_generators
@@ -186,11 +186,9 @@ class NoiseTask:
         counts = None
         if self.classes:
             real_counts = count_labels(self.labels, self.classes)
-            on, why = decide_balance(real_counts, g.balance, g.min_class_images)
-            counts = balance_counts(real_counts, g.generate_num, on, g.target_per_class)
+            counts, why = generation_counts(real_counts, g)
             if g.balance is not False:
-                log.info("%s — images to generate: %s", why,
-                         ", ".join(f"{c} {n}" for c, n in counts.items()))
+                log.info("%s", why)
             counts = self._skip_unlearnable(real_counts, counts)
         wanted = sum(counts.values()) if counts is not None else g.generate_num
         if wanted > 0:
