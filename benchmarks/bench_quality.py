@@ -35,6 +35,9 @@ images per class, then reports:
 - ``gain``: balanced accuracy on the held-out reals of a classifier trained on the training reals
   alone vs with the generated images added (same steps; ``--gain-seeds``, five classifier seeds
   by default), per class;
+- ``rebalanced`` / ``over rebalanced``: the same with each class's training reals repeated up to
+  the largest class's count (the usual fix for imbalance, no GAN needed): what that alone gains
+  over the reals as they are, and what the generated images add on top of it;
 - ``kid``: KID per class between generated and training reals, in the held-out classifier's
   features.
 Results go to OUT/results.jsonl (one line per run) and a markdown table on stdout.
@@ -252,10 +255,14 @@ def evaluate(train_dir: str, test_dir: str, gen_dir: str, channels: int, seeds=(
     cache = _REAL_ONLY.setdefault(train.root, {})
     report = compare(train.images, train.labels, test.images, test.labels, gen.images,
                      gen_labels, classes, seeds=seeds, epochs=JUDGE_EPOCHS, mirror=False,
-                     real_only_cache=cache)
-    real, both = (report[a]["balanced_accuracy"] for a in ("real_only", "real_plus_generated"))
+                     real_only_cache=cache, rebalance=True)
+    real, both, rep, rep_gen = (report[a]["balanced_accuracy"] for a in (
+        "real_only", "real_plus_generated", "real_rebalanced", "rebalanced_plus_generated"))
     for name in classes:
         per_class[name]["gain"] = report["per_class_gain"][name]
+        per_class[name]["gain_over_rebalanced"] = (
+            report["rebalanced_plus_generated"]["per_class_accuracy"][name]["mean"]
+            - report["real_rebalanced"]["per_class_accuracy"][name]["mean"])
     return {"real_vs_real": rvr, "recognised": rec, "recognised_ratio": rec / max(rvr, 1e-9),
             "min_class_recognised": min(v["recognised"] for v in per_class.values()
                                         if v["recognised"] is not None),
@@ -264,10 +271,17 @@ def evaluate(train_dir: str, test_dir: str, gen_dir: str, channels: int, seeds=(
             "gain_seeds": [int(s) for s in seeds], "judge": JUDGE,
             "gain_per_seed": [100 * (w - wo) for w, wo in zip(both["per_seed"],
                                                               real["per_seed"])],
+            # against repeating each class's reals up to the largest class's count (rows
+            # before 2026-12-06 lack these): that alone, and the generated images added to it
+            "bal_acc_rebalanced": rep["mean"], "bal_acc_rebalanced_gen": rep_gen["mean"],
+            "rebalanced_gain_points": 100 * (rep["mean"] - real["mean"]),
+            "gain_over_rebalanced_points": 100 * (rep_gen["mean"] - rep["mean"]),
+            "gain_over_rebalanced_per_seed": [100 * (w - wo) for w, wo in
+                                              zip(rep_gen["per_seed"], rep["per_seed"])],
             "per_class": per_class}
 
 
-_REAL_ONLY = {}     # train dir -> {classifier seed: the real-only arm's classifier}
+_REAL_ONLY = {}     # train dir -> {(arm, classifier seed): a real-only arm's classifier}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,8 +365,9 @@ def main():
                     f.write(json.dumps(row) + "\n")
                 print(_line(row), flush=True)
     print("\n| set | variant | seed | real-vs-real | recognised (ratio) | worst class | "
-          "bal. acc real → +gen (gain ± s.e., points) | train s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "bal. acc real → +gen (gain ± s.e., points) | rebalanced reals (gain) | "
+          "+gen over rebalanced (± s.e.) | train s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(_line(r))
 
@@ -362,12 +377,14 @@ def _line(r) -> str:
             f"{r['recognised']:.3f} ({r['recognised_ratio']:.2f}) | "
             f"{r['min_class_recognised']:.2f} | {r['bal_acc_real']:.3f} → "
             f"{r['bal_acc_real_gen']:.3f} ({r['gain_points']:+.1f} ± {_spread(r):.1f}) | "
-            f"{r['train_sec']:.0f} |")
+            f"{r['bal_acc_rebalanced']:.3f} ({r['rebalanced_gain_points']:+.1f}) | "
+            f"{r['gain_over_rebalanced_points']:+.1f} ± "
+            f"{_spread(r, 'gain_over_rebalanced'):.1f} | {r['train_sec']:.0f} |")
 
 
-def _spread(r) -> float:
-    """Standard error of the gain over its classifier seeds (0 for one seed)."""
-    g = np.asarray(r.get("gain_per_seed") or [r["gain_points"]], dtype=np.float64)
+def _spread(r, key: str = "gain") -> float:
+    """Standard error of a gain over its classifier seeds (0 for one seed)."""
+    g = np.asarray(r.get(f"{key}_per_seed") or [r[f"{key}_points"]], dtype=np.float64)
     return float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
 
 

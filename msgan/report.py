@@ -136,6 +136,11 @@ def _curves_section(out: str, cfg: dict) -> str:
     return body
 
 
+def _verdict_html(verdict: str) -> str:
+    css = "bad" if "hurt" in verdict else "good" if "help" in verdict else ""
+    return f'<span class="{css}">{_e(verdict)}</span>'
+
+
 def _quality_section(out: str, cfg: dict) -> str:
     parts = []
     quality = _read_json(os.path.join(out, "quality.json"))
@@ -143,9 +148,11 @@ def _quality_section(out: str, cfg: dict) -> str:
                            ("msgan evaluate --augmentation-benefit",
                             _read_json(os.path.join(out, "report", "augmentation.json")))):
         if isinstance(report, dict) and report.get("verdict"):
-            verdict = str(report["verdict"])
-            css = "bad" if "hurt" in verdict else "good" if "help" in verdict else ""
-            parts.append(f'<p>{_e(source)}: <span class="{css}">{_e(verdict)}</span></p>')
+            line = _verdict_html(str(report["verdict"]))
+            if report.get("rebalanced_verdict"):
+                line += ("; with each class's reals repeated up to the largest class's count: "
+                         + _verdict_html(str(report["rebalanced_verdict"])))
+            parts.append(f"<p>{_e(source)}: {line}</p>")
     other = {k: v for k, v in quality.items() if k != "augmentation_benefit"}
     if other:      # image-to-image: PSNR/SSIM of the held-out split
         rows = [[_e(k), _e(json.dumps(v))[:300]] for k, v in other.items()]

@@ -117,9 +117,64 @@ def test_compare_trains_the_real_only_arm_once_per_seed_with_a_cache(monkeypatch
                         real_only_cache=cache, **kwargs)
     # 4 classifiers each for fresh and first, then only the 2 real + generated ones
     assert trained == [18, 30, 18, 30] * 2 + [24, 24]
-    assert sorted(cache) == [0, 1]
+    assert sorted(cache) == [("real_only", 0), ("real_only", 1)]
     for report in (first, second):
         assert report["real_only"] == fresh["real_only"]
     assert first["real_plus_generated"] == fresh["real_plus_generated"]
     assert first["generated_recognised"] == fresh["generated_recognised"]
     assert second["n_generated"] == {c: 2 for c in classes}
+
+
+def test_repeat_to_largest_oversamples_every_class_to_the_largest_count():
+    labels = np.array([0] * 5 + [1] * 2 + [2] * 3 + [1])       # class 1 not contiguous
+    idx = ab.repeat_to_largest(labels, 4)                       # class 3 has no image
+    assert np.bincount(labels[idx], minlength=4).tolist() == [5, 5, 5, 0]
+    assert idx[labels[idx] == 1].tolist() == [5, 6, 10, 5, 6]   # whole copies, then the first
+    assert sorted(set(idx)) == list(range(len(labels)))         # every image is used
+
+
+def test_rebalanced_arms_judge_the_images_against_repeated_reals(monkeypatch):
+    """On an imbalanced split the report also trains on the reals repeated up to the largest
+    class (no generated images) and on those plus the generated images, with the same budget;
+    the cache keeps both arms without generated images, and the log line and warning use
+    the rebalanced comparison."""
+    rng = np.random.default_rng(0)
+    colours = np.array(list(COLOURS.values()), np.uint8)
+
+    def images(labels):
+        x = colours[labels][:, :, None, None] + rng.integers(0, 30, (len(labels), 3, 8, 8))
+        return np.clip(x, 0, 255).astype(np.uint8)
+
+    y_real = np.repeat(np.arange(3), [12, 12, 3]).astype(np.int32)
+    y_held, y_gen = (np.repeat(np.arange(3), n).astype(np.int32) for n in (3, 4))
+    x_real, x_held, x_gen = images(y_real), images(y_held), images(y_gen)
+    trained = []
+    real_train = ab.clf.train_classifier
+    monkeypatch.setattr(ab.clf, "train_classifier",
+                        lambda x, *a, **k: trained.append((len(x), k["steps"]))
+                        or real_train(x, *a, **k))
+    cache = {}
+    report = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, list(COLOURS),
+                        seeds=(0, 1), epochs=2, batch_size=8, width=8, mirror=False,
+                        real_only_cache=cache, rebalance=True)
+    # real 27, real + 12 generated 39, repeated 3 x 12 = 36, repeated + generated 48; one budget
+    assert trained == [(27, 8), (39, 8), (36, 8), (48, 8)] * 2
+    assert sorted(cache) == [(a, s) for a in ("real_only", "real_rebalanced") for s in (0, 1)]
+    assert report["n_train_rebalanced"] == 36
+    diff = report["rebalanced_difference"]
+    per_seed = np.subtract(report["rebalanced_plus_generated"]["balanced_accuracy"]["per_seed"],
+                           report["real_rebalanced"]["balanced_accuracy"]["per_seed"])
+    assert diff["mean"] == pytest.approx(per_seed.mean())
+    assert report["rebalanced_verdict"] in ("generated images helped", "no measurable benefit",
+                                            "generated images hurt")
+    assert "repeated up to the largest class's count" in ab.verdict_line(report)
+    # the images helped the plain classifier but lost against repeated reals: the run warns
+    report.update(verdict="generated images helped", rebalanced_verdict="no measurable benefit",
+                  rebalanced_difference=dict(diff, mean=-0.02))
+    warning = ab.warning_for(report, "/run/Data")
+    assert warning.startswith("WARNING: generated images helped") and "repeats" in warning
+    assert ab.warning_for(dict(report, rebalanced_difference=dict(diff, mean=0.02)), "D") is None
+    # without rebalance, none of it
+    plain = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, list(COLOURS), seeds=(0,),
+                       epochs=1, batch_size=8, width=8, mirror=False)
+    assert "real_rebalanced" not in plain and "rebalanced_verdict" not in plain

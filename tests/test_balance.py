@@ -3,6 +3,7 @@ generate.balance=auto's choice between the two."""
 import numpy as np
 import pytest
 
+from msgan.data.validate import is_imbalanced
 from msgan.inference.balance import balance_counts, count_labels, decide_balance
 from msgan.errors import MsganError
 
@@ -44,6 +45,9 @@ def test_auto_balances_only_an_imbalanced_folder():
     assert decide_balance({"a": 100, "b": 15}, False)[0] is False
     with pytest.raises(MsganError, match="auto, true or false"):
         decide_balance({"a": 1}, "yes")
+    # the same rule decides whether the benefit check compares with repeated reals
+    assert is_imbalanced([100, 0, 50]) and not is_imbalanced([100, 0, 51])
+    assert not is_imbalanced([7]) and not is_imbalanced([])
 
 
 def test_balance_to_a_target_never_removes_images():

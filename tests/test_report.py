@@ -71,7 +71,7 @@ def make_run(tmp_path):
         "mindir": {"ok": True, "max_abs_diff": 0.0},
         "onnx": {"ok": False, "max_abs_diff": 0.3, "error": "differs"}}}))
     (run / "quality.json").write_text(json.dumps({"augmentation_benefit": {
-        "verdict": "generated images hurt"}}))
+        "verdict": "generated images hurt", "rebalanced_verdict": "no measurable benefit"}}))
     return run
 
 
@@ -98,6 +98,7 @@ def test_report_is_self_contained_valid_html_with_every_class(tmp_path):
     # real and generated images of each class, the curves, and the findings
     assert page.tags.count("img") == 2 * len(CLASSES) + 1
     assert "generated images hurt" in text and "snapshot-000000050 (lowest KID)" in text
+    assert "repeated up to the largest class's count: <span class=\"\">no measurable" in text
     assert "snapshot-000000020" not in text
     assert "G_ema.onnx" in page.cells and "failed" in text
 

@@ -251,6 +251,11 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     assert quality["verdict"] in r.stderr and "balanced accuracy" in r.stderr
     if quality["verdict"] == "generated images hurt":
         assert "WORSE" in r.stderr
+    # 12/12/4 images is imbalanced: the check also judges the images against repeated reals
+    assert quality["rebalanced_verdict"] in ("generated images helped", "generated images hurt",
+                                             "no measurable benefit")
+    assert quality["n_train_rebalanced"] == 3 * max(quality["n_train_real"].values())
+    assert "with each class's reals repeated up to the largest class's count" in r.stderr
 
 
 class ByColour:

@@ -17,11 +17,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from msgan.data.validate import IMBALANCED, is_imbalanced
 from msgan.errors import MsganError
-
-# auto balances a folder whose largest class has at least this many times the images of its
-# smallest learnable one (the measured sets had 100 vs 15; ratios near 2 were not measured)
-IMBALANCED = 2.0
 
 
 def count_labels(labels, classes: Sequence[str]) -> dict:
@@ -48,7 +45,7 @@ def decide_balance(class_counts: dict, balance: Union[bool, str],
     if len(sizes) < 2:
         return False, "generate.balance=auto: fewer than two classes to compare"
     ratio = max(sizes) / min(sizes)
-    on = ratio >= IMBALANCED
+    on = is_imbalanced(sizes)
     return on, (f"generate.balance=auto: the classes have {min(sizes)} to {max(sizes)} images "
                 f"({ratio:.1f}x, {'at least' if on else 'below'} {IMBALANCED:g}x), so "
                 + ("only the smaller classes get images, up to the largest class's count "
