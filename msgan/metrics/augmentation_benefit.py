@@ -118,13 +118,11 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
                          epochs: int = 30, resolution: int = 32, channels: int = 3,
                          batch_size: int = 32, width: int = 32, split_seed: int = 0,
                          mirror: bool = True, progress: bool = False) -> dict:
-    """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``.
-    An imbalanced real folder also gets the rebalanced arms (``compare``)."""
+    """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``."""
     real, gen, ignored = _load(real_dir, generated_dir, resolution, channels, progress)
     report = benefit(real.images, real.labels, gen.images, gen.labels, real.classes, seeds=seeds,
                      holdout=holdout, epochs=epochs, batch_size=batch_size, width=width,
-                     split_seed=split_seed, mirror=mirror, progress=progress,
-                     rebalance=is_imbalanced(np.bincount(real.labels)))
+                     split_seed=split_seed, mirror=mirror, progress=progress)
     report.update(generated_classes_ignored=ignored, real_dir=real.root, generated_dir=gen.root)
     report_dir = os.path.join(out_dir, "report")
     os.makedirs(report_dir, exist_ok=True)
@@ -140,7 +138,7 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
             gen_labels: np.ndarray, classes: Sequence[str], seeds: Sequence[int] = (0, 1, 2),
             holdout: float = 0.3, epochs: int = 30, batch_size: int = 32, width: int = 32,
             split_seed: int = 0, max_steps: Optional[int] = None, mirror: bool = True,
-            progress: bool = False, rebalance: bool = False) -> dict:
+            progress: bool = False, rebalance: Optional[bool] = None) -> dict:
     """The comparison on uint8 (N, C, R, R) arrays whose labels index ``classes``.
 
     Besides the two arms it reports how often the real-only classifier recognises the generated
@@ -148,7 +146,8 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
     images that do not look like their class show up there even when they do not hurt yet.
     ``max_steps`` caps the optimizer steps per classifier (the end-of-run check's time bound).
     ``mirror``: flip training images at random (off where a flip changes the class).
-    ``rebalance``: also the arms with each class's reals repeated to the largest's count.
+    ``rebalance``: also the arms with each class's reals repeated to the largest's count;
+    None (the end-of-run check, ``msgan evaluate``) does so when the reals are imbalanced.
     """
     if not 0.0 < holdout < 1.0:
         raise MsganError(f"holdout is {holdout} — use a fraction between 0 and 1, e.g. 0.3")
@@ -162,6 +161,8 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
         small = classes[int(counts.argmin())]
         raise MsganError(f"class {small!r} has {counts.min()} real image(s) — each class needs at "
                          "least 2 (one to train on, one to hold out)")
+    if rebalance is None:
+        rebalance = is_imbalanced(counts)
     train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
     report = compare(real_images[train_idx], real_labels[train_idx], real_images[held_idx],
                      real_labels[held_idx], gen_images, gen_labels, classes, seeds=seeds,
