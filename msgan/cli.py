@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="classifier runs per arm for --augmentation-benefit (default 3)")
     ev.add_argument("--augmentation-benefit", action="store_true",
                     help="train a classifier with and without the generated images")
+    ev.add_argument("--heldout", default=None, metavar="DIR",
+                    help="--augmentation-benefit judges on these reals (folder/<class>/*.png, "
+                    "images the GAN never trained on, e.g. your validation folder) and trains "
+                    "on all of REAL_DIR; default: hold out 30%% of REAL_DIR")
     ev.add_argument("--mirror", type=_true_false, default=None, metavar="{true,false}",
                     help="--augmentation-benefit's classifier flips its training images "
                     "(default: the run's data.mirror, else false: a flip changes digits, text, "
@@ -260,6 +264,9 @@ def _cmd_evaluate(args) -> None:
                  " ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items()))
     if args.resolution <= 0 or args.epochs <= 0 or args.seeds <= 0:
         raise MsganError("--resolution, --epochs and --seeds must be positive")
+    if args.heldout and not args.augmentation_benefit:
+        raise MsganError("--heldout is the augmentation-benefit report's test set — add "
+                         "--augmentation-benefit, or leave --heldout out")
     runtime.select_device("auto")
     is_model = os.path.isfile(fake) or os.path.isfile(os.path.join(fake, "meta.json"))
     # reports go next to Data/ (the run folder) when given a run's Data/ or a model file
@@ -274,6 +281,9 @@ def _cmd_evaluate(args) -> None:
         result = _evaluate(args, os.path.join(tmp, "Data") if is_model else fake, out,
                            run, fake)
     print(json.dumps(result, indent=1))
+    if args.augmentation_benefit:
+        from msgan.metrics.augmentation_benefit import verdict_line
+        log.info("%s", verdict_line(result))
     if result.get("comparison"):
         log.info("%s", result["comparison"])
     if run and os.path.abspath(out) == run and os.path.isfile(os.path.join(run, "report.html")):
@@ -288,7 +298,7 @@ def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
                                     seeds=tuple(range(args.seed, args.seed + args.seeds)),
                                     epochs=args.epochs, resolution=args.resolution,
                                     channels=args.channels, mirror=bool(args.mirror),
-                                    progress=True)
+                                    progress=True, heldout_dir=args.heldout)
     from msgan.metrics.evaluate import evaluate_folders
     result = evaluate_folders(args.real_dir, fake, extractor=args.extractor,
                               inception_checkpoint=args.inception_checkpoint,

@@ -102,6 +102,9 @@ class MetricsConfig:
     kid_images: int = 500            # generated images scored per snapshot
     classifier_epochs: int = 30
     benefit_check: bool = True       # at the end: do the generated images help a classifier?
+    benefit_heldout: str = ""        # reals of the same classes the GAN never trains on (e.g.
+                                     # your validation folder): the check judges on them instead
+                                     # of a split of data.path, whose reals G was trained on
 
 
 @dataclass

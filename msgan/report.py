@@ -152,7 +152,9 @@ def _quality_section(out: str, cfg: dict) -> str:
             if report.get("rebalanced_verdict"):
                 line += ("; with each class's reals repeated up to the largest class's count: "
                          + _verdict_html(str(report["rebalanced_verdict"])))
-            parts.append(f"<p>{_e(source)}: {line}</p>")
+            judged = ("reals the GAN never saw" if report.get("heldout_unseen")
+                      else "reals split from the training folder")
+            parts.append(f"<p>{_e(source)}, judged on {judged}: {line}</p>")
     other = {k: v for k, v in quality.items() if k != "augmentation_benefit"}
     if other:      # image-to-image: PSNR/SSIM of the held-out split
         rows = [[_e(k), _e(json.dumps(v))[:300]] for k, v in other.items()]

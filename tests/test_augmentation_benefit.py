@@ -178,3 +178,41 @@ def test_rebalanced_arms_judge_the_images_against_repeated_reals(monkeypatch):
     plain = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, list(COLOURS), seeds=(0,),
                        epochs=1, batch_size=8, width=8, mirror=False)
     assert "real_rebalanced" not in plain and "rebalanced_verdict" not in plain
+
+
+def test_heldout_folder_judges_on_reals_the_gan_never_saw(tmp_path):
+    """With a held-out folder every real trains the classifiers and only the held-out reals
+    judge them; a class missing there, or a held-out image that is also a training image, is
+    refused with one line before any classifier trains."""
+    real = _write_folder(tmp_path / "real", COLOURS, 6, seed=0)
+    held = _write_folder(tmp_path / "held", {**COLOURS, "purple": (160, 30, 160)}, 5, seed=2)
+    _write_folder(tmp_path / "run" / "Data", COLOURS, 4, seed=1)
+    kwargs = dict(seeds=(0,), epochs=2, resolution=16, width=8, batch_size=8)
+    report = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out"),
+                                     heldout_dir=held, **kwargs)
+    assert report["heldout_unseen"] is True and report["heldout_dir"] == held
+    assert report["n_train_real"] == {"blue": 6, "green": 6, "red": 6}     # no split
+    assert report["n_heldout"] == {"blue": 5, "green": 5, "red": 5}        # purple left out
+    assert "on 15 reals the GAN never saw" in ab.verdict_line(report)
+    assert "holdout" not in report
+    split = ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "out2"), **kwargs)
+    assert split["heldout_unseen"] is False and split["n_heldout"]["red"] == 2
+    # the split's warnings point at the surer check, the held-out one's do not
+    lost = {"verdict": "generated images hurt", "rebalanced_difference": None,
+            "balanced_accuracy_difference": {"mean": -0.3, "spread": 0.01}}
+    assert "metrics.benefit_heldout" in ab.warning_for(dict(split, **lost), "D")
+    assert "metrics.benefit_heldout" not in ab.warning_for(dict(report, **lost), "D")
+
+    no_blue = _write_folder(tmp_path / "held2", {"red": COLOURS["red"]}, 3, seed=3)
+    with pytest.raises(MsganError, match="no images of class 'blue', 'green'"):
+        ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "o"),
+                                heldout_dir=no_blue, **kwargs)
+    # one training image copied into the held-out folder
+    (tmp_path / "held" / "red" / "copy.png").write_bytes(
+        (tmp_path / "real" / "red" / "000.png").read_bytes())
+    with pytest.raises(MsganError, match="1 of the 16 images .* are also in the training"):
+        ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "o"),
+                                heldout_dir=held, **kwargs)
+    with pytest.raises(MsganError, match="held-out folder .* does not exist"):
+        ab.augmentation_benefit(real, str(tmp_path / "run"), str(tmp_path / "o"),
+                                heldout_dir=str(tmp_path / "nope"), **kwargs)

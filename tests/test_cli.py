@@ -105,6 +105,11 @@ def test_usage_errors():
     assert_clean_error(run_msgan("frobnicate"), "--help")
 
 
+def test_heldout_needs_the_augmentation_report(tmp_path):
+    assert_clean_error(run_msgan("evaluate", str(tmp_path), str(tmp_path), "--heldout",
+                                 str(tmp_path)), "add --augmentation-benefit")
+
+
 def test_validate_command(tmp_path):
     from PIL import Image
     data = tmp_path / "d"

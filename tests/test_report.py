@@ -98,6 +98,7 @@ def test_report_is_self_contained_valid_html_with_every_class(tmp_path):
     # real and generated images of each class, the curves, and the findings
     assert page.tags.count("img") == 2 * len(CLASSES) + 1
     assert "generated images hurt" in text and "snapshot-000000050 (lowest KID)" in text
+    assert "judged on reals split from the training folder" in text
     assert "repeated up to the largest class's count: <span class=\"\">no measurable" in text
     assert "snapshot-000000020" not in text
     assert "G_ema.onnx" in page.cells and "failed" in text

@@ -258,6 +258,32 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     assert "with each class's reals repeated up to the largest class's count" in r.stderr
 
 
+def test_run_judges_its_images_on_the_heldout_folder_it_is_given(tmp_path):
+    """metrics.benefit_heldout: the end-of-run check trains on every real of data.path and
+    judges on the given reals; a held-out folder that lacks a class stops the run before it
+    trains, with one line."""
+    data = write_folder(tmp_path / "data", COLOURS, 10, seed=0)
+    held = write_folder(tmp_path / "held", COLOURS, 4, seed=5)
+    out = tmp_path / "run"
+    r = _tiny_class_run(data, out, "generate.generate_num=4", "generate.filter=none",
+                        f"metrics.benefit_heldout={held}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    quality = json.loads((out / "quality.json").read_text())["augmentation_benefit"]
+    assert quality["heldout_unseen"] is True
+    assert quality["n_train_real"] == {c: 10 for c in COLOURS}
+    assert quality["n_heldout"] == {c: 4 for c in COLOURS}
+    assert "on 12 reals the GAN never saw" in r.stderr
+    assert "the benefit check will judge on 12 reals" in r.stderr
+
+    for f in (tmp_path / "held" / "blue").iterdir():
+        f.unlink()
+    bad = _tiny_class_run(data, tmp_path / "bad", f"metrics.benefit_heldout={held}")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "has no images of class 'blue'" in bad.stderr
+    assert not os.listdir(tmp_path / "bad" / "checkpoints")        # stopped before training
+    assert not (tmp_path / "bad" / "stats.jsonl").exists()
+
+
 class ByColour:
     """A stand-in for the filter's classifier: the strongest channel is the class."""
 

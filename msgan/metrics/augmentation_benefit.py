@@ -20,6 +20,7 @@ and nothing measurable on the third).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Optional, Sequence
@@ -97,6 +98,37 @@ def _load(real_dir, generated_dir, resolution, channels, progress=False):
     return real, FolderImages(gen.root, gen.images[keep], labels, real.classes), ignored
 
 
+def load_heldout(path: str, classes: Sequence[str], resolution: int, channels: int,
+                 progress: bool = False, resize: str = "crop") -> FolderImages:
+    """Reals the GAN never saw, labelled in ``classes``' order; classes not in ``classes`` are
+    left out (``ignored``), a class of ``classes`` with no image is an error."""
+    held = load_folder(path, resolution, channels, "held-out", progress=progress, resize=resize)
+    if not held.conditional:
+        raise MsganError(f"held-out folder {held.root} has no class folders — lay it out like "
+                         "the training folder (folder/<class>/*.png)")
+    missing = [c for c in classes if c not in held.classes]
+    if missing:
+        raise MsganError(f"held-out folder {held.root} has no images of class "
+                         f"{', '.join(repr(c) for c in missing)} — give every class of the "
+                         "training folder some reals the GAN never saw")
+    keep = np.isin(held.labels, [held.classes.index(c) for c in classes])
+    labels = np.array([list(classes).index(held.classes[l]) for l in held.labels[keep]],
+                      np.int32)
+    return FolderImages(held.root, held.images[keep], labels, tuple(classes))
+
+
+def check_unseen(train_images: np.ndarray, held: FolderImages) -> None:
+    """Refuse held-out reals that are also training images (pixel-identical at this size):
+    the classifier would be judged on what it, and the GAN, trained on."""
+    seen = {hashlib.blake2b(x.tobytes(), digest_size=16).digest() for x in train_images}
+    shared = sum(hashlib.blake2b(x.tobytes(), digest_size=16).digest() in seen
+                 for x in held.images)
+    if shared:
+        raise MsganError(f"{shared} of the {len(held.images)} images in the held-out folder "
+                         f"{held.root} are also in the training folder — the check needs reals "
+                         "the GAN never saw; remove them from one of the two folders")
+
+
 def repeat_to_largest(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Indices that repeat each class's images (whole copies in order, then the first few
     again) up to the largest class's count: the plain oversampling of an imbalanced set."""
@@ -117,12 +149,22 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
                          seeds: Sequence[int] = (0, 1, 2), holdout: float = 0.3,
                          epochs: int = 30, resolution: int = 32, channels: int = 3,
                          batch_size: int = 32, width: int = 32, split_seed: int = 0,
-                         mirror: bool = True, progress: bool = False) -> dict:
-    """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``."""
+                         mirror: bool = True, progress: bool = False,
+                         heldout_dir: Optional[str] = None) -> dict:
+    """Run the comparison on two folders; write ``out_dir/report/augmentation.{json,png}``.
+    ``heldout_dir``: judge on these reals (the GAN never saw them) and train on all of
+    ``real_dir``, instead of splitting ``real_dir``."""
     real, gen, ignored = _load(real_dir, generated_dir, resolution, channels, progress)
+    held = None
+    if heldout_dir:
+        held = load_heldout(heldout_dir, real.classes, resolution, channels, progress)
+        check_unseen(real.images, held)
     report = benefit(real.images, real.labels, gen.images, gen.labels, real.classes, seeds=seeds,
                      holdout=holdout, epochs=epochs, batch_size=batch_size, width=width,
-                     split_seed=split_seed, mirror=mirror, progress=progress)
+                     split_seed=split_seed, mirror=mirror, progress=progress,
+                     heldout=None if held is None else (held.images, held.labels))
+    if held is not None:
+        report["heldout_dir"] = held.root
     report.update(generated_classes_ignored=ignored, real_dir=real.root, generated_dir=gen.root)
     report_dir = os.path.join(out_dir, "report")
     os.makedirs(report_dir, exist_ok=True)
@@ -138,7 +180,8 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
             gen_labels: np.ndarray, classes: Sequence[str], seeds: Sequence[int] = (0, 1, 2),
             holdout: float = 0.3, epochs: int = 30, batch_size: int = 32, width: int = 32,
             split_seed: int = 0, max_steps: Optional[int] = None, mirror: bool = True,
-            progress: bool = False, rebalance: Optional[bool] = None) -> dict:
+            progress: bool = False, rebalance: Optional[bool] = None,
+            heldout: Optional[tuple] = None) -> dict:
     """The comparison on uint8 (N, C, R, R) arrays whose labels index ``classes``.
 
     Besides the two arms it reports how often the real-only classifier recognises the generated
@@ -148,6 +191,8 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
     ``mirror``: flip training images at random (off where a flip changes the class).
     ``rebalance``: also the arms with each class's reals repeated to the largest's count;
     None (the end-of-run check, ``msgan evaluate``) does so when the reals are imbalanced.
+    ``heldout``: (images, labels) of reals the GAN never saw: the classifiers train on all of
+    ``real_images`` and are judged on these (no split; ``holdout`` is unused).
     """
     if not 0.0 < holdout < 1.0:
         raise MsganError(f"holdout is {holdout} — use a fraction between 0 and 1, e.g. 0.3")
@@ -157,18 +202,26 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
         raise MsganError(f"epochs is {epochs} — use 1 or more")
     k = len(classes)
     counts = np.bincount(real_labels, minlength=k)
-    if counts.min() < 2:
+    if counts.min() < (1 if heldout is not None else 2):
         small = classes[int(counts.argmin())]
         raise MsganError(f"class {small!r} has {counts.min()} real image(s) — each class needs at "
                          "least 2 (one to train on, one to hold out)")
     if rebalance is None:
         rebalance = is_imbalanced(counts)
+    if heldout is not None:
+        held_images, held_labels = heldout
+        report = compare(real_images, real_labels, held_images, held_labels, gen_images,
+                         gen_labels, classes, seeds=seeds, epochs=epochs, batch_size=batch_size,
+                         width=width, max_steps=max_steps, mirror=mirror, progress=progress,
+                         rebalance=rebalance)
+        report.update(heldout_unseen=True)
+        return report
     train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
     report = compare(real_images[train_idx], real_labels[train_idx], real_images[held_idx],
                      real_labels[held_idx], gen_images, gen_labels, classes, seeds=seeds,
                      epochs=epochs, batch_size=batch_size, width=width, max_steps=max_steps,
                      mirror=mirror, progress=progress, rebalance=rebalance)
-    report.update(split_seed=split_seed, holdout=holdout)
+    report.update(split_seed=split_seed, holdout=holdout, heldout_unseen=False)
     return report
 
 
@@ -257,7 +310,9 @@ def compare(x_real: np.ndarray, y_real: np.ndarray, x_held: np.ndarray, y_held: 
 def verdict_line(report: dict) -> str:
     """One sentence for the log: the verdict with the balanced-accuracy change in points."""
     d = report["balanced_accuracy_difference"]
-    line = (f"{report['verdict']}: balanced accuracy of a classifier on held-out reals "
+    judged = (f"{sum(report['n_heldout'].values())} reals the GAN never saw"
+              if report.get("heldout_unseen") else "held-out reals")
+    line = (f"{report['verdict']}: balanced accuracy of a classifier on {judged} "
             f"{report['real_only']['balanced_accuracy']['mean']:.3f} → "
             f"{report['real_plus_generated']['balanced_accuracy']['mean']:.3f} "
             f"({100 * d['mean']:+.1f} points, spread {100 * d['spread']:.1f})")
@@ -284,19 +339,23 @@ def warning_for(report: dict, data_dir: str):
     (benchmarks/RESULTS.md, crops6-tiles) came out here as -4.7 points, spread 5.9.
     """
     line = verdict_line(report)
+    # Reals split from the GAN's own training folder were trained on: say how to judge surer.
+    surer = ("" if report.get("heldout_unseen") else
+             " (these held-out reals were split from the GAN's training images; set "
+             "metrics.benefit_heldout to a folder of reals it never saw for a surer check)")
     rebalanced = report.get("rebalanced_difference")
     if rebalanced and rebalanced["mean"] <= -0.01 and report["verdict"] != "generated images hurt":
         return (f"WARNING: {line}. The images in {data_dir} did not help a classifier that repeats "
                 "your small classes' reals (the usual fix for an imbalanced folder) — test them "
-                "on your own task before you rely on them")
+                f"on your own task before you rely on them{surer}")
     if report["verdict"] == "generated images hurt":
         return (f"WARNING: {line}. The images in {data_dir} make a classifier of your classes "
                 "WORSE — do not add them to your training set as they are; train longer, add "
-                "real images, or keep model.augment on (see README, 'Small data')")
+                f"real images, or keep model.augment on (see README, 'Small data'){surer}")
     if report["balanced_accuracy_difference"]["mean"] <= -0.01:
         return (f"WARNING: {line}. The images in {data_dir} did not help and may make a "
                 "classifier of your classes worse (too few reals held out to be sure) — test "
-                "them on your own task before you rely on them")
+                f"them on your own task before you rely on them{surer}")
     return None
 
 

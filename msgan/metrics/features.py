@@ -29,8 +29,9 @@ class FolderImages:
 
 
 def load_folder(path: str, resolution: int, channels: int = 3, what: str = "image",
-                progress: bool = False) -> FolderImages:
-    """Read ``path`` (folder/*.png or folder/<class>/*.png), every image resized to R×R."""
+                progress: bool = False, resize: str = "crop") -> FolderImages:
+    """Read ``path`` (folder/*.png or folder/<class>/*.png), every image resized to R×R
+    (``resize``: as ``data.resize``)."""
     if not path or not os.path.isdir(path):
         state = "is not a folder" if path and os.path.exists(path) else "does not exist"
         raise MsganError(f"{what} folder {path!r} {state} — pass a folder of images "
@@ -38,7 +39,7 @@ def load_folder(path: str, resolution: int, channels: int = 3, what: str = "imag
     if resolution < 8:
         raise MsganError(f"resolution {resolution} is too small to compare images — use 8 or more")
     image_set = scan_folder(path)
-    images, labels = load_images(image_set, resolution, channels, progress=progress)
+    images, labels = load_images(image_set, resolution, channels, resize, progress=progress)
     return FolderImages(image_set.root, images, labels, tuple(image_set.classes))
 
 

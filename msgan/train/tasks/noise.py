@@ -85,12 +85,30 @@ class NoiseTask:
         self.cfg = cfg = dataclasses.replace(self.cfg, model=model_cfg)
         self.classes = self.image_set.classes
         self.num_classes = len(self.classes)
+        self.heldout = self._load_heldout() if self.main else None
         # Sample, score and export graphs never take more images per call than a training step:
         # at 256² a batch-32 G_ema graph needed more memory than the batch-8 training step
         # and ran a 24 GB host out of memory (benchmarks/RESULTS.md, StyleGAN2 point 11).
         self.meta = build_meta(cfg, self.classes, export_batch=min(cfg.generate.batch_size, 32,
                                                                    cfg.train.batch_size))
         return cfg
+
+    def _load_heldout(self):
+        """metrics.benefit_heldout's reals, read and checked before training, not after it."""
+        m, d = self.cfg.metrics, self.cfg.data
+        if not m.benefit_heldout:
+            return None
+        if not (m.benefit_check and self.num_classes >= 2):
+            log.warning("metrics.benefit_heldout is ignored: the benefit check runs only with "
+                        "metrics.benefit_check=true and 2+ class folders in data.path")
+            return None
+        from msgan.metrics.augmentation_benefit import check_unseen, load_heldout
+        held = load_heldout(m.benefit_heldout, self.classes, d.resolution, d.channels,
+                            resize=d.resize)
+        check_unseen(self.images, held)
+        log.info("the benefit check will judge on %d reals in %s that the GAN does not train "
+                 "on", len(held.images), held.root)
+        return held
 
     def sampler(self, seed: int):
         """Batches of this rank's shard: batch_size / world_size images of every world_size-th."""
@@ -268,10 +286,13 @@ class NoiseTask:
                  "(metrics.benefit_check; about 2 minutes on a CPU, 4 for an imbalanced folder, "
                  "which is also judged against repeating its small classes' reals)")
         try:
+            held = self.heldout
             report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
                              shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
                              seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
-                             mirror=self.cfg.data.mirror, progress=self.cfg.train.progress)
+                             mirror=self.cfg.data.mirror, progress=self.cfg.train.progress,
+                             heldout=None if held is None else
+                             (shrink(held.images, CLASSIFIER_MAX_RES), held.labels))
         except MsganError as e:    # the run's outputs are written: a check must not fail it
             log.warning("benefit check skipped: %s", e)
             return
