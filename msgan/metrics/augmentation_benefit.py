@@ -33,9 +33,15 @@ from msgan.metrics import classifier as clf
 from msgan.metrics.features import FolderImages, generated_root, load_folder
 
 VERDICT_RULE = ("d = balanced accuracy with generated images minus without, per seed; "
-                "spread = max(std of d, std of each arm, 1 / number of held-out images); "
-                "'generated images helped' if mean d > spread, 'generated images hurt' if "
-                "mean d < -spread, otherwise 'no measurable benefit'")
+                "spread = max(std of d, 1 / number of held-out images), and with fewer than 3 "
+                "seeds also the std of each arm; 'generated images helped' if mean d > spread, "
+                "'generated images hurt' if mean d < -spread, otherwise 'no measurable "
+                "benefit'")
+# Both arms of a seed are judged on the same held-out reals, so d's own spread is the noise
+# of the comparison; each arm's seed-to-seed spread (3.3 points where d's was 0.8, RESULTS.md
+# "The check on reals the GAN never saw") only stands in for it where two differences are too
+# few to estimate it (the end-of-run check's 2 seeds).
+MIN_PAIRED_SEEDS = 3
 
 
 def stratified_split(labels: np.ndarray, num_classes: int, holdout: float, seed: int):
@@ -67,7 +73,9 @@ def _arm_summary(runs: list, classes: Sequence[str]) -> dict:
 def verdict(with_gen: Sequence[float], without: Sequence[float], n_heldout: int) -> tuple:
     """(verdict string, mean difference, spread) following VERDICT_RULE."""
     d = _summary(np.asarray(with_gen) - np.asarray(without))
-    spread = max(d["std"], _summary(with_gen)["std"], _summary(without)["std"], 1.0 / n_heldout)
+    spread = max(d["std"], 1.0 / n_heldout)
+    if len(d["per_seed"]) < MIN_PAIRED_SEEDS:
+        spread = max(spread, _summary(with_gen)["std"], _summary(without)["std"])
     if d["mean"] > spread:
         return "generated images helped", d, spread
     if d["mean"] < -spread:
