@@ -108,8 +108,8 @@ def _load(real_dir, generated_dir, resolution, channels, progress=False):
 
 def load_heldout(path: str, classes: Sequence[str], resolution: int, channels: int,
                  progress: bool = False, resize: str = "crop") -> FolderImages:
-    """Reals the GAN never saw, labelled in ``classes``' order; classes not in ``classes`` are
-    left out (``ignored``), a class of ``classes`` with no image is an error."""
+    """Reals the GAN never saw, labelled in ``classes``' order; images of other classes are
+    left out, a class of ``classes`` with no image is an error."""
     held = load_folder(path, resolution, channels, "held-out", progress=progress, resize=resize)
     if not held.conditional:
         raise MsganError(f"held-out folder {held.root} has no class folders — lay it out like "
@@ -361,9 +361,11 @@ def warning_for(report: dict, data_dir: str):
                 "WORSE — do not add them to your training set as they are; train longer, add "
                 f"real images, or keep model.augment on (see README, 'Small data'){surer}")
     if report["balanced_accuracy_difference"]["mean"] <= -0.01:
+        why = ("the loss is within the comparison's spread" if report.get("heldout_unseen")
+               else "too few reals held out to be sure")
         return (f"WARNING: {line}. The images in {data_dir} did not help and may make a "
-                "classifier of your classes worse (too few reals held out to be sure) — test "
-                f"them on your own task before you rely on them{surer}")
+                f"classifier of your classes worse ({why}) — test them on your own task "
+                f"before you rely on them{surer}")
     return None
 
 
