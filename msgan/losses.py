@@ -52,6 +52,15 @@ def g_hinge(fake_logits):
     return -ops.mean(fake_logits)
 
 
+def lecam(real_logits, fake_logits, anchor_real, anchor_fake):
+    """LeCam regulariser of D (Tseng et al. 2021, "Regularizing GANs under limited data"), as
+    its authors' code computes it: mean(relu(D(real) - anchor_fake)²) + mean(relu(anchor_real -
+    D(fake))²), the anchors being moving averages of D's mean outputs on fakes and reals. It
+    keeps D's outputs from drifting apart on a small set, which D otherwise memorises."""
+    return (ops.mean(ops.square(ops.relu(real_logits - anchor_fake)))
+            + ops.mean(ops.square(ops.relu(anchor_real - fake_logits))))
+
+
 # -- StyleGAN2 regularisers (SG2A training/loss.py) -----------------------------------------------
 
 def r1_penalty(grad_real):

@@ -49,7 +49,8 @@ def at(it, total_steps=6):
     ("dcgan", 32, ["model.augment=ada", "model.augment_p=0.5", "model.loss=hinge",
                    "model.spectral_norm=true"]),
     ("gan", 8, ["model.loss=hinge", "model.spectral_norm=true"]),
-    ("dcgan", 32, ["model.ac_weight=1", "model.g_cond=cbn"])])
+    ("dcgan", 32, ["model.ac_weight=1", "model.g_cond=cbn"]),
+    ("dcgan", 32, ["model.lecam_weight=0.3"])])
 def test_each_phase_lowers_its_own_loss(name, resolution, options):
     """On a fixed batch (and fixed augmentation draws), D steps alone lower loss_D; G steps
     alone lower loss_G — with every loss, augmentation and normalisation option."""
@@ -58,7 +59,8 @@ def test_each_phase_lowers_its_own_loss(name, resolution, options):
     z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
     zero, p = Tensor(0.0, ms.float32), Tensor(ph.p, ms.float32)
     r1, r2, r3 = ph._rand(B), ph._rand(B), ph._rand(B)
-    d_losses = [float(ph._d_step(reals, labels, z, zero, p, r1, r2)[0].asnumpy())
+    anchors = Tensor([0.2, -0.2], ms.float32)
+    d_losses = [float(ph._d_step(reals, labels, z, zero, p, r1, r2, anchors)[0].asnumpy())
                 for _ in range(20)]
     assert d_losses[-1] < d_losses[0] - 0.03, d_losses
     g_losses = [float(ph._g_step(labels, z, zero, p, r3)[0].asnumpy()) for _ in range(20)]
@@ -76,7 +78,9 @@ def test_auxiliary_class_loss_teaches_d_the_classes_and_g_to_show_them(name, res
     reals, labels = (Tensor(x) for x in fixed_batches(1, resolution)[0])
     z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
     zero, p, r = Tensor(0.0, ms.float32), Tensor(0.0, ms.float32), ph._rand(B)
-    d_class = [float(ph._d_step(reals, labels, z, zero, p, r, r)[4].asnumpy()) for _ in range(30)]
+    anchors = Tensor([0.0, 0.0], ms.float32)
+    d_class = [float(ph._d_step(reals, labels, z, zero, p, r, r, anchors)[4].asnumpy())
+               for _ in range(30)]
     assert d_class[-1] < d_class[0] - 0.2, d_class
     g_class = [float(ph._g_step(labels, z, zero, p, r)[1].asnumpy()) for _ in range(30)]
     assert g_class[-1] < g_class[0] - 0.2, g_class
@@ -85,6 +89,39 @@ def test_auxiliary_class_loss_teaches_d_the_classes_and_g_to_show_them(name, res
     # no class head without classes, nor with the loss off
     assert make_phases(name, options, num_classes=0, resolution=resolution).ac_weight == 0.0
     assert make_phases(name, resolution=resolution).D.classifier is None
+
+
+def test_lecam_holds_d_outputs_near_the_anchors_and_keeps_them_on_resume():
+    """model.lecam_weight: the regulariser's value on known logits; D steps on a fixed batch
+    drift D(real) and D(fake) apart less with it; the anchors are the 0.99 moving averages of
+    D's mean outputs and come back from host_state."""
+    from msgan import losses
+    value = losses.lecam(Tensor([2.0, -1.0]), Tensor([0.0, 3.0]), 1.0, 0.5)
+    assert float(value.asnumpy()) == pytest.approx((1.5 ** 2 + 0) / 2 + (1.0 ** 2 + 0) / 2)
+    reals, labels = (Tensor(x) for x in fixed_batches(1)[0])
+    z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
+    zero, anchors = Tensor(0.0, ms.float32), Tensor([0.0, 0.0], ms.float32)
+    gaps = {}
+    for weight in (0.0, 10.0):
+        ph = make_phases("dcgan", [f"model.lecam_weight={weight}", "model.augment=none",
+                                   "train.D_opt.lr=0.002"])
+        r = ph._rand(B)
+        for _ in range(30):
+            out = ph._d_step(reals, labels, z, zero, zero, r, r, anchors)
+        gaps[weight] = float(out[1].asnumpy()) - float(out[2].asnumpy())
+    assert gaps[0.0] > 1 and abs(gaps[10.0]) < gaps[0.0] / 4, gaps
+
+    ph = make_phases("dcgan", ["model.lecam_weight=0.3"])
+    means = []
+    for i, batch in enumerate(fixed_batches(2)):
+        stats = ph.step(batch, i, at(i))
+        means.append((float(stats["D_real"].asnumpy()), float(stats["D_fake"].asnumpy())))
+    expected = [0.99 * 0.01 * a + 0.01 * b for a, b in zip(means[0], means[1])]
+    assert ph.lecam_anchors == pytest.approx(expected)
+    other = make_phases("dcgan", ["model.lecam_weight=0.3"])
+    other.load_host_state(ph.host_state())
+    assert other.lecam_anchors == ph.lecam_anchors
+    assert "lecam_anchors" not in make_phases().host_state()       # off: nothing to keep
 
 
 def test_mode_seeking_spreads_each_class_over_its_latents():

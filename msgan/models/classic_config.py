@@ -33,6 +33,8 @@ class ClassicGANConfig(ModelConfig):
                                      # sees, G is trained to make it see G's class (0 = off)
     mode_seeking: float = 0.0        # weight of MSGAN's mode-seeking term in G's loss: two
                                      # latents of one class must give different images (0 = off)
+    lecam_weight: float = 0.0        # LeCam regulariser of D for limited data (Tseng et al.
+                                     # 2021; 0.3 in their DiffAugment runs; 0 = off)
 
     def validate(self, cfg) -> None:
         choice("model.z_dist", self.z_dist, ("gaussian", "uniform"))
@@ -55,6 +57,7 @@ class ClassicGANConfig(ModelConfig):
         positive("model.r1_gamma", self.r1_gamma, allow_zero=True)
         positive("model.ac_weight", self.ac_weight, allow_zero=True)
         positive("model.mode_seeking", self.mode_seeking, allow_zero=True)
+        positive("model.lecam_weight", self.lecam_weight, allow_zero=True)
         if self.loss == "hinge" and self.label_smoothing != 1.0:
             raise MsganError("model.label_smoothing only applies to loss=bce — set "
                              "model.label_smoothing=1.0 or model.loss=bce")

@@ -20,9 +20,13 @@ from msgan.inference.latents import sample_z
 from msgan.train.phases.base import Phases, Progress, ema_beta, scaled
 
 
+LECAM_DECAY = 0.99
+
+
 class ClassicPhases(Phases):
     """D step (and lazy R1) then G step per iteration, with the classic stability options and the
-    small-data ones: augmentation of everything D sees, hinge loss, R1, spectral norm (in D)."""
+    small-data ones: augmentation of everything D sees, hinge loss, R1, LeCam, spectral norm
+    (in D)."""
 
     def __init__(self, cfg: Config, nets: dict, rank: int = 0, world_size: int = 1):
         m, t = cfg.model, cfg.train
@@ -42,6 +46,8 @@ class ClassicPhases(Phases):
         self.loss = m.loss
         self.ac_weight = float(m.ac_weight) if D.classifier is not None else 0.0
         self.mode_seeking = float(m.mode_seeking)
+        self.lecam_weight = float(m.lecam_weight)
+        self.lecam_anchors = [0.0, 0.0]     # moving averages of D(real), D(fake)
         self.augment, self._draw = augmentations.build(m.augment, G.resolution, G.channels)
         p_init = resolve_auto_values(cfg).get(("model", "augment_p"), (m.augment_p,))[0]
         self.augment_p = float(p_init)
@@ -55,7 +61,7 @@ class ClassicPhases(Phases):
         G, D, augment = self.runs["G"], self.runs["D"], self.augment
         real_target, use_noise = self.real_target, self.instance_noise > 0
         hinge = self.loss == "hinge"
-        ac_weight, ms_weight = self.ac_weight, self.mode_seeking
+        ac_weight, ms_weight, lecam_weight = self.ac_weight, self.mode_seeking, self.lecam_weight
         # D.scores is called on the net itself (train.amp's wrapper only has construct); its
         # outputs are cast back so the losses stay fp32 either way.
         scores = self.D.scores if ac_weight > 0 else None
@@ -76,7 +82,7 @@ class ClassicPhases(Phases):
                 images = images + noise_std * ops.standard_normal(images.shape)
             return images
 
-        def d_loss(reals, labels, z, noise_std, p, rand_real, rand_fake):
+        def d_loss(reals, labels, z, noise_std, p, rand_real, rand_fake, anchors):
             fakes = ops.stop_gradient(G(z, labels))
             seen_reals = seen_by_D(reals, noise_std, p, rand_real)
             # D learns the classes from reals only: fakes would teach it their errors
@@ -90,6 +96,9 @@ class ClassicPhases(Phases):
             else:
                 loss = losses.d_bce(real_logits, fake_logits, real_target)
             total = loss + ac_weight * class_loss
+            if lecam_weight > 0:
+                total = total + lecam_weight * losses.lecam(real_logits, fake_logits,
+                                                            anchors[0], anchors[1])
             return scaled(scale_D, total), (loss, real_logits.mean(), fake_logits.mean(),
                                             ops.sign(real_logits).mean(), class_loss)
 
@@ -122,8 +131,9 @@ class ClassicPhases(Phases):
             self.grad(r1_loss, "D")
         update_D, update_G = self.update("D"), self.update("G")
 
-        def d_step(reals, labels, z, noise_std, p, rand_real, rand_fake):
-            (_, aux), grads = d_grad(reals, labels, z, noise_std, p, rand_real, rand_fake)
+        def d_step(reals, labels, z, noise_std, p, rand_real, rand_fake, anchors):
+            (_, aux), grads = d_grad(reals, labels, z, noise_std, p, rand_real, rand_fake,
+                                     anchors)
             return aux + update_D(grads)
 
         def g_step(labels, z, noise_std, p, rand):
@@ -167,7 +177,11 @@ class ClassicPhases(Phases):
         p = Tensor(self.p, ms.float32)
         z_d = Tensor(sample_z(self.rng, n, self.z_dim, self.z_dist))
         loss_D, d_real, d_fake, sign, cls_D, ok_D, scale_D = self._d_step(
-            reals, labels, z_d, noise_std, p, self._rand(n), self._rand(n))
+            reals, labels, z_d, noise_std, p, self._rand(n), self._rand(n),
+            Tensor(self.lecam_anchors, ms.float32))
+        if self.lecam_weight > 0:      # the authors' EMA (decay 0.99), kept on the host
+            self.lecam_anchors = [LECAM_DECAY * a + (1 - LECAM_DECAY) * float(v.asnumpy())
+                                  for a, v in zip(self.lecam_anchors, (d_real, d_fake))]
         stats = {"loss_D": loss_D, "D_real": d_real, "D_fake": d_fake, "update_ok_D": ok_D}
         if self._r1_step is not None and it % self.r1_interval == 0:
             stats["loss_r1"], stats["update_ok_D_reg"] = self._r1_step(reals, labels, p,
@@ -196,9 +210,13 @@ class ClassicPhases(Phases):
         state = super().host_state()
         if self.ada is not None:
             state["ada"] = self.ada.state_dict()
+        if self.lecam_weight > 0:
+            state["lecam_anchors"] = list(self.lecam_anchors)
         return state
 
     def load_host_state(self, state: dict) -> None:
         super().load_host_state(state)
         if self.ada is not None and "ada" in state:
             self.ada.load_state_dict(state["ada"])
+        if "lecam_anchors" in state:
+            self.lecam_anchors = [float(a) for a in state["lecam_anchors"]]
