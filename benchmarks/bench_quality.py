@@ -291,7 +291,8 @@ def same_class_ratios(per_class: dict) -> dict:
     real-vs-real accuracy of every class measures which classes were generated, not how well.
     ``recognised_ratio_same_classes``: mean recognition of the generated classes over the mean
     real-vs-real of the same classes; ``min_class_ratio``: the worst class's recognised over
-    its own real-vs-real. Works on older rows too (their classes are weighted equally)."""
+    its own real-vs-real. Classes count equally (rows before 2026-12-06 lack n_generated), so
+    older rows give the same figures."""
     got = {c: v for c, v in per_class.items() if v.get("recognised") is not None}
     if not got:
         return {"recognised_ratio_same_classes": None, "min_class_ratio": None}

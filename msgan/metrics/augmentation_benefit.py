@@ -106,10 +106,11 @@ def _load(real_dir, generated_dir, resolution, channels, progress=False):
     return real, FolderImages(gen.root, gen.images[keep], labels, real.classes), ignored
 
 
-def load_heldout(path: str, classes: Sequence[str], resolution: int, channels: int,
-                 progress: bool = False, resize: str = "crop") -> FolderImages:
+def load_heldout(path: str, classes: Sequence[str], train_images: np.ndarray, resolution: int,
+                 channels: int, progress: bool = False, resize: str = "crop") -> FolderImages:
     """Reals the GAN never saw, labelled in ``classes``' order; images of other classes are
-    left out, a class of ``classes`` with no image is an error."""
+    left out, a class of ``classes`` with no image is an error, and so is an image that is
+    also one of ``train_images`` (``check_unseen``)."""
     held = load_folder(path, resolution, channels, "held-out", progress=progress, resize=resize)
     if not held.conditional:
         raise MsganError(f"held-out folder {held.root} has no class folders — lay it out like "
@@ -122,7 +123,9 @@ def load_heldout(path: str, classes: Sequence[str], resolution: int, channels: i
     keep = np.isin(held.labels, [held.classes.index(c) for c in classes])
     labels = np.array([list(classes).index(held.classes[l]) for l in held.labels[keep]],
                       np.int32)
-    return FolderImages(held.root, held.images[keep], labels, tuple(classes))
+    held = FolderImages(held.root, held.images[keep], labels, tuple(classes))
+    check_unseen(train_images, held)
+    return held
 
 
 def check_unseen(train_images: np.ndarray, held: FolderImages) -> None:
@@ -165,8 +168,8 @@ def augmentation_benefit(real_dir: str, generated_dir: str, out_dir: str,
     real, gen, ignored = _load(real_dir, generated_dir, resolution, channels, progress)
     held = None
     if heldout_dir:
-        held = load_heldout(heldout_dir, real.classes, resolution, channels, progress)
-        check_unseen(real.images, held)
+        held = load_heldout(heldout_dir, real.classes, real.images, resolution, channels,
+                            progress)
     report = benefit(real.images, real.labels, gen.images, gen.labels, real.classes, seeds=seeds,
                      holdout=holdout, epochs=epochs, batch_size=batch_size, width=width,
                      split_seed=split_seed, mirror=mirror, progress=progress,
@@ -217,19 +220,17 @@ def benefit(real_images: np.ndarray, real_labels: np.ndarray, gen_images: np.nda
     if rebalance is None:
         rebalance = is_imbalanced(counts)
     if heldout is not None:
-        held_images, held_labels = heldout
-        report = compare(real_images, real_labels, held_images, held_labels, gen_images,
-                         gen_labels, classes, seeds=seeds, epochs=epochs, batch_size=batch_size,
-                         width=width, max_steps=max_steps, mirror=mirror, progress=progress,
-                         rebalance=rebalance)
-        report.update(heldout_unseen=True)
-        return report
-    train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
-    report = compare(real_images[train_idx], real_labels[train_idx], real_images[held_idx],
-                     real_labels[held_idx], gen_images, gen_labels, classes, seeds=seeds,
-                     epochs=epochs, batch_size=batch_size, width=width, max_steps=max_steps,
-                     mirror=mirror, progress=progress, rebalance=rebalance)
-    report.update(split_seed=split_seed, holdout=holdout, heldout_unseen=False)
+        (x_train, y_train), (x_held, y_held) = (real_images, real_labels), heldout
+        split = {"heldout_unseen": True}
+    else:
+        train_idx, held_idx = stratified_split(real_labels, k, holdout, split_seed)
+        x_train, y_train = real_images[train_idx], real_labels[train_idx]
+        x_held, y_held = real_images[held_idx], real_labels[held_idx]
+        split = {"split_seed": split_seed, "holdout": holdout, "heldout_unseen": False}
+    report = compare(x_train, y_train, x_held, y_held, gen_images, gen_labels, classes,
+                     seeds=seeds, epochs=epochs, batch_size=batch_size, width=width,
+                     max_steps=max_steps, mirror=mirror, progress=progress, rebalance=rebalance)
+    report.update(split)
     return report
 
 

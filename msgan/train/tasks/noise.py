@@ -102,10 +102,9 @@ class NoiseTask:
             log.warning("metrics.benefit_heldout is ignored: the benefit check runs only with "
                         "metrics.benefit_check=true and 2+ class folders in data.path")
             return None
-        from msgan.metrics.augmentation_benefit import check_unseen, load_heldout
-        held = load_heldout(m.benefit_heldout, self.classes, d.resolution, d.channels,
-                            resize=d.resize)
-        check_unseen(self.images, held)
+        from msgan.metrics.augmentation_benefit import load_heldout
+        held = load_heldout(m.benefit_heldout, self.classes, self.images, d.resolution,
+                            d.channels, resize=d.resize)
         log.info("the benefit check will judge on %d reals in %s that the GAN does not train "
                  "on", len(held.images), held.root)
         return held
