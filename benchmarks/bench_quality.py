@@ -74,6 +74,7 @@ VARIANTS = {
     "sn": ["model.spectral_norm=true"],
     "r1": ["model.r1_gamma=0.1"],
     "lecam": ["model.lecam_weight=0.3"],       # Tseng et al. 2021's weight with DiffAugment
+    "sn_lecam": ["model.spectral_norm=true", "model.lecam_weight=0.3"],
     "uniform": ["data.sampling=uniform"],
     "wide_D": ["model.ndf=64"],
     "cbn": ["model.g_cond=cbn"],
@@ -350,6 +351,11 @@ def main():
                     help="for a variant that differs from another only in generate.* keys "
                          "(filter: default, no_aug_filter: no_aug), copy that variant's trained "
                          "run of the same set and seed from OUT/runs and redo only the end")
+    ap.add_argument("--extend-from", metavar="VARIANT",
+                    help="copy VARIANT's trained run of the same set and seed from OUT/runs "
+                         "and train it on to --kimg (dcgan's lr is constant, so this is the "
+                         "longer run without its first part again); the run is written to "
+                         "OUT/runs/SET-VARIANT-SEED-KIMGk")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     results = os.path.join(a.out, "results.jsonl")
@@ -359,7 +365,9 @@ def main():
         train_dir, test_dir, ch = build_set(set_name, a.out)
         for seed in [int(s) for s in a.seeds.split(",")]:
             for variant in a.variants.split(","):    # variants alternate within a seed
-                run_dir = os.path.join(a.out, "runs", f"{set_name}-{variant}-{seed}")
+                name = f"{set_name}-{variant}-{seed}"
+                run_dir = os.path.join(a.out, "runs", name + (f"-{a.kimg:g}k" if a.extend_from
+                                                              else ""))
                 load = os.getloadavg()[0]
                 source = None
                 sec, extra = 0.0, {}
@@ -368,7 +376,12 @@ def main():
                         raise SystemExit(f"--rejudge: {run_dir} has no Data/ — train it first")
                     extra = {"rejudged": True}
                 else:
-                    if a.reuse_training:
+                    if a.extend_from:
+                        source = os.path.join(a.out, "runs", f"{set_name}-{a.extend_from}-{seed}")
+                        if not os.path.isdir(os.path.join(source, "checkpoints")):
+                            raise SystemExit(f"--extend-from: {source} has no checkpoints")
+                        extra = {"extended_from": source}
+                    elif a.reuse_training:
                         twin = training_twin(variant)
                         source = os.path.join(a.out, "runs", f"{set_name}-{twin}-{seed}")
                         if twin is None or not os.path.isdir(os.path.join(source,
