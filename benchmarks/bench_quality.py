@@ -74,7 +74,6 @@ VARIANTS = {
     "sn": ["model.spectral_norm=true"],
     "r1": ["model.r1_gamma=0.1"],
     "lecam": ["model.lecam_weight=0.3"],       # Tseng et al. 2021's weight with DiffAugment
-    "sn_lecam": ["model.spectral_norm=true", "model.lecam_weight=0.3"],
     "uniform": ["data.sampling=uniform"],
     "wide_D": ["model.ndf=64"],
     "cbn": ["model.g_cond=cbn"],
