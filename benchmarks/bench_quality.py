@@ -364,22 +364,23 @@ def main():
         train_dir, test_dir, ch = build_set(set_name, a.out)
         for seed in [int(s) for s in a.seeds.split(",")]:
             for variant in a.variants.split(","):    # variants alternate within a seed
-                name = f"{set_name}-{variant}-{seed}"
-                run_dir = os.path.join(a.out, "runs", name + (f"-{a.kimg:g}k" if a.extend_from
-                                                              else ""))
+                suffix = f"-{a.kimg:g}k" if a.extend_from else ""
+                run_dir = os.path.join(a.out, "runs", f"{set_name}-{variant}-{seed}{suffix}")
                 load = os.getloadavg()[0]
                 source = None
-                sec, extra = 0.0, {}
+                sec = 0.0
+                # rows of an extended run say so, also when judged again (--rejudge)
+                extra = ({"extended_from": os.path.join(
+                    a.out, "runs", f"{set_name}-{a.extend_from}-{seed}")} if a.extend_from else {})
                 if a.rejudge:
                     if not os.path.isdir(os.path.join(run_dir, "Data")):
                         raise SystemExit(f"--rejudge: {run_dir} has no Data/ — train it first")
-                    extra = {"rejudged": True}
+                    extra["rejudged"] = True
                 else:
                     if a.extend_from:
-                        source = os.path.join(a.out, "runs", f"{set_name}-{a.extend_from}-{seed}")
+                        source = extra["extended_from"]
                         if not os.path.isdir(os.path.join(source, "checkpoints")):
                             raise SystemExit(f"--extend-from: {source} has no checkpoints")
-                        extra = {"extended_from": source}
                     elif a.reuse_training:
                         twin = training_twin(variant)
                         source = os.path.join(a.out, "runs", f"{set_name}-{twin}-{seed}")
