@@ -190,3 +190,65 @@ def test_real_dcgan_exports(tmp_path, g_cond, upsample):
     assert result["onnx"]["reference_abs_max"] == pytest.approx(float(np.abs(ref).max()))
     assert np.abs(out[0] - ref).max() <= 1e-3
     assert np.abs(np.clip(out[0], -1, 1) - np.clip(ref, -1, 1)).max() <= 1e-3
+
+
+ORT_DTYPES = {"float32": "tensor(float)", "int32": "tensor(int32)"}
+
+
+def test_sidecar_states_the_onnx_contract(exported):
+    """The sidecar's contract is what onnxruntime actually asks for and returns."""
+    _, meta, folder, _ = exported
+    with open(folder / "G_ema-000001.json") as f:
+        contract = json.load(f)["contract"]
+    session = ort.InferenceSession(str(folder / "G_ema-000001.onnx"))
+    assert [(i["name"], i["shape"], ORT_DTYPES[i["dtype"]]) for i in contract["inputs"]] == \
+        [(i.name, i.shape, i.type) for i in session.get_inputs()]
+    assert [i["shape"] for i in contract["inputs"]] == [[BATCH, Z_DIM], [BATCH], [BATCH]]
+    out = contract["output"]
+    (o,) = session.get_outputs()
+    assert (out["name"], out["shape"], ORT_DTYPES[out["dtype"]]) == (o.name, o.shape, o.type)
+    assert out["layout"] == "NCHW" and out["range"] == [-1.0, 1.0]
+    assert contract["batch"] == meta["batch"] == BATCH
+    # the seed -> z rule in words is the one the parity inputs (seeds 0..B-1) were drawn by
+    z = np.stack([np.random.RandomState(s).standard_normal(Z_DIM).astype(np.float32)
+                  for s in range(BATCH)])
+    assert "RandomState(seed_i % 2**32).standard_normal(z_dim)" in contract["seed_to_z"]
+    np.testing.assert_array_equal(example_inputs(meta, 0)[0], z)
+    # psi is a per-row vector: the scalar a user might pass is refused, as the contract warns
+    feeds = dict(zip(meta["inputs"], example_inputs(meta, 0)))
+    with pytest.raises(Exception, match="psi"):
+        session.run(None, dict(feeds, psi=np.array(0.7, np.float32)))
+    assert "not a scalar" in contract["inputs"][2]["meaning"]
+
+
+def test_uniform_latents_contract_says_uniform(tmp_path):
+    from msgan.inference.export import io_contract
+    from msgan.inference.latents import z_from_seeds
+
+    contract = io_contract(dict(make_meta(conditional=False), z_dist="uniform"))
+    assert [i["name"] for i in contract["inputs"]] == ["z"]
+    assert "RandomState(seed_i % 2**32).uniform(-1, 1, z_dim)" in contract["seed_to_z"]
+    want = np.random.RandomState(7).uniform(-1, 1, Z_DIM).astype(np.float32)
+    np.testing.assert_array_equal(z_from_seeds([7], Z_DIM, "uniform")[0], want)
+
+
+@pytest.mark.parametrize("config, overrides, batch", [
+    ("configs/stylegan2_cpu.yaml", [], 16),                 # train.batch_size 16
+    ("configs/stylegan2.yaml", [], 8),                      # train.batch_size 8
+    ("configs/dcgan.yaml", [], 32),                         # train.batch_size 64: capped at 32
+    ("configs/stylegan2.yaml", ["generate.batch_size=2"], 2),    # given: used as given
+    ("configs/pix2pix_cpu.yaml", [], 4),
+])
+def test_config_yaml_records_the_export_batch(tmp_path, config, overrides, batch):
+    """A run's config.yaml says the batch its exports were traced with (issue 35: it said 32
+    while the exports took 16)."""
+    import yaml
+
+    from msgan.config import dump_config, export_batch, load_config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = load_config(os.path.join(root, config), overrides)
+    assert export_batch(cfg) == batch
+    dump_config(cfg, str(tmp_path / "config.yaml"))
+    with open(tmp_path / "config.yaml") as f:
+        assert yaml.safe_load(f)["generate"]["batch_size"] == batch

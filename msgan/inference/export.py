@@ -42,6 +42,53 @@ def example_inputs(meta: dict, seed: int = 0) -> list[np.ndarray]:
     return [arrays[name] for name in meta["inputs"]]
 
 
+OUTPUT_NAME = "images"
+TO_UINT8 = "uint8 = clip(rint((images + 1) * 127.5), 0, 255), NaN as 0"
+
+
+def seed_to_z_rule(z_dist: str = "gaussian") -> str:
+    """How msgan turns a seed into a latent (``latents.z_from_seeds``), in words a user can copy."""
+    draw = "uniform(-1, 1, z_dim)" if z_dist == "uniform" else "standard_normal(z_dim)"
+    return (f"z[i] = numpy.random.RandomState(seed_i % 2**32).{draw}.astype(float32): one "
+            "RandomState per seed (as SG2A's generate.py), so image <class>_<seed> of a run is "
+            "remade from its seed alone")
+
+
+def io_contract(meta: dict) -> dict:
+    """What a caller of the exported graph must feed and gets back, for the ``.json`` sidecar.
+
+    Every input has exactly ``meta["batch"]`` rows (the batch the graph was traced with): pad a
+    short batch and drop the extra rows. MindIR takes the inputs positionally in this order.
+    """
+    batch, res, ch = int(meta["batch"]), int(meta["resolution"]), int(meta["channels"])
+    if list(meta["inputs"]) == ["x"]:
+        inputs = [{"name": "x", "shape": [batch, *[int(d) for d in meta["input_shape"]]],
+                   "dtype": "float32", "layout": "NCHW", "range": [-1.0, 1.0],
+                   "meaning": "input images: uint8 / 127.5 - 1"}]
+    else:
+        known = {
+            "z": {"name": "z", "shape": [batch, int(meta["z_dim"])], "dtype": "float32",
+                  "meaning": "latents, one row per image; from a seed: see seed_to_z"},
+            "c": {"name": "c", "shape": [batch], "dtype": "int32",
+                  "meaning": "class index per image into 'classes'"},
+            "psi": {"name": "psi", "shape": [batch], "dtype": "float32",
+                    "meaning": "truncation per image (a vector, not a scalar); 1 = off, "
+                               "msgan generate --truncation gives every row the same value"},
+        }
+        inputs = [known[name] for name in meta["inputs"]]
+    contract = {
+        "inputs": inputs,
+        "output": {"name": OUTPUT_NAME, "shape": [batch, ch, res, res], "dtype": "float32",
+                   "layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": TO_UINT8},
+        "batch": batch,
+        "batch_rule": "every call takes exactly 'batch' rows: pad a short batch, drop the "
+                      "extra rows",
+    }
+    if "z" in meta["inputs"]:
+        contract["seed_to_z"] = seed_to_z_rule(meta.get("z_dist", "gaussian"))
+    return contract
+
+
 def fix_onnx_conv_transpose(model) -> int:
     """Cut MindSpore's ConvTranspose ``output_shape`` [N, C, H, W] to the spatial [H, W].
 
@@ -59,7 +106,7 @@ def fix_onnx_conv_transpose(model) -> int:
     return fixed
 
 
-def rename_onnx_io(model, input_names: list[str], output_name: str = "images") -> None:
+def rename_onnx_io(model, input_names: list[str], output_name: str = OUTPUT_NAME) -> None:
     """Give graph inputs the meta names and the output a readable name (MindSpore numbers it)."""
     renames = {}
     for value, name in zip(model.graph.input, input_names):
@@ -110,6 +157,7 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
                             "error": error or f"unknown export format {fmt!r} (use mindir or onnx)"}
 
     sidecar = dict(meta)
+    sidecar["contract"] = io_contract(meta)
     sidecar["parity"] = {fmt: {k: v for k, v in r.items() if k != "path"}
                          for fmt, r in results.items()}
     sidecar["parity_atol"] = atol

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from msgan.config import Config, to_dict
+from msgan.config import Config, export_batch, to_dict
 from msgan.data import builtin, folder, pipeline, validate
 from msgan.errors import MsganError
 from msgan.inference.balance import count_labels, generation_counts
@@ -86,11 +86,9 @@ class NoiseTask:
         self.classes = self.image_set.classes
         self.num_classes = len(self.classes)
         self.heldout = self._load_heldout() if self.main else None
-        # Sample, score and export graphs never take more images per call than a training step:
-        # at 256² a batch-32 G_ema graph needed more memory than the batch-8 training step
-        # and ran a 24 GB host out of memory (benchmarks/RESULTS.md, StyleGAN2 point 11).
-        self.meta = build_meta(cfg, self.classes, export_batch=min(cfg.generate.batch_size, 32,
-                                                                   cfg.train.batch_size))
+        # Sample, score and export graphs take generate.batch_size images per call; its auto
+        # value (what config.yaml records) is at most a training step's (config.export_batch).
+        self.meta = build_meta(cfg, self.classes, export_batch=export_batch(cfg))
         return cfg
 
     def _load_heldout(self):

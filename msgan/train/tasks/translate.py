@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from msgan.config import Config, to_dict
+from msgan.config import Config, export_batch, to_dict
 from msgan.data import builtin, pairs
 from msgan.data.pipeline import save_grid
 from msgan.inference import generated, translate
@@ -63,7 +63,7 @@ class TranslationTask:
                      "domains": domains(cfg), "direction": d.direction, "scale": self.scale,
                      "resolution": d.resolution, "channels": d.channels,
                      "input_shape": [d.channels, res_in, res_in], "inputs": ["x"],
-                     "batch": min(cfg.generate.batch_size, 4), "kimg": 0.0}
+                     "batch": export_batch(cfg), "kimg": 0.0}
         return cfg
 
     def sampler(self, seed: int):
