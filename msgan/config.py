@@ -9,7 +9,6 @@ its resolution range and its own checks.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from dataclasses import dataclass, field
@@ -23,14 +22,6 @@ from msgan.models import MODELS
 from msgan.models.config_base import ModelConfig
 
 DEFAULT_MODEL = "dcgan"
-
-# The ModelArts StyleGAN operator's flat parameter names (DESIGN.md), accepted at the top level
-# (YAML or KEY=VALUE) and moved to the section that holds them. ``resume`` is the model of predict
-# mode there (generate.resume); without predict it can only mean continuing training.
-FLAT_KEYS = {"resolution": "data.resolution", "do_validation": "data.do_validation",
-             "batch_size": "train.batch_size", "total_kimg": "train.total_kimg",
-             "generate_num": "generate.generate_num", "predict": "generate.predict",
-             "resume": "generate.resume"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,8 +57,6 @@ class TrainConfig:
     tick_kimg: Optional[float] = None       # stats line every tick; auto: total_kimg / 50
     snapshot_kimg: Optional[float] = None   # samples + checkpoint + exports; auto: total_kimg / 5
     resume: str = ""                 # "" | auto | PATH of a checkpoint
-    init_from: str = ""              # fine-tune: start from a converted model, a msgan run or
-                                     # snapshot (weights only; kimg 0, fresh optimizers, ADA p 0)
     G_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
     D_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_kimg: Optional[float] = None        # G_ema half-life; auto: batch_size * 10 / 32
@@ -159,51 +148,9 @@ def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = Non
                              f"train:, ...), not a {type(raw).__name__}")
     for item in overrides or []:
         _apply_override(raw, item)
-    _move_flat_keys(raw)
     cfg = _build(Config, raw, "")
     validate(cfg)
     return cfg
-
-
-def _move_flat_keys(raw: dict) -> None:
-    """The operator's flat names (FLAT_KEYS) into their sections; the same key given both ways
-    with two values is an error naming both."""
-    flat = [k for k in list(raw) if k in FLAT_KEYS]
-    predict = raw.get("predict", (raw.get("generate") or {}).get("predict")
-                      if isinstance(raw.get("generate"), dict) else None)
-    for key in flat:
-        target = FLAT_KEYS[key]
-        if key == "resume" and predict is not True:
-            target = "train.resume"
-        section, leaf = target.split(".")
-        node = raw.get(section)
-        if node is None:
-            node = raw[section] = {}
-        if not isinstance(node, dict):
-            raise MsganError(f"config key {section} must be a mapping, got {node!r}")
-        value = raw.pop(key)
-        if leaf in node and node[leaf] != value:
-            raise MsganError(f"config key {key} (the operator's name for {target}) is {value!r} "
-                             f"but {target} is {node[leaf]!r} — give one of the two")
-        node[leaf] = value
-
-
-def _did_you_mean(where: str, key: str, names) -> str:
-    """' — did you mean X?' for a misspelt key: a close name in its section, else a section
-    that holds a key of that name or a close one (``seed`` → ``train.seed``)."""
-    close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.75)
-    if close:
-        return f"did you mean {where}{close[0]}? "
-    if not where:
-        leaves = {f"{f.name}.{g.name}": g.name for f in dataclasses.fields(Config)
-                  if isinstance(f.default_factory, type) and dataclasses.is_dataclass(
-                      f.default_factory) for g in dataclasses.fields(f.default_factory)}
-        hits = [path for path, leaf in leaves.items() if leaf == key] or \
-            [path for path, leaf in leaves.items()
-             if difflib.get_close_matches(key, [leaf], n=1, cutoff=0.8)]
-        if hits:
-            return f"did you mean {' or '.join(sorted(hits)[:2])}? "
-    return ""
 
 
 def _apply_override(raw: dict, item: str) -> None:
@@ -244,8 +191,7 @@ def _build(cls, raw, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        hint = _did_you_mean(where, str(unknown[0]), names)
-        raise MsganError(f"unknown config key {where}{unknown[0]} — {hint}valid keys here: "
+        raise MsganError(f"unknown config key {where}{unknown[0]} — valid keys here: "
                          f"{', '.join(sorted(names))}")
     kwargs = {}
     for key, value in raw.items():
