@@ -91,19 +91,21 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
         os.makedirs(os.path.join(data_dir, classes[k]), exist_ok=True)
     chunk = int(meta["batch"]) * max(1, 64 // int(meta["batch"]))
     if accept is not None:
-        with progress_bar(len(plan), "generate", "img", enabled=progress) as bar:
-            paths, lines = _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation,
-                                              chunk, accept, tries, bar,
-                                              {} if tally is None else tally, keep_class)
-        generated.write_manifest(out_dir, lines, manifest_name)
-        return paths
+        with progress_bar(len(plan), "generate", "img", enabled=progress) as bar, \
+                generated.manifest_writer(out_dir, manifest_name) as add_line:
+            return _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk,
+                                      accept, tries, bar, {} if tally is None else tally,
+                                      keep_class, add_line)
     names = [f"{classes[k]}_{s}" if k >= 0 else f"seed{s}" for k, s in plan]
     files = [os.path.join(data_dir, classes[k], f"{name}.{fmt}") if k >= 0
              else os.path.join(data_dir, f"{name}.{fmt}") for (k, _), name in zip(plan, names)]
     generated.claim(data_dir, files)
 
-    paths, lines = [], []
-    with progress_bar(len(plan), "generate", "img", enabled=progress) as bar:
+    # Images are written a chunk at a time and each manifest line as its image is: memory does
+    # not grow with the number of images (only the list of paths returned).
+    paths = []
+    with progress_bar(len(plan), "generate", "img", enabled=progress) as bar, \
+            generated.manifest_writer(out_dir, manifest_name) as add_line:
         for start in range(0, len(plan), chunk):
             part = plan[start:start + chunk]
             z = z_from_seeds([s for _, s in part], int(meta["z_dim"]),
@@ -113,18 +115,17 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
                 name, path = names[start + i], files[start + i]
                 generated.save_image(img, path)
                 paths.append(path)
-                lines.append(generated.manifest_line(name, path, classes[k] if k >= 0 else None))
+                add_line(generated.manifest_line(name, path, classes[k] if k >= 0 else None))
             bar.update(len(part))
-    generated.write_manifest(out_dir, lines, manifest_name)
     return paths
 
 
 def _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk, accept, tries,
-                       bar, tally, keep_class):
+                       bar, tally, keep_class, add_line):
     """Per class of ``plan``: candidates from its first seed on; the accepted ones are written
     once the class has them all (``keep_class`` judges them together)."""
     meta = sampler.meta
-    paths, lines = [], []
+    paths = []
     for k in sorted({k for k, _ in plan}):
         seeds = [s for kk, s in plan if kk == k]
         want, first, budget = len(seeds), seeds[0], len(seeds) * max(1, int(tries))
@@ -154,8 +155,8 @@ def _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk,
         for (_, img), name, path in zip(good, names, files):
             generated.save_image(img, path)
             paths.append(path)
-            lines.append(generated.manifest_line(name, path, classes[k]))
-    return paths, lines
+            add_line(generated.manifest_line(name, path, classes[k]))
+    return paths
 
 
 def _plan(meta, num_per_class, seed, class_name, counts):

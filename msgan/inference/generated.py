@@ -8,6 +8,7 @@ versions are empty: the earlier manifest's ``source`` paths stand in for the lis
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from msgan.errors import MsganError
-from msgan.io import append_text, write_text
+from msgan.io import append_text, atomic_path, write_text
 
 log = logging.getLogger("msgan")
 
@@ -78,6 +79,16 @@ def manifest_line(image_id: str, path: str, label: str | None = None) -> str:
 
 def write_manifest(out_dir: str, lines: list, manifest_name: str = MANIFEST) -> None:
     write_text(os.path.join(out_dir, manifest_name), "".join(x + "\n" for x in lines))
+
+
+@contextlib.contextmanager
+def manifest_writer(out_dir: str, manifest_name: str = MANIFEST):
+    """Yield ``add(line)``: lines go to a temporary file as their images are written, so no
+    run holds its whole manifest in memory; the manifest appears, by one rename, only when the
+    block ends without an error (a failed run leaves none, not a partial one)."""
+    path = os.path.join(out_dir, manifest_name)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield lambda line: f.write(line + "\n")
 
 
 def _entries(data_dir: str) -> list:
