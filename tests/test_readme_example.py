@@ -72,3 +72,25 @@ def test_readme_example_remakes_msgans_image(digits_export, tmp_path):
     assert got.dtype == np.uint8
     assert got.std() > 0                       # an image, not a constant
     np.testing.assert_array_equal(got, want)
+
+
+def test_readme_and_docs_links_point_at_files():
+    """The README → docs/ split keeps every relative link of README.md, docs/*.md and
+    benchmarks/*.md pointing at a file of the repository."""
+    import glob
+
+    pages = [os.path.join(ROOT, "README.md")]
+    for folder in ("docs", "benchmarks"):
+        pages += sorted(glob.glob(os.path.join(ROOT, folder, "*.md")))
+    broken = []
+    for page in pages:
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#")[0]
+            if not path or re.match(r"[a-z]+:", path):      # an anchor or a URL
+                continue
+            if not os.path.exists(os.path.join(os.path.dirname(page), path)):
+                broken.append(f"{os.path.relpath(page, ROOT)} → {target}")
+    assert len(pages) > 3
+    assert not broken, broken
