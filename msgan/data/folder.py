@@ -2,14 +2,17 @@
 
 Two layouts are understood (the ModelArts operator's): ``folder/*.jpg`` (unconditional) and
 ``folder/<class>/*.jpg`` (one sub-folder per class). Everything else that is seen but not used is
-recorded in ``ImageSet.skipped`` with a reason, so the validation report can explain it. The
-folder is only ever read: no caches, thumbnails or index files are written into it.
+recorded in ``ImageSet.skipped`` with a reason, so the validation report can explain it. Links
+to images or class folders outside the folder are followed (reading is harmless) and listed in
+``ImageSet.outside``, so the report can say that training reads from elsewhere. The folder is
+only ever read: no caches, thumbnails or index files are written into it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +31,12 @@ class ImageSet:
     labels: np.ndarray = field(repr=False)
     classes: Tuple[str, ...] = ()
     skipped: Tuple[Tuple[str, str], ...] = ()
+    # Links whose target lies outside ``root`` (path, target): used, but reported, because the
+    # user may not know that training reads files from elsewhere.
+    outside: Tuple[Tuple[str, str], ...] = ()
+    # Bytes of each file when validation decoded it (None without validation): a file smaller
+    # at load time was truncated since, and is left out rather than trusted.
+    sizes: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def conditional(self) -> bool:
@@ -44,7 +53,12 @@ class ImageSet:
         """The same set restricted to ``indices`` (classes keep their order and index)."""
         idx = np.asarray(list(indices), dtype=np.int64)
         return ImageSet(self.root, tuple(self.files[i] for i in idx),
-                        self.labels[idx].astype(np.int32), self.classes, self.skipped)
+                        self.labels[idx].astype(np.int32), self.classes, self.skipped,
+                        self.outside, None if self.sizes is None else self.sizes[idx])
+
+    def with_sizes(self, sizes) -> "ImageSet":
+        """The same set with each file's size in bytes as validation saw it."""
+        return dataclasses.replace(self, sizes=np.asarray(sizes, dtype=np.int64))
 
     def counts(self) -> Dict[str, int]:
         """Images per class name, every class listed even when it has none; {"": n} if single-level."""
@@ -76,14 +90,32 @@ def _kind(entry: os.DirEntry) -> str:
     return "other"
 
 
-def _scan_level(path: str, skipped: List[Tuple[str, str]]) -> Tuple[List[str], List[str]]:
-    """Image files and sub-folders directly in ``path``; other visible entries go to ``skipped``."""
+def _leaves(entry: os.DirEntry, full: str, root_real: str) -> str:
+    """The target of ``entry`` when it is a link that leaves ``root_real``, else ""."""
+    try:
+        if not entry.is_symlink():      # from the directory listing: no system call
+            return ""
+    except OSError:
+        return ""
+    target = os.path.realpath(full)
+    return "" if os.path.commonpath([target, root_real]) == root_real else target
+
+
+def _scan_level(path: str, skipped: List[Tuple[str, str]], root_real: str = "",
+                outside: List[Tuple[str, str]] = None) -> Tuple[List[str], List[str]]:
+    """Image files and sub-folders directly in ``path``; other visible entries go to ``skipped``,
+    used links that leave ``root_real`` to ``outside``."""
     images, dirs = [], []
     for entry in _list_dir(path):
         if entry.name.startswith("."):
             continue
         full = os.path.join(path, entry.name)
         kind = _kind(entry)
+        if outside is not None and (kind == "dir" or (kind == "file" and is_image_name(
+                entry.name))):
+            target = _leaves(entry, full, root_real)
+            if target:
+                outside.append((full, target))
         if kind == "dir":
             dirs.append(full)
         elif kind == "file" and is_image_name(entry.name):
@@ -106,9 +138,11 @@ def scan_folder(path: str) -> ImageSet:
         raise MsganError(f"data path {path} is a file — pass the folder that holds the images "
                          f"({_LAYOUT_HINT})")
     root = os.path.abspath(path)
+    root_real = os.path.realpath(root)
     skipped: List[Tuple[str, str]] = []
+    outside: List[Tuple[str, str]] = []
     try:
-        top_images, sub_dirs = _scan_level(root, skipped)
+        top_images, sub_dirs = _scan_level(root, skipped, root_real, outside)
     except OSError as e:
         raise MsganError(f"cannot read data folder {root} ({e.strerror or e}) — check its "
                          "permissions") from None
@@ -125,7 +159,7 @@ def scan_folder(path: str) -> ImageSet:
         visited.add(real)
         inner_skipped: List[Tuple[str, str]] = []
         try:
-            images, nested = _scan_level(d, inner_skipped)
+            images, nested = _scan_level(d, inner_skipped, root_real, outside)
         except OSError as e:
             skipped.append((d, f"unreadable folder ({e.strerror or e})"))
             continue
@@ -150,4 +184,7 @@ def scan_folder(path: str) -> ImageSet:
     else:
         raise MsganError(f"no images found in {root} (accepted extensions: "
                          f"{' '.join(IMAGE_EXTENSIONS)}) — {_LAYOUT_HINT}")
-    return ImageSet(root, files, labels, classes, tuple(skipped))
+    # Only links to what is used are worth a line: a skipped folder's or file's target is not read.
+    used = set(files) | {os.path.join(root, c) for c in classes}
+    return ImageSet(root, files, labels, classes, tuple(skipped),
+                    tuple((p, t) for p, t in outside if p in used))

@@ -12,15 +12,24 @@ Conventions (fixed so that runs are reproducible and documented in one place):
 """
 from __future__ import annotations
 
+import os
+import stat
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from msgan.data import cache
 from msgan.errors import MsganError
 from msgan.io import atomic_path
 
 MAX_PRELOAD_BYTES = 8 * 1024 ** 3
+# A sampler over a mapped cache gives back the pages it has touched once they may add up to
+# this many bytes, so its resident memory stays bounded whatever the size of the folder
+# (cache.release). Each row read can map up to FAULT_AROUND bytes: Linux maps the cached pages
+# around a faulting one too (fault_around_bytes, 64 KiB by default).
+RELEASE_BYTES = 64 * 1024 ** 2
+FAULT_AROUND = 64 * 1024
 RESIZE_MODES = ("crop", "pad", "stretch")
 
 
@@ -138,7 +147,41 @@ def load_image(path: str, resolution: int, channels: int, resize: str = "crop") 
     except Exception as e:
         raise MsganError(f"cannot read image {path} ({type(e).__name__}: {e}) — remove it or "
                          "turn on data.do_validation to skip broken files") from None
-    img = resize_square(img, resolution, resize)
+    return _to_array(resize_square(img, resolution, resize))
+
+
+def read_validated(path: str, resolution: int, channels: int, resize: str,
+                   size: Optional[int] = None) -> Tuple[Optional[np.ndarray], Optional[Dict]]:
+    """A file validation accepted, loaded as uint8 (C, R, R): ``(image, None)``, or
+    ``(None, change)`` when it has since vanished, shrunk below the ``size`` in bytes validation
+    saw, or stopped being readable or decodable. ``change``: {path, reason, detail}."""
+    def change(reason, detail):
+        return None, {"path": path, "reason": reason, "detail": detail}
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return change("vanished", "no longer exists")
+    except OSError as e:
+        return change("unreadable", e.strerror or str(e))
+    if not stat.S_ISREG(st.st_mode):     # e.g. replaced by a pipe, which open() would wait on
+        return change("unreadable", "no longer a regular file")
+    now = st.st_size
+    if size is not None and now < size:
+        return change("shrank", f"{int(size)} bytes when validated, {now} now")
+    try:
+        img = convert_mode(open_image(path, draft_size=resolution), channels)
+    except FileNotFoundError:
+        return change("vanished", "no longer exists")
+    except (PermissionError, IsADirectoryError) as e:
+        return change("unreadable", e.strerror or str(e))
+    except Exception as e:   # truncated or rewritten with something Pillow cannot decode
+        return change("corrupt", f"no longer decodes ({type(e).__name__}: {e})")
+    return _to_array(resize_square(img, resolution, resize)), None
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """uint8 (C, R, R) of an 'L' or 'RGB' image."""
     a = np.asarray(img, dtype=np.uint8)
     if a.ndim == 2:
         a = a[None]
@@ -171,6 +214,9 @@ def load_images(image_set, resolution: int, channels: int, resize: str = "crop",
 
 class BatchSampler:
     """Endless shuffled batches of (float32 NCHW in [-1, 1], int32 labels).
+
+    ``images`` is an array in memory or one mapped from the decoded cache (data/cache.py):
+    the same indices give the same batches either way.
 
     Each epoch draws a permutation and a flip mask from the sampler's own generator. Batches run
     across epoch ends, so every batch is full even when there are fewer images than batch_size.
@@ -205,6 +251,7 @@ class BatchSampler:
         self.rng = np.random.Generator(np.random.PCG64(self.seed))
         self.epoch = -1
         self._start_epoch()
+        self._mapped, self._read = cache.mapping_of(images), 0
 
     def _start_epoch(self) -> None:
         self._epoch_state = self.rng.bit_generator.state
@@ -234,6 +281,11 @@ class BatchSampler:
             need -= take
         idx, flip = np.concatenate(idx), np.concatenate(flip)
         batch = self.images[idx]
+        if self._mapped is not None:
+            self._read += len(idx) * max(batch[0].nbytes, FAULT_AROUND)
+            if self._read >= RELEASE_BYTES:
+                cache.release(self._mapped)
+                self._read = 0
         if flip.any():
             batch[flip] = batch[flip][..., ::-1]
         x = batch.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)

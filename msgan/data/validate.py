@@ -7,6 +7,7 @@ recommends at least 70 images per class).
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections import Counter
@@ -162,16 +163,21 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
     if progress:
         from msgan.progress import Bar
         files = Bar(files, desc="validating images", unit="img")
-    problems, keep, short_sides = [], [], []
+    problems, keep, short_sides, sizes = [], [], [], []
     for i, path in enumerate(files):
         problem, short = check_image(path, channels, min_size)
         if problem is None:
+            try:
+                sizes.append(os.path.getsize(path))
+            except OSError as e:   # gone since it was decoded, a moment ago
+                problems.append(_problem(path, "unreadable", e.strerror or str(e)))
+                continue
             keep.append(i)
             short_sides.append(short)
         else:
             problems.append(problem)
 
-    usable = image_set.subset(keep)
+    usable = image_set.subset(keep).with_sizes(sizes)
     found, kept = image_set.counts(), usable.counts()
     warnings_ = _warnings(image_set, kept, short_sides, resolution)
     upscale, note = (upscale_advice(float(np.median(short_sides)), resolution, model,
@@ -185,32 +191,65 @@ def do_validation(image_set: ImageSet, resolution: int, channels: int, min_size:
         "counts": {name: {"found": found[name], "kept": kept[name]} for name in found},
         "problems": problems,
         "skipped": [{"path": p, "reason": r} for p, r in image_set.skipped],
+        "outside_folder": [{"path": p, "target": t} for p, t in image_set.outside],
         "warnings": warnings_ + ([upscale] if upscale else []),
         "notes": [note] if note else [],
         "summary": {"found": len(image_set), "kept": len(usable), "problems": len(problems),
                     "skipped": len(image_set.skipped)},
     }
+    if image_set.outside:
+        report["summary"]["outside_folder"] = len(image_set.outside)
     if report_path is not None:
         write_report(report, report_path)
-    see = f" (details in {report_path})" if report_path is not None else ""
-
-    if len(usable) == 0:
-        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(Counter(
-            p["problem"] for p in problems).items()))
-        raise MsganError(f"no usable images in {image_set.root}: all {len(image_set)} files "
-                         f"have problems ({kinds}){see} — fix or replace the files")
-    if image_set.conditional:
-        for name, n in kept.items():
-            if n < MIN_PER_CLASS:
-                folder = os.path.join(image_set.root, name)
-                raise MsganError(f"class '{name}' has {n} usable image{'s' * (n != 1)}; at "
-                                 f"least {MIN_PER_CLASS} are needed{see} — add images to "
-                                 f"{folder} or move that folder out of the data folder")
+    check_enough(usable, Counter(p["problem"] for p in problems), report_path)
     return usable
 
 
+def check_enough(usable: ImageSet, left_out: Mapping[str, int],
+                 report_path: Optional[str] = None) -> None:
+    """Refuse a folder with no usable image, or a class with fewer than MIN_PER_CLASS;
+    ``left_out`` counts the files left out by kind, for the message."""
+    see = f" (details in {report_path})" if report_path is not None else ""
+    if len(usable) == 0:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(left_out.items()))
+        total = sum(left_out.values())
+        raise MsganError(f"no usable images in {usable.root}: all {total} files "
+                         f"have problems ({kinds}){see} — fix or replace the files")
+    if usable.conditional:
+        for name, n in usable.counts().items():
+            if n < MIN_PER_CLASS:
+                folder = os.path.join(usable.root, name)
+                raise MsganError(f"class '{name}' has {n} usable image{'s' * (n != 1)}; at "
+                                 f"least {MIN_PER_CLASS} are needed{see} — add images to "
+                                 f"{folder} or move that folder out of the data folder")
+
+
+def record_changes(report_path: str, usable: ImageSet, changed: List[Dict]) -> Dict:
+    """Add the files that changed between validation and loading (``changed``: path, reason,
+    detail; ``usable``: what is left) to validation.json; returns the updated report."""
+    with open(report_path, encoding="utf-8") as f:
+        report = json.load(f)
+    report["changed_since_scan"] = changed
+    kept = usable.counts()
+    for name, c in report["counts"].items():
+        c["kept"] = kept.get(name, 0)
+    report["summary"]["kept"] = len(usable)
+    report["summary"]["changed_since_scan"] = len(changed)
+    write_report(report, report_path)
+    return report
+
+
+def changed_line(changed: List[Dict]) -> str:
+    """One line on the files that changed between validation and loading."""
+    kinds = Counter(c["reason"] for c in changed)
+    detail = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
+    return (f"{len(changed)} file{'s' * (len(changed) != 1)} changed after validation and "
+            f"{'were' if len(changed) != 1 else 'was'} left out ({detail}, e.g. "
+            f"{changed[0]['path']}); see changed_since_scan in validation.json")
+
+
 def validation_summary(report: Dict) -> str:
-    """One to four human lines for the CLI."""
+    """One to six human lines for the CLI."""
     s = report["summary"]
     classes = [c for c in report["counts"] if c]
     where = f" in {len(classes)} classes" if classes else ""
@@ -228,6 +267,15 @@ def validation_summary(report: Dict) -> str:
             n = len(report["skipped"])
             parts.append(f"{n} other entr{'ies' if n != 1 else 'y'} ignored")
         lines.append("; ".join(parts))
+    if report.get("changed_since_scan"):
+        lines.append(changed_line(report["changed_since_scan"]))
+    outside = report.get("outside_folder") or []
+    if outside:
+        first = outside[0]
+        lines.append(f"note: {len(outside)} link{'s' * (len(outside) != 1)} in the data folder "
+                     f"lead{'s' * (len(outside) == 1)} outside it and "
+                     f"{'are' if len(outside) != 1 else 'is'} used (e.g. {first['path']} -> "
+                     f"{first['target']}); see outside_folder in validation.json")
     if report["warnings"]:
         more = len(report["warnings"]) - 1
         lines.append("warning: " + report["warnings"][0]
