@@ -30,16 +30,19 @@ def randn(shape, seed_rng=None) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def bias_act(x, bias, activation: str, gain: float, channel_axis: int = 1):
-    """SG2A bias_act: add bias, activate, multiply by the activation's gain times ``gain``."""
+def bias_act(x, bias, activation: str, gain: float, channel_axis: int = 1, clamp=None):
+    """SG2A bias_act: add bias, activate, multiply by the activation's gain times ``gain``,
+    then clip to [-clamp, clamp] (SG2A's conv_clamp; None = no clipping)."""
     if bias is not None:
         shape = [1] * x.ndim
         shape[channel_axis] = -1
         x = x + expand(bias.reshape(tuple(shape)), x)
     if activation == "lrelu":
-        return lrelu(x, 0.2) * (LRELU_GAIN * gain)
-    if gain != 1.0:
-        return x * gain
+        x = lrelu(x, 0.2) * (LRELU_GAIN * gain)
+    elif gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = ops.clamp(x, -clamp, clamp)
     return x
 
 
@@ -121,8 +124,9 @@ class EqualConv2d(nn.Cell):
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True,
-                 activation: str = "linear", down: int = 1, taps=(1, 3, 3, 1)):
+                 activation: str = "linear", down: int = 1, taps=(1, 3, 3, 1), conv_clamp=None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.weight = Parameter(Tensor(randn((cout, cin, kernel, kernel))), name="weight")
         self.has_bias = bias
         self.bias = Parameter(Tensor(np.zeros((cout,), np.float32)), name="bias", requires_grad=bias)
@@ -150,7 +154,9 @@ class EqualConv2d(nn.Cell):
             x = ops.conv2d(x, w, stride=self.stride, pad_mode="pad", padding=self.padding)
         else:
             x = ops.conv2d(x, w, stride=self.stride)
-        return bias_act(x, self.bias if self.has_bias else None, self.activation, gain)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias if self.has_bias else None, self.activation, gain,
+                        clamp=clamp)
 
 
 class ModulatedConv2d(nn.Cell):
