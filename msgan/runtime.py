@@ -74,9 +74,19 @@ def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
     log.addHandler(console)
     if out_dir:
         fh = logging.FileHandler(os.path.join(out_dir, "log.txt"), encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        fh.setFormatter(_FileFormatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
     log.propagate = False
+
+
+class _FileFormatter(logging.Formatter):
+    """log.txt's lines: time, level, message; a message that names its level itself (the
+    console shows only messages, so warnings say "WARNING: ...") keeps one of the two."""
+
+    def formatMessage(self, record):
+        line = super().formatMessage(record)
+        level = record.levelname
+        return line.replace(f" {level} {level}:", f" {level}:", 1)
 
 
 def set_seeds(seed: int) -> None:

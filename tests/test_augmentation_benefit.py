@@ -174,11 +174,16 @@ def test_rebalanced_arms_judge_the_images_against_repeated_reals(monkeypatch):
     assert report["rebalanced_verdict"] in ("generated images helped", "no measurable benefit",
                                             "generated images hurt")
     assert "repeated up to the largest class's count" in ab.verdict_line(report)
-    # the images helped the plain classifier but lost against repeated reals: the run warns
+    # the images helped the plain classifier but lost against repeated reals: the run warns,
+    # and the verdict it leads with is the one against repeated reals (issue 35, point 10)
     report.update(verdict="generated images helped", rebalanced_verdict="no measurable benefit",
                   rebalanced_difference=dict(diff, mean=-0.02))
     warning = ab.warning_for(report, "/run/Data")
-    assert warning.startswith("WARNING: generated images helped") and "repeats" in warning
+    assert warning.startswith("WARNING: no measurable benefit against each class's reals "
+                              "repeated") and "repeating your small classes" in warning
+    line = ab.verdict_line(report)
+    assert line.index("no measurable benefit") < line.index("generated images helped")
+    assert "-2.0 points" in line.split(";")[0]
     assert ab.warning_for(dict(report, rebalanced_difference=dict(diff, mean=0.02)), "D") is None
     # without rebalance, none of it
     plain = ab.compare(x_real, y_real, x_held, y_held, x_gen, y_gen, list(COLOURS), seeds=(0,),

@@ -51,14 +51,16 @@ FILTER_STEPS = 500      # held-out imbalanced digits: 300 steps gave 0.93 balanc
 
 
 def train_filter_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int,
-                            seed: int, mirror: bool, steps: int = FILTER_STEPS):
+                            seed: int, mirror: bool, steps: int = FILTER_STEPS,
+                            progress: bool = False):
     """The filter's judge: every class equally often in each batch (a 15-image class is
     learnt next to a 100-image one), learning rate decayed to 0, images at <= 32 px like the
     extractor's, flipped only where the run flips its reals (``data.mirror``)."""
     small = shrink(np.asarray(images), CLASSIFIER_MAX_RES)
     return clf.train_classifier(small, labels, num_classes, seed=seed,
                                 batch_size=min(32, len(small)), steps=steps, mirror=mirror,
-                                balanced=True, decay=True)
+                                balanced=True, decay=True, progress=progress,
+                                desc="training the filter's classifier")
 
 
 class ClassFilter:
@@ -136,7 +138,9 @@ class ClassFilter:
                         "generate.min_diversity=%g writes no images for such a class",
                         ", ".join(f"{c} ({r:.2f}x, {self._n_real[c]} reals)"
                                   for c, r in alike.items()), COLLAPSED, COLLAPSED)
-        short = {c: t for c, t in tally.items() if t["kept"] < t["asked"] and c not in dropped}
+        # a class that got none is said once, with its reason, by inference.empty_classes
+        short = {c: t for c, t in tally.items()
+                 if 0 < t["kept"] < t["asked"] and c not in dropped}
         if short:
             log.warning("WARNING: fewer images than asked for %s: most of what the generator "
                         "makes for these classes looks like another class to a classifier of "
@@ -186,10 +190,11 @@ def filter_for_model(reals_dir: str, meta: dict, seed: int = 0, mirror: bool = F
 
 def trained_filter(images: np.ndarray, labels: np.ndarray, classes, seed: int, mirror: bool,
                    reals: str = "your reals", min_diversity: float = 0.0,
-                   min_confidence: float = 0.0) -> ClassFilter:
+                   min_confidence: float = 0.0, progress: bool = True) -> ClassFilter:
     """generate.filter's judge: train its classifier on ``images`` (class-balanced, FILTER_STEPS
     steps: under a minute on a CPU) and wrap it; ``reals`` names them in the log."""
     log.info("training a classifier of %s for generate.filter (%d steps, every class equally "
              "often)", reals, FILTER_STEPS)
-    model = train_filter_classifier(images, labels, len(classes), seed, mirror)
+    model = train_filter_classifier(images, labels, len(classes), seed, mirror,
+                                    progress=progress)
     return ClassFilter(model, images, labels, classes, min_diversity, min_confidence)

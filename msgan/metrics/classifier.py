@@ -130,7 +130,8 @@ def batch_indices(labels: np.ndarray, b: int, rng: np.random.Generator, balanced
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 30,
                      seed: int = 0, batch_size: int = 32, lr: float = 2e-3, steps: int = None,
                      mirror: bool = True, width: int = 32, balanced: bool = False,
-                     decay: bool = False, progress: bool = False) -> Classifier:
+                     decay: bool = False, progress: bool = False,
+                     desc: str = "training the feature classifier", bar=None) -> Classifier:
     """Train a SmallCNN on uint8 (N, C, R, R) images with int labels in [0, num_classes).
 
     ``steps`` (optimizer steps) overrides ``epochs`` so two training sets of different size can
@@ -138,6 +139,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
     every batch class by class (each class equally often, images within a class at random), so
     a 15-image class is learnt next to a 100-image one. ``decay`` lowers the learning rate to 0
     along a cosine over the steps: a short budget then ends converged instead of mid-step.
+    ``progress`` shows a bar named ``desc``; ``bar`` (a msgan.progress.Bar) is advanced instead,
+    one step at a time, for a caller that trains several classifiers under one bar.
     """
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int32)
@@ -172,14 +175,17 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, e
 
     net.set_train(True)
     batches = batch_indices(labels, b, rng, balanced)
-    for _ in Bar(range(total), desc="training the feature classifier", unit="step",
-                 disable=not progress):
+    steps = range(total) if bar is not None else Bar(range(total), desc=desc, unit="step",
+                                                      disable=not progress, warmup=True)
+    for _ in steps:
         idx = next(batches)
         x = to_input(images[idx])
         if mirror:
             flip = rng.random(b) < 0.5
             x[flip] = x[flip, :, :, ::-1]
         train_step(ms.Tensor(x), ms.Tensor(labels[idx]))
+        if bar is not None:
+            bar.update(1)
     net.set_train(False)
     return Classifier(net, channels, resolution, num_classes, batch_size=b)
 
