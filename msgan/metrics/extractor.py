@@ -36,6 +36,9 @@ ROTATION_NOTE = ("features come from a small CNN trained on these reals to predi
                  "or other datasets")
 
 
+SHRINK_CHUNK = 1024
+
+
 def shrink(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, C, R, R) → (N, C, s, s), s = min(R, size), by averaging whole pixel blocks."""
     r = images.shape[2]
@@ -46,8 +49,14 @@ def shrink(images: np.ndarray, size: int) -> np.ndarray:
                          "resolution")
     f = r // size
     n, c = images.shape[:2]
-    blocks = images.reshape(n, c, size, f, size, f).astype(np.float32).mean(axis=(3, 5))
-    return np.rint(blocks).astype(np.uint8)
+    out = np.empty((n, c, size, size), np.uint8)
+    # A chunk at a time: a float copy of every image at once would need 4x the reals' memory
+    # (and the reals of a large folder are mapped from disk, not in memory; docs/large-folders.md).
+    for i in range(0, n, SHRINK_CHUNK):
+        part = np.asarray(images[i:i + SHRINK_CHUNK])
+        blocks = part.reshape(len(part), c, size, f, size, f).astype(np.float32).mean(axis=(3, 5))
+        out[i:i + len(part)] = np.rint(blocks).astype(np.uint8)
+    return out
 
 
 def rotations(images: np.ndarray) -> tuple:
