@@ -212,3 +212,33 @@ def test_train_streaming_gives_the_run_trained_in_memory(tmp_path):
     log = train(tmp_path / "disk", "train.total_kimg=0.024", "data.preload_limit_gib=0",
                 "train.resume=auto")
     assert "built earlier" in log
+
+
+def test_two_processes_share_one_cache_built_once(tmp_path):
+    """What msrun's workers do: both ask for the cache at once; one decodes, the other waits on
+    the lock and maps the same file."""
+    data = make_folder(tmp_path / "data")
+    script = (
+        "import sys, time, numpy as np\n"
+        "from msgan.data import store\n"
+        "from msgan.data.folder import scan_folder\n"
+        "real, n = store.read_validated, [0]\n"
+        "def count(*a):\n"
+        "    n[0] += 1\n"
+        "    time.sleep(0.1)   # a slow decode: the two overlap\n"
+        "    return real(*a)\n"
+        "store.read_validated = count\n"
+        "t = store.load_training_images(scan_folder(sys.argv[1]), 8, 3, 'crop', 0, sys.argv[2])\n"
+        "np.save(sys.argv[3], np.asarray(t.images))\n"
+        "print(n[0])\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "cache"),
+                               str(tmp_path / f"rank{r}.npy")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for r in (0, 1)]
+    decoded = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+        decoded.append(int(out.split()[-1]))
+    assert sorted(decoded) == [0, 15]                      # one built it, one mapped it
+    np.testing.assert_array_equal(np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy"))
