@@ -143,3 +143,15 @@ def test_a_folder_without_links_out_reports_none(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["outside_folder"] == [] and "outside_folder" not in report["summary"]
     assert "outside" not in validate.validation_summary(report)
+
+
+def test_no_image_left_after_changes_names_every_reason(tmp_path, monkeypatch):
+    data = make_folder(tmp_path / "data", classes=("a",), per_class=2)
+    (data / "a" / "empty.png").write_bytes(b"")
+    out = tmp_path / "run"
+    out.mkdir()
+    change_after_validation(monkeypatch, lambda: [os.remove(data / "a" / f"{i}.png")
+                                                  for i in range(2)])
+    with pytest.raises(MsganError, match=r"no usable images .* all 3 files have problems "
+                                         r"\(vanished: 2, zero_bytes: 1\)"):
+        noise.load_data(config(data, out), str(out))
