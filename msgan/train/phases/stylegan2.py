@@ -44,6 +44,11 @@ class StyleGAN2Phases(Phases):
         self.pl = PathLengthState()
         self.pl_weight = float(m.pl_weight)
         self.r1_gamma = losses.r1_gamma(m.r1_gamma, G.resolution, t.batch_size)
+        # Freeze-D (Mo et al. 2020): the first blocks keep their (pretrained) weights; out of
+        # opt_D's parameters they get no gradient and no update.
+        for block in list(D.blocks)[:m.freeze_d]:
+            for p in block.get_parameters():
+                p.requires_grad = False
         # Mixed precision casts the mapping network and D. The synthesis network stays fp32:
         # under auto_mixed_precision its ModulatedConv2d meets an fp16 weight with fp32
         # activations and did not compile (MindSpore 2.10; seen with the former MatMul lowering,
