@@ -55,7 +55,114 @@ def parse(argv=None):
     p.add_argument("--weight-seed", type=int, default=123)
     p.add_argument("--placeholder-src", action="store_true",
                    help="replace the pickled Python source by a placeholder")
+    p.add_argument("--tf", action="store_true",
+                   help="write a TensorFlow-era StyleGAN2 pickle (G, D, Gs) instead, made by "
+                   "inverting SG2A's legacy.py; the expected outputs are those of the networks "
+                   "legacy.py reads back from it")
     return p.parse_args(argv)
+
+
+def _tf_conv(w, flip=False):
+    """SG2A [out, in, kh, kw] → TF [kh, kw, in, out] (legacy.py's transpose(3, 2, 0, 1)
+    undone; the upsampling conv's taps flipped back)."""
+    w = w.transpose(2, 3, 1, 0)
+    return np.ascontiguousarray(w[::-1, ::-1] if flip else w)
+
+
+def tf_variables(G, D, res):
+    """{network: {variable name: array}} as TensorFlow StyleGAN2(-ADA) names them."""
+    g = {k: v.detach().numpy().astype(np.float32) for k, v in
+         list(G.named_parameters()) + list(G.named_buffers())}
+    d = {k: v.detach().numpy().astype(np.float32) for k, v in
+         list(D.named_parameters()) + list(D.named_buffers())}
+    mapping, synthesis = {}, {}
+    for k, v in g.items():
+        parts = k.split(".")
+        if k == "mapping.embed.weight":
+            mapping["LabelEmbed/weight"] = v.T
+        elif k == "mapping.embed.bias":
+            mapping["LabelEmbed/bias"] = v
+        elif parts[0] == "mapping" and parts[1].startswith("fc"):
+            i = parts[1][2:]
+            mapping[f"Dense{i}/{parts[2]}"] = v.T if parts[2] == "weight" else v
+    log2 = int(np.log2(res))
+    for r in [2 ** i for i in range(2, log2 + 1)]:
+        b = f"synthesis.b{r}"
+        s = f"{r}x{r}"
+        if r == 4:
+            synthesis[f"{s}/Const/const"] = g[f"{b}.const"][None]
+            convs = [("conv1", "Conv", False, 0)]
+        else:
+            k = int(np.log2(r)) * 2
+            convs = [("conv0", "Conv0_up", True, k - 5), ("conv1", "Conv1", False, k - 4)]
+        for conv, name, flip, noise in convs:
+            synthesis[f"{s}/{name}/weight"] = _tf_conv(g[f"{b}.{conv}.weight"], flip)
+            synthesis[f"{s}/{name}/bias"] = g[f"{b}.{conv}.bias"]
+            synthesis[f"{s}/{name}/mod_weight"] = g[f"{b}.{conv}.affine.weight"].T
+            synthesis[f"{s}/{name}/mod_bias"] = g[f"{b}.{conv}.affine.bias"] - 1
+            synthesis[f"{s}/{name}/noise_strength"] = g[f"{b}.{conv}.noise_strength"]
+            synthesis[f"noise{noise}"] = g[f"{b}.{conv}.noise_const"][None, None]
+        synthesis[f"{s}/ToRGB/weight"] = _tf_conv(g[f"{b}.torgb.weight"])
+        synthesis[f"{s}/ToRGB/bias"] = g[f"{b}.torgb.bias"]
+        synthesis[f"{s}/ToRGB/mod_weight"] = g[f"{b}.torgb.affine.weight"].T
+        synthesis[f"{s}/ToRGB/mod_bias"] = g[f"{b}.torgb.affine.bias"] - 1
+    dv = {}
+    for r in [2 ** i for i in range(log2, 2, -1)]:
+        b, s = f"b{r}", f"{r}x{r}"
+        if r == res:
+            dv[f"{s}/FromRGB/weight"] = _tf_conv(d[f"{b}.fromrgb.weight"])
+            dv[f"{s}/FromRGB/bias"] = d[f"{b}.fromrgb.bias"]
+        dv[f"{s}/Conv0/weight"] = _tf_conv(d[f"{b}.conv0.weight"])
+        dv[f"{s}/Conv0/bias"] = d[f"{b}.conv0.bias"]
+        dv[f"{s}/Conv1_down/weight"] = _tf_conv(d[f"{b}.conv1.weight"])
+        dv[f"{s}/Conv1_down/bias"] = d[f"{b}.conv1.bias"]
+        dv[f"{s}/Skip/weight"] = _tf_conv(d[f"{b}.skip.weight"])
+    dv["4x4/Conv/weight"] = _tf_conv(d["b4.conv.weight"])
+    dv["4x4/Conv/bias"] = d["b4.conv.bias"]
+    dv["4x4/Dense0/weight"] = d["b4.fc.weight"].T
+    dv["4x4/Dense0/bias"] = d["b4.fc.bias"]
+    dv["Output/weight"] = d["b4.out.weight"].T
+    dv["Output/bias"] = d["b4.out.bias"]
+    return dict(G=dict(dlatent_avg=g["mapping.w_avg"]), mapping=mapping, synthesis=synthesis, D=dv)
+
+
+def write_tf_pickle(a, data, path):
+    """(G, D, Gs) as dnnlib.tflib.network.Network objects, as TF StyleGAN2 pickles them."""
+    import types
+    mod = types.ModuleType("dnnlib.tflib.network")
+
+    class Network:
+        def __init__(self, name, kwargs, variables, components=None):
+            self.state = dict(version=4, name=name, static_kwargs=kwargs,
+                              components=components or {}, build_module_src=PLACEHOLDER,
+                              build_func_name="G_main", variables=list(variables.items()),
+                              input_shapes=[[None, a.z_dim]], output_shapes=[[None, 3]],
+                              input_names=["latents_in"], output_names=["images_out"])
+
+        def __getstate__(self):
+            return self.state
+
+    Network.__module__, Network.__qualname__ = mod.__name__, "Network"
+    mod.Network = Network
+    sys.modules["dnnlib.tflib"] = types.ModuleType("dnnlib.tflib")
+    sys.modules[mod.__name__] = mod
+    common = dict(resolution=a.resolution, num_channels=a.channels, label_size=a.c_dim,
+                  fmap_base=a.channel_base // 2, fmap_max=a.channel_max,
+                  conv_clamp=a.conv_clamp if a.conv_clamp > 0 else None)
+    gk = dict(common, latent_size=a.z_dim, dlatent_size=a.w_dim, mapping_layers=a.map,
+              architecture="skip", truncation_psi=0.5)
+    dk = dict(common, architecture="resnet")
+
+    def gnet(G, name):
+        v = tf_variables(G, data["D"], a.resolution)
+        return Network(name, dict(gk), v["G"], {
+            "mapping": Network("G_mapping", dict(gk), v["mapping"]),
+            "synthesis": Network("G_synthesis", dict(gk), v["synthesis"])})
+
+    dvars = tf_variables(data["G"], data["D"], a.resolution)["D"]
+    nets = (gnet(data["G"], "G"), Network("D", dk, dvars), gnet(data["G_ema"], "Gs"))
+    with open(path, "wb") as f:
+        pickle.dump(nets, f, protocol=3)
 
 
 def randomise(module, torch, gen, scale=0.2):
@@ -118,11 +225,17 @@ def main(argv=None):
     for name, module in [("G", G), ("D", D), ("G_ema", G_ema), ("augment_pipe", pipe)]:
         data[name] = copy.deepcopy(module).eval().requires_grad_(False).cpu()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    if a.placeholder_src:     # after the deep copies above, which re-run the pickled source
-        for cls in persistence._decorators:
-            cls._orig_module_src = PLACEHOLDER
-    with open(a.out, "wb") as f:
-        pickle.dump(data, f)
+    if a.tf:
+        import legacy
+        write_tf_pickle(a, data, a.out)
+        with open(a.out, "rb") as f:       # what SG2A makes of it
+            data = legacy.load_network_pkl(f)
+    else:
+        if a.placeholder_src:   # after the deep copies above, which re-run the pickled source
+            for cls in persistence._decorators:
+                cls._orig_module_src = PLACEHOLDER
+        with open(a.out, "wb") as f:
+            pickle.dump(data, f)
 
     # What SG2A computes from it (generate.py's formula, const noise).
     out = {}

@@ -56,21 +56,25 @@ def d_logits(folder, images, labels):
     return D(ms.Tensor(images), ms.Tensor(labels)).asnumpy()
 
 
-@pytest.mark.parametrize("name", ["sg2a_cond", "sg2a_uncond"])
-def test_converted_network_computes_what_sg2a_computes(tmp_path, name):
+@pytest.mark.parametrize("name, kind, classes, channels, clamp", [
+    ("sg2a_cond", "sg2a-pytorch", ["0", "1", "2"], 3, 0.5),
+    ("sg2a_uncond", "sg2a-pytorch", [], 1, 256.0),
+    ("sg2a_tf", "sg2-tf", [], 3, 256.0),      # expected: what SG2A's legacy.py reads from it
+])
+def test_converted_network_computes_what_sg2a_computes(tmp_path, name, kind, classes, channels,
+                                                       clamp):
     from msgan.inference.latents import z_from_seeds
     from msgan.inference.samplers import CheckpointSampler
     pkl, expected = fixture(name)
     out = str(tmp_path / "model")
     meta = convert(pkl, out)
     assert sorted(os.listdir(out)) == ["D.ckpt", "G.ckpt", "G_ema.ckpt", "meta.json"]
-    assert meta["source"]["kind"] == "sg2a-pytorch"
-    assert meta["source"]["augment_p"] == pytest.approx(0.25)
+    assert meta["source"]["kind"] == kind
+    if kind == "sg2a-pytorch":
+        assert meta["source"]["augment_p"] == pytest.approx(0.25)
     assert len(meta["source"]["sha256"]) == 64
-    cond = name == "sg2a_cond"
-    assert meta["classes"] == (["0", "1", "2"] if cond else [])
-    assert meta["channels"] == (3 if cond else 1)
-    assert meta["model_cfg"]["conv_clamp"] == (0.5 if cond else 256.0)
+    assert meta["classes"] == classes and meta["channels"] == channels
+    assert meta["model_cfg"]["conv_clamp"] == clamp
 
     sampler = CheckpointSampler(out)
     keys = [k for k in expected.files if k.startswith("img_")]
@@ -258,3 +262,25 @@ def test_storage_stream_is_checked():
         unpickle.rebuild_tensor(np.zeros(4, np.float32), 2, (3,), (1,))    # past the storage
     t = unpickle.rebuild_tensor(np.arange(6, dtype=np.float32), 0, (2, 3), (1, 2))
     assert t.tolist() == [[0, 2, 4], [1, 3, 5]] and t.flags["C_CONTIGUOUS"]
+
+
+def _tf_set(net, key, value):
+    net["static_kwargs"][key] = value
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda d: _tf_set(d[1], "architecture", "orig"), "D architecture is 'orig'"),
+    (lambda d: [_tf_set(n, "fmap_decay", 0.5) for n in (d[0], d[2])], "fmap_decay"),
+    (lambda d: d[2].update(version=3), "version 3"),
+    (lambda d: [_tf_set(n, "label_size", 4) for n in d], "label mapping has 0 layers"),
+    (lambda d: d[2]["components"]["synthesis"]["variables"].append(
+        ("ToRGB_lod0/weight", np.zeros((1, 1, 16, 3), np.float32))), "ToRGB_lod"),
+])
+def test_tf_layouts_msgan_cannot_compute_are_refused(edit, fragment):
+    from msgan.convert import tf
+    data = unpickle.load(fixture("sg2a_tf")[0])
+    assert tf.is_tf(data)
+    edit(data)
+    with pytest.raises(MsganError, match="not converted") as e:
+        tf.read(data, [])
+    assert fragment in str(e.value)
