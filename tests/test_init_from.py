@@ -303,6 +303,22 @@ def test_freeze_d_is_validated_against_the_number_of_blocks():
         config(SG2, "model.freeze_d=-1")
 
 
+def test_dcgan_freeze_d_keeps_the_first_conv_blocks_fixed():
+    with pytest.raises(MsganError, match="freeze_d is 4 — D has 3 conv blocks at 32x32"):
+        config(DCGAN, "model.freeze_d=4")
+    ph = build_phases(config(DCGAN, "model.freeze_d=1", "model.augment=none"), 0)
+    before = params(ph.D)
+    rng = np.random.default_rng(0)
+    for it in range(2):
+        reals = rng.uniform(-1, 1, (B, 3, 32, 32)).astype(np.float32)
+        ph.step((reals, np.zeros(B, np.int32)), it, Progress(it * B, 10 * B))
+    after = params(ph.D)
+    for n in ("features.0.weight", "features.0.bias"):          # level 0: conv + LeakyReLU
+        np.testing.assert_array_equal(after[n], before[n], err_msg=n)
+    for n in ("features.2.weight", "features.3.gamma", "out.weight"):
+        assert not np.array_equal(after[n], before[n]), n
+
+
 # ----------------------------------------------------------------------------------------------
 # DCGAN from a msgan snapshot
 
@@ -359,6 +375,33 @@ def test_dcgan_grey_target_from_an_rgb_run(tmp_path):
     np.testing.assert_allclose(ph.D(Tensor(x), c).asnumpy(),
                                src.D(Tensor(np.repeat(x, 3, axis=1)), c).asnumpy(),
                                rtol=1e-4, atol=1e-5)
+
+
+GAN = ["model.name=gan", "model.z_dim=8", "model.g_hidden=[16]", "model.d_hidden=[16]",
+       "model.d_dropout=0.0", "data.resolution=8", f"train.batch_size={B}"]
+
+
+def test_mlp_gan_from_a_snapshot_with_classes_and_grey_added(tmp_path):
+    cfg = config(GAN)
+    np.random.seed(5)
+    src = build_phases(cfg, 0)
+    perturb([src.G, src.D, src.G_ema], 5)
+    meta = build_meta(cfg, (), B)
+    snap = checkpoint.save_snapshot(str(tmp_path / "src" / "checkpoints"), 100,
+                                    src.state_cells(), {"cur_nimg": 100}, meta)
+    ph, info = fine_tune([*GAN, "data.channels=1"], snap, classes=("a", "b"))
+    assert info["kind"] == "snapshot" and "G.embed.embed" in info["fresh"]
+    assert ph.G.net[0].weight.shape == (16, 8 + 32)
+    z = latents()
+    src.G_ema.set_train(False)
+    ph.G_ema.set_train(False)
+    want = src.G_ema(Tensor(z), Tensor(np.zeros(B, np.int32))).asnumpy()
+    got = ph.G_ema(Tensor(z), Tensor(np.ones(B, np.int32))).asnumpy()
+    # the output layer's rows are combined before its Tanh: the luma of the pre-activations
+    pre = np.arctanh(np.clip(want, -0.999999, 0.999999))
+    luma = np.tanh(np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), pre,
+                                axes=([0], [1])))[:, None]
+    np.testing.assert_allclose(got, luma, atol=1e-3)
 
 
 # ----------------------------------------------------------------------------------------------

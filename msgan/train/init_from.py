@@ -65,10 +65,10 @@ class Source:
 
     @property
     def kimg(self):
-        kimg = self.meta.get("kimg")
-        if kimg is None and isinstance(self.meta.get("source"), dict):
-            kimg = self.meta["source"].get("kimg")
-        return kimg
+        """How long the source was trained (a converted model: as its pickle says, or None)."""
+        if isinstance(self.meta.get("source"), dict):
+            return self.meta["source"].get("kimg")
+        return self.meta.get("kimg")
 
     def weights(self) -> dict:
         """{"G"|"D"|"G_ema": {parameter name as in a freshly built net: numpy array}}."""
@@ -302,7 +302,7 @@ def _input_layer(model: str, name: str) -> bool:
                     "gan": ("net.0.weight",)}.get(model, ())
 
 
-def _adapt_input(value, shape, ctx, net_src: dict, plan, label):
+def _adapt_input(value, shape, ctx, plan, label):
     """G's first layer when classes appear or disappear: z columns kept, embedding columns zero
     (added) or dropped (removed, their mean contribution folded into the bias where there is
     one). StyleGAN2's equalised LR divides by sqrt(fan_in) at run time: rescaled to match."""
@@ -400,7 +400,7 @@ def _plan_net(net: str, params: list, src: dict, ctx: dict, plan: _Plan, given: 
                                                                                       "beta"):
                 continue                     # BatchNorm without affine: its fixed 1 and 0
         if new is None and value is not None and _input_layer(model, name) and classes_differ:
-            new = _adapt_input(value, shape, ctx, src, plan, f"{label}.{name.rsplit('.', 1)[0]}")
+            new = _adapt_input(value, shape, ctx, plan, f"{label}.{name.rsplit('.', 1)[0]}")
         if new is None and value is not None and c_src != c_dst:
             side = _image_side(ctx, net, name)
             found = _channel_axis(value.shape, shape, c_src, c_dst) if side else None
@@ -477,8 +477,9 @@ def describe(info: dict) -> str:
     kimg = info.get("source_kimg")
     where = info["path"] + (f" ({os.path.basename(info['snapshot'])})" if info.get("snapshot")
                             else "")
-    text = f"{where}, a {info['kind']}" + (f" at {kimg:g} kimg" if isinstance(kimg, (int, float))
-                                           else "")
+    kind = {"converted": "converted model"}.get(info["kind"], info["kind"])
+    text = f"{where}, a {kind}" + (f" at {kimg:g} kimg" if isinstance(kimg, (int, float))
+                                   else "")
     if info.get("fresh"):
         text += "; fresh: " + ", ".join(info["fresh"])
     if info.get("adapted"):
