@@ -14,6 +14,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
 from msgan.checks import choice, positive
+from msgan.errors import MsganError
 from msgan.models.classic_config import ClassicGANConfig
 from msgan.models.layers import (ClassEmbedding, MinibatchDiscrimination, ResizeConv2d,
                                  class_head, classic_export_net)
@@ -35,6 +36,8 @@ class DCGANConfig(ClassicGANConfig):
     upsample: str = "deconv"         # deconv | resize_conv (nearest upsample + conv, no checkerboard)
     g_cond: str = "cbn"              # where G sees the class: cbn (also a per-class scale and
                                      # shift in every BatchNorm) | input (embedding beside z only)
+    freeze_d: int = 0                # Freeze-D: D's first N conv blocks (from the image) keep
+                                     # their weights, e.g. when fine-tuning (train.init_from)
 
     def validate(self, cfg) -> None:
         super().validate(cfg)
@@ -44,6 +47,11 @@ class DCGANConfig(ClassicGANConfig):
         choice("model.g_cond", self.g_cond, ("input", "cbn"))
         positive("model.mbd_kernels", self.mbd_kernels)
         positive("model.mbd_kernel_dim", self.mbd_kernel_dim)
+        blocks = int(math.log2(cfg.data.resolution)) - 2
+        if not 0 <= self.freeze_d <= blocks:
+            r = cfg.data.resolution
+            raise MsganError(f"config key model.freeze_d is {self.freeze_d} — D has {blocks} "
+                             f"conv blocks at {r}x{r}; use 0..{blocks}")
 
     def with_data(self, num_images: int):
         if self.ndf is not None:
@@ -144,6 +152,7 @@ class Discriminator(nn.Cell):
         cin = channels
         for level in range(n_down):
             cout = _width(ndf, level)
+            first = len(layers)
             layer = nn.Conv2d(cin, cout, 4, 2, pad_mode="pad", padding=1,
                               weight_init=_weights(), has_bias=level == 0 or sn)
             layers.append(SNConv2d(layer) if sn else layer)
@@ -153,6 +162,10 @@ class Discriminator(nn.Cell):
             layers.append(LeakyReLU(0.2))
             if cfg.d_dropout > 0:
                 layers.append(nn.Dropout(p=cfg.d_dropout))
+            if level < cfg.freeze_d:     # Freeze-D: no gradient, so no optimizer update
+                for block_layer in layers[first:]:
+                    for p in block_layer.get_parameters():
+                        p.requires_grad = False
             cin = cout
         self.features = nn.SequentialCell(layers)
         feat = cin * 16
