@@ -14,6 +14,7 @@ import os
 import yaml
 
 from msgan.io import read_stats
+from msgan.snapshots import recorded_run_model
 
 FALLBACK = {"resolution": 64, "channels": 3, "seed": 0, "epochs": 30, "extractor": "classifier",
             "mirror": False}
@@ -80,7 +81,10 @@ def _row_for(run: str, fake: str, rows: list) -> dict | None:
             kimg = json.load(f).get("kimg")
         hits = [r for r in latest.values() if kimg is not None and abs(r["kimg"] - kimg) < 1e-6]
         return hits[-1] if hits else None
-    # Data/ of the run: the snapshot the run ended with (generate.use_snapshot)
+    # Data/ of the run (or the run folder as a model): the snapshot that wrote Data/
+    made = recorded_run_model(os.path.join(run, "checkpoints"))
+    if made and os.path.basename(made[0]) in latest:
+        return latest[os.path.basename(made[0])]
     if (read_config(run).get("generate") or {}).get("use_snapshot", "best") == "best":
         from msgan.metrics.evaluate import best_snapshot
         best = best_snapshot(rows)

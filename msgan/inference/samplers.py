@@ -8,14 +8,17 @@ image-to-image models, one generator's meta (``generator_meta``).
 from __future__ import annotations
 
 import glob
+import logging
 import os
 
 import mindspore as ms
 import numpy as np
 
-from msgan import io
+from msgan import io, snapshots
 from msgan.errors import MsganError
 from msgan.models import MODELS
+
+log = logging.getLogger("msgan")
 
 WHAT_TO_PASS = ("pass a checkpoint folder (checkpoints/snapshot-*), a run output folder, "
                 "a .mindir or an .onnx export with its .json next to it")
@@ -219,17 +222,29 @@ def snapshot_generators(meta: dict) -> list:
     return list(meta.get("generators", [])) if meta.get("task") == "translate" else ["G_ema"]
 
 
+def resolve_snapshot(path: str, required: tuple = ("meta.json",)) -> str | None:
+    """The snapshot folder ``path`` stands for (msgan.snapshots.model_snapshot: a run folder is
+    the snapshot that wrote its Data/), checked against its checksums; one line says which
+    when ``path`` is not a snapshot itself. None when ``path`` holds no snapshot."""
+    snap, why = snapshots.model_snapshot(path, required)
+    if snap is not None and why != "named":
+        log.info("%s", snapshots.using_line(path, snap, why))
+    return snap
+
+
 def load_generators(path: str, only: str = "") -> list:
     """[(name, generator Cell with its trained weights, its meta)] of a snapshot folder or of
-    the newest snapshot of a run folder; ``only`` keeps one generator (e.g. G_BA)."""
+    the snapshot a run folder stands for (``resolve_snapshot``); ``only`` keeps one generator
+    (e.g. G_BA). The meta names the snapshot (``snapshot``), for export sidecars."""
     if not os.path.isdir(path):
         raise MsganError(f"{path} is not a folder — pass a checkpoints/snapshot-* folder or a "
                          "run output folder")
-    snap = io.newest_snapshot(path)
+    snap = resolve_snapshot(path)
     if snap is None:
         raise MsganError(f"{path} holds no snapshot (snapshot-*/meta.json + weights) — pass a "
                          "checkpoints/snapshot-* folder or a run output folder")
     meta = read_meta(os.path.join(snap, "meta.json"), "meta.json of the checkpoint")
+    meta["snapshot"] = os.path.basename(os.path.abspath(snap))
     names = snapshot_generators(meta)
     if only and only not in names:
         raise MsganError(f"generator {only!r} is not in this model — it has {', '.join(names)}")

@@ -17,7 +17,7 @@ from msgan import io
 from msgan.errors import MsganError
 from msgan.inference import generated
 from msgan.inference.samplers import (CheckpointSampler, Sampler, newest_export, open_export,
-                                      read_meta)
+                                      read_meta, resolve_snapshot)
 
 log = logging.getLogger("msgan")
 
@@ -83,7 +83,7 @@ def load_translator(path: str, generator: str | None = None) -> Translator:
         backend = open_export(path)
         check_translate(backend.meta, path)
         return Translator(backend)
-    snap = io.newest_snapshot(path)
+    snap = resolve_snapshot(path)      # checked against its checksums
     if snap is None:
         for folder in (os.path.join(path, "model"), path):
             for ext in (".mindir", ".onnx"):

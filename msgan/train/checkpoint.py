@@ -5,21 +5,26 @@ A snapshot is a folder ``checkpoints/snapshot-<nimg>/`` with
                named ``<key>/<parameter name>`` because both optimizers use the same names;
   G_ema.ckpt   G_ema alone with the names a freshly built generator has (for generate/export);
   host.json    host-side state: kimg, tick, data sampler position, RNG states, ADA p;
-  meta.json    what is needed to rebuild the generator (model, its config, classes, ...).
+  meta.json    what is needed to rebuild the generator (model, its config, classes, ...);
+  checksums.json  size and sha256 of each file above, written last (msgan.snapshots).
 The folder is written under a temporary name, fsync'd, then renamed: a crash at any moment
-leaves either the previous snapshots or the new complete one, never a half-written one.
+leaves either the previous snapshots or the new complete one, never a half-written one. What
+the rename cannot guard against (a disk that loses or flips bytes later) the checksums find:
+``train.resume=auto`` sets a damaged snapshot aside and resumes from the newest intact one.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 
 import numpy as np
 import mindspore as ms
 
-from msgan import io
+from msgan import io, snapshots
 from msgan.errors import MsganError
 
+log = logging.getLogger("msgan")
 _DAMAGED = "the snapshot is damaged; resume from an earlier one"
 
 
@@ -91,14 +96,19 @@ def _write_snapshot_files(tmp: str, cells: dict, host: dict, meta: dict, weights
     io.write_json(os.path.join(tmp, "meta.json"), meta, indent=1)
     for f in ["state.ckpt"] + [f"{n}.ckpt" for n in weights]:
         io.fix_mode(os.path.join(tmp, f))    # MindSpore writes checkpoints -r--------
-    for f in ["state.ckpt", "host.json", "meta.json"] + [f"{n}.ckpt" for n in weights]:
+    snapshots.write_checksums(tmp)           # last: it vouches for every file above
+    for f in ["state.ckpt", "host.json", "meta.json", snapshots.CHECKSUMS] + \
+            [f"{n}.ckpt" for n in weights]:
         _fsync_file(os.path.join(tmp, f))
     _fsync_dir(tmp)
 
 
 def _prune(ckpt_root: str, keep: int, protect: set) -> None:
-    snaps = io.list_snapshots(ckpt_root)
-    for path in snaps[:-keep] if keep > 0 else []:
+    """Delete all but the newest ``keep`` snapshots that look intact (files present, sizes as
+    written: no hashing here), so damaged ones never push the last intact one out; damaged ones
+    are left for train.resume=auto to set aside."""
+    sound = [p for p in io.list_snapshots(ckpt_root) if snapshots.check(p, hashes=False) is None]
+    for path in sound[:-keep] if keep > 0 else []:
         if path not in protect:
             shutil.rmtree(path, ignore_errors=True)
     for n in os.listdir(ckpt_root):      # leftovers of a run killed while writing
@@ -106,18 +116,48 @@ def _prune(ckpt_root: str, keep: int, protect: set) -> None:
             shutil.rmtree(os.path.join(ckpt_root, n), ignore_errors=True)
 
 
-def resolve_resume(resume: str, output_dir: str) -> str | None:
-    """``auto`` → newest snapshot in this run's output folder (None if there is none)."""
+def resolve_resume(resume: str, output_dir: str, owner: bool = True) -> str | None:
+    """The snapshot ``train.resume`` continues from, checked against its checksums.
+
+    ``auto`` → the newest intact snapshot of this run's output folder (None if there is none);
+    a run folder → its newest intact one; a snapshot folder → itself, or one MsganError line
+    when it is damaged (a snapshot named explicitly is never swapped for another). Damaged
+    snapshots of this run's own folder are renamed ``damaged-snapshot-*`` by the ``owner``
+    (rank 0), those of another run's folder only skipped; one warning line names them and the
+    snapshot used instead.
+    """
     if not resume:
         return None
-    if resume == "auto":
-        snaps = io.list_snapshots(os.path.join(output_dir, "checkpoints"))
-        return snaps[-1] if snaps else None
-    path = resume
+    path = os.path.join(output_dir, "checkpoints") if resume == "auto" else resume
     if os.path.isfile(path) and os.path.basename(path) in ("state.ckpt", "G_ema.ckpt"):
         path = os.path.dirname(path)
-    found = io.newest_snapshot(path, ("state.ckpt",))
-    if found is None:
+    required = ("state.ckpt", "host.json")
+    if any(os.path.isfile(os.path.join(path, f)) for f in ("meta.json", snapshots.CHECKSUMS)):
+        missing = [f for f in required if not os.path.isfile(os.path.join(path, f))]
+        problem = f"{missing[0]} is missing" if missing else snapshots.check(path)
+        if problem:
+            raise MsganError(f"train.resume={resume}: the snapshot is damaged ({problem}) — "
+                             "resume from another snapshot, or pass the run folder to resume "
+                             "from its newest intact one")
+        return snapshots.note_unverified(path)
+    root = path if resume == "auto" or io.list_snapshots(path) else \
+        os.path.join(path, "checkpoints")      # a run folder, or its checkpoints folder
+    own = os.path.realpath(root) == os.path.realpath(os.path.join(output_dir, "checkpoints"))
+    found, damaged = snapshots.newest_intact(root, ("state.ckpt",),
+                                             set_aside_damaged=own and owner)
+    if damaged and owner:
+        kept = [os.path.relpath(moved, os.path.dirname(root)) for _, _, moved in damaged if moved]
+        log.warning("%s %s damaged: %s; %s", snapshots.damaged_text(damaged),
+                    "is" if len(damaged) == 1 else "are",
+                    f"kept as {', '.join(kept)}" if kept else "skipped",
+                    f"resuming from {os.path.basename(found)} ({snapshots.kimg_of(found):g} kimg)"
+                    if found else "no intact snapshot is left")
+    if found is None and damaged:
+        raise MsganError(f"train.resume={resume}: every snapshot in {root} is damaged "
+                         f"({snapshots.damaged_text(damaged)}) — train again without "
+                         "train.resume (with --force in this folder); the damaged snapshots "
+                         "were kept")
+    if found is None and resume != "auto":
         raise MsganError(f"train.resume={resume} is not a snapshot folder (no state.ckpt) — "
                          "pass a checkpoints/snapshot-* folder, a run folder, or auto")
     return found
