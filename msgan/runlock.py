@@ -107,8 +107,14 @@ def command_line() -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def release_all() -> None:
-    """Drop every lock this process holds (a command's end, in-process callers such as tests)."""
+def held() -> dict:
+    """{folder: times acquired} of this process's locks, for ``release_to``."""
+    return {folder: entry[1] for folder, entry in _held.items()}
+
+
+def release_to(state: dict) -> None:
+    """Undo every ``acquire`` made since ``held()`` returned ``state`` (a command's end: what
+    the command locked is released, what its caller held stays held)."""
     for folder in list(_held):
-        _held[folder][1] = 1
-        release(folder)
+        while folder in _held and _held[folder][1] > state.get(folder, 0):
+            release(folder)

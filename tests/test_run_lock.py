@@ -118,3 +118,16 @@ def test_a_second_msgan_train_on_a_running_runs_folder_exits_2(tmp_path):
     assert (out / "config.yaml").is_file()
     first.send_signal(signal.SIGKILL)
     first.wait()
+
+
+def test_a_command_releases_what_it_locked_and_only_that(tmp_path):
+    mine, theirs = str(tmp_path / "mine"), str(tmp_path / "theirs")
+    runlock.acquire(mine, "x")
+    state = runlock.held()
+    runlock.acquire(mine, "x")
+    runlock.acquire(theirs, "x")
+    runlock.release_to(state)
+    assert runlock.held() == {os.path.abspath(mine): 1}
+    assert python(TRY, theirs).wait() == 0
+    runlock.release(mine)
+    assert runlock.held() == {}
