@@ -293,10 +293,8 @@ def load(path: str):
     try:
         with open(path, "rb") as f:
             return RestrictedUnpickler(f).load()
-    except PickleRefused as e:
-        raise PickleRefused(f"{path}: {e}") from None
-    except MsganError:
-        raise
+    except MsganError as e:      # refused or damaged: say which file
+        raise type(e)(f"{path}: {e}") from None
     except OSError as e:
         raise MsganError(f"cannot read {path} ({e.strerror or e}) — pass a readable network "
                          "pickle") from None
