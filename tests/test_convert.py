@@ -287,3 +287,27 @@ def test_tf_layouts_msgan_cannot_compute_are_refused(edit, fragment):
     with pytest.raises(MsganError, match="not converted") as e:
         tf.read(data, [])
     assert fragment in str(e.value)
+
+
+def _legacy_stream(storage_class: bytes, raw: bytes, numel: int) -> bytes:
+    """What torch.save(storage, _use_new_zipfile_serialization=False) writes, by hand."""
+    def s(text):
+        return b"X" + len(text).to_bytes(4, "little") + text
+    obj = (b"\x80\x02(" + s(b"storage") + b"ctorch\n" + storage_class + b"\n" + s(b"key")
+           + s(b"cpu") + b"K" + bytes([numel]) + b"Nt" + b"Q.")
+    head = (pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2)
+            + pickle.dumps({"protocol_version": 1001, "little_endian": True}, 2))
+    return head + obj + pickle.dumps(["key"], 2) + numel.to_bytes(8, "little") + raw
+
+
+def test_legacy_storages_of_other_dtypes():
+    x = np.array([1.5, -2.0, 0.25], np.float32)
+    half = unpickle.load_storage(_legacy_stream(b"HalfStorage", x.astype("<f2").tobytes(), 3))
+    assert half.dtype == np.float16 and half.tolist() == x.tolist()
+    bf16 = (x.view(np.uint32) >> 16).astype("<u2").tobytes()
+    got = unpickle.load_storage(_legacy_stream(b"BFloat16Storage", bf16, 3))
+    assert got.dtype == np.float32 and got.tolist() == x.tolist()
+    with pytest.raises(MsganError, match="truncated"):
+        unpickle.load_storage(_legacy_stream(b"FloatStorage", x.tobytes()[:-2], 3))
+    with pytest.raises(MsganError, match="which msgan does not load"):
+        unpickle.load_storage(_legacy_stream(b"EvilStorage", b"", 0))

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import shutil
 
+import mindspore as ms
 import numpy as np
 
 from msgan import io
@@ -42,8 +43,6 @@ def build_meta(c: Converted, classes: list, source: dict) -> dict:
 
 def _checkpoint(net, values: dict, what: str) -> list:
     """[{"name", "data"}] for every parameter of ``net``, valued from ``values`` (all used)."""
-    import mindspore as ms
-
     left = dict(values)
     entries = []
     for p in net.get_parameters():
@@ -80,8 +79,6 @@ def check_out(out: str, force: bool) -> None:
 
 
 def write(out: str, c: Converted, classes: list, source: dict, force: bool) -> dict:
-    import mindspore as ms
-
     check_out(out, force)
     meta = build_meta(c, classes, source)
     spec = MODELS["stylegan2"]
