@@ -180,6 +180,15 @@ def test_source_with_another_number_of_classes(tmp_path):
     np.testing.assert_array_equal(d_mine["mapping.fcs.3.weight"], d_theirs["mapping.fcs.3.weight"])
 
 
+def test_same_number_of_classes_other_names_loads_by_position(tmp_path):
+    src = make_converted(tmp_path / "conv", config(SG2), classes=("x", "y"))
+    ph, info = fine_tune([*SG2, "data.channels=3"], tmp_path / "conv", classes=("a", "b"))
+    assert info["fresh"] == []
+    assert info["adapted"] == ["class embeddings taken by position (x, y → a, b)"]
+    np.testing.assert_array_equal(params(ph.G)["mapping.embed.weight"],
+                                  params(src["G"])["mapping.embed.weight"])
+
+
 def test_conditional_source_unconditional_target_drops_the_embedding(tmp_path):
     src = make_converted(tmp_path / "conv", config(SG2), classes=("x", "y"))
     ph, info = fine_tune([*SG2, "data.channels=3"], tmp_path / "conv")
