@@ -123,17 +123,37 @@ def _save(images: dict, root: str, channels: int) -> None:
                 os.path.join(root, cls, f"{i:04d}.png"))
 
 
-def _digits(train_counts: dict, held: int, rng) -> tuple:
+# digits-imbalanced's training count per class and held-out count (bench_transfer pretrains on
+# the digits left over by this split)
+DIGITS_IMBALANCED = {k: 100 if k < 5 else 15 for k in range(10)}
+DIGITS_HELD = 40
+
+
+def digits_split(train_counts: dict, held: int, rng) -> dict:
+    """class -> (training indices, held-out indices, the rest) into load_digits()'s arrays."""
     from msgan.data.digits import load_digits
-    images, labels = load_digits()          # uint8 (N, 8, 8), int labels
-    train, test = {}, {}
+    labels = load_digits()[1]
+    out = {}
     for k in range(10):
         idx = rng.permutation(np.flatnonzero(labels == k))
         n = train_counts[k]
-        up = lambda a: np.stack([np.asarray(Image.fromarray(x).resize((32, 32), Image.BICUBIC))
-                                 for x in a])[..., None]
-        train[str(k)] = up(images[idx[:n]])
-        test[str(k)] = up(images[idx[n:n + held]])
+        out[k] = (idx[:n], idx[n:n + held], idx[n + held:])
+    return out
+
+
+def digits_32(images: np.ndarray) -> np.ndarray:
+    """(N, 8, 8) uint8 digits -> (N, 32, 32, 1), bicubic as every digits set here."""
+    return np.stack([np.asarray(Image.fromarray(x).resize((32, 32), Image.BICUBIC))
+                     for x in images])[..., None]
+
+
+def _digits(train_counts: dict, held: int, rng) -> tuple:
+    from msgan.data.digits import load_digits
+    images = load_digits()[0]               # uint8 (N, 8, 8)
+    train, test = {}, {}
+    for k, (tr, te, _) in digits_split(train_counts, held, rng).items():
+        train[str(k)] = digits_32(images[tr])
+        test[str(k)] = digits_32(images[te])
     return train, test, 1
 
 
@@ -180,7 +200,7 @@ def build_set(name: str, root: str) -> tuple:
     """Write OUT/sets/<name>/{train,test}/<class>/*.png once; returns (train dir, test dir, ch)."""
     rng = np.random.default_rng(0)
     if name == "digits-imbalanced":
-        train, test, ch = _digits({k: 100 if k < 5 else 15 for k in range(10)}, 40, rng)
+        train, test, ch = _digits(DIGITS_IMBALANCED, DIGITS_HELD, rng)
     elif name == "digits-small":
         train, test, ch = _digits({k: 30 for k in range(10)}, 40, rng)
     elif name == "textures":
@@ -243,12 +263,16 @@ def evaluate(train_dir: str, test_dir: str, gen_dir: str, channels: int, seeds=(
     per_class = {}
     feats_real = judge.infer(train.images)[0]
     feats_gen = judge.infer(gen.images)[0]
+    from msgan.metrics import diversity
     for c, name in enumerate(classes):
         r, g = train.labels == c, gen_labels == c
         kid_c = kid(feats_real[r], feats_gen[g])[0] if r.sum() > 1 and g.sum() > 1 else None
+        # spread: the class's generated images' mean pairwise distance over its training
+        # reals' (msgan's collapse measure; < 0.5: one look; rows before 2026-12-07 lack it)
+        spread = diversity.ratio_to(diversity.spread(train.images[r]), gen.images[g])
         per_class[name] = {"real_vs_real": float((pred_real[r] == c).mean()),
                            "recognised": float((pred_gen[g] == c).mean()) if g.any() else None,
-                           "kid": kid_c, "n_generated": int(g.sum())}
+                           "kid": kid_c, "n_generated": int(g.sum()), "spread": spread}
     rvr = float((pred_real == train.labels).mean())
     rec = float((pred_gen == gen_labels).mean())
     # gain: train reals vs train reals + generated, judged on the held-out reals; the real-only
@@ -308,8 +332,10 @@ _REAL_ONLY = {}     # train dir -> {(arm, classifier seed): a real-only arm's cl
 
 # ----------------------------------------------------------------------------------------------
 
-def train_run(train_dir, channels, variant, seed, kimg, per_class, out, from_dir=None) -> float:
-    """Train (or, with ``from_dir``, only redo the end of a copy of that trained run) -> s."""
+def train_run(train_dir, channels, variant, seed, kimg, per_class, out, from_dir=None,
+              extra=()) -> float:
+    """Train (or, with ``from_dir``, only redo the end of a copy of that trained run) -> s.
+    ``extra``: more overrides, after the variant's."""
     resume = []
     if from_dir:
         if os.path.exists(out):
@@ -321,7 +347,7 @@ def train_run(train_dir, channels, variant, seed, kimg, per_class, out, from_dir
             f"train.total_kimg={kimg}", f"train.seed={seed}", f"output_dir={out}",
             f"generate.generate_num={per_class}", "train.progress=false", "train.export=[]",
             "metrics.benefit_check=false", "generate.min_class_images=0", "--force",
-            *VARIANTS[variant], *resume]
+            *VARIANTS[variant], *extra, *resume]
     t0 = time.time()
     env = dict(os.environ, GLOG_v="3")
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)

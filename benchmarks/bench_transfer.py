@@ -1,0 +1,198 @@
+"""Does starting from a pretrained model help on a small imbalanced class folder? Equal kimg.
+
+    python -m benchmarks.bench_transfer --set digits-imbalanced --stage pretrain \
+        --pretrain-kimg 100 --out /tmp/bench_transfer
+    python -m benchmarks.bench_transfer --set digits-imbalanced --stage scratch,finetune \
+        --seeds 0,1 --kimg 60 --out /tmp/bench_transfer
+    python -m benchmarks.bench_transfer --set digits-imbalanced --stage report --out /tmp/bench_transfer
+
+The small class folder and its held-out reals are bench_quality's (same builder, same RNG), and
+every arm trains ``configs/dcgan.yaml`` with only data.path, data.resolution and data.channels set,
+as bench_quality's ``default`` rows do, and is judged by bench_quality's ``evaluate``
+(recognised-vs-real, augmentation benefit over the reals as they are and over each class's reals
+repeated up to the largest class's count, per class).
+
+- ``pretrain``: an unconditional msgan run (the same config, its images in one flat folder) on a
+  larger related set that holds none of the small folder's training reals and none of its
+  held-out reals: for ``digits-imbalanced``, every digit of msgan's embedded set (1797) that
+  bench_quality's split put neither in training (100 per class for 0-4, 15 for 5-9) nor in the
+  held-out part (40 per class), labels dropped — 822 images, mostly 5-9 (119-127 each; 0-4 have
+  37-43 left), the classes that are small in the folder; any leftover whose 8x8 pixels equal a
+  training or held-out image is dropped too.
+- ``scratch``: the class folder from random weights; ``finetune``: the same with
+  ``train.init_from=<the pretrain run>`` (G, D, G_ema loaded, class embedding new, fresh
+  optimizers, kimg from 0), ``--freeze-d N`` adds ``model.freeze_d=N``. Same seeds, same kimg;
+  snapshots (scored with KID) every ``--kimg / 10``.
+- ``report``: per run the KID of every snapshot (stats.jsonl), the kimg at which the fine-tuned
+  run of a seed first reaches (<=) the scratch run's final KID of the same seed (both are scored
+  in the same extractor: the run's classifier of these reals, seeded by the run seed), and the
+  judged figures; then a markdown table.
+Results go to OUT/transfer.jsonl (one line per judged run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from benchmarks import bench_quality as bq
+
+PRETRAIN_SETS = ("digits-imbalanced",)
+
+
+def build_pretrain_set(name: str, root: str) -> tuple:
+    """Write OUT/sets/<name>-pretrain/*.png (one flat folder: unconditional) once.
+    Returns (folder, channels, number of images)."""
+    if name != "digits-imbalanced":
+        raise SystemExit(f"no pretraining set defined for {name} (have: {PRETRAIN_SETS})")
+    from msgan.data.digits import load_digits
+    bq.build_set(name, root)                     # the class folder it must not overlap
+    images = load_digits()[0]
+    split = bq.digits_split(bq.DIGITS_IMBALANCED, bq.DIGITS_HELD, np.random.default_rng(0))
+    used = np.concatenate([np.concatenate([tr, te]) for tr, te, _ in split.values()])
+    rest = np.sort(np.concatenate([r for _, _, r in split.values()]))
+    assert not set(used.tolist()) & set(rest.tolist())
+    seen = {images[i].tobytes() for i in used}
+    keep = [i for i in rest if images[i].tobytes() not in seen]
+    folder = os.path.join(root, "sets", f"{name}-pretrain")
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+        from PIL import Image
+        for i, img in zip(keep, bq.digits_32(images[keep])):
+            Image.fromarray(img.squeeze(), "L").save(os.path.join(folder, f"{i:04d}.png"))
+    return folder, 1, len(keep)
+
+
+def run_dir(out: str, set_name: str, arm: str, seed: int) -> str:
+    return os.path.join(out, "runs", f"{set_name}-{arm}-{seed}")
+
+
+def kid_curve(run: str) -> list:
+    """[(kimg, kid)] of the run's scored snapshots, from its stats.jsonl."""
+    rows = []
+    with open(os.path.join(run, "stats.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("kid") is not None:
+                rows.append((float(r["kimg"]), float(r["kid"])))
+    return rows
+
+
+def kimg_to_reach(curve: list, target: float):
+    """First kimg at which ``curve`` is at or below ``target`` (None: never)."""
+    return next((k for k, v in curve if v <= target), None)
+
+
+def main():
+    from msgan.ops import onednn
+    onednn.cap_cpu_isa()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", default="digits-imbalanced")
+    ap.add_argument("--stage", default="pretrain",
+                    help="comma list of pretrain, scratch, finetune, report")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--kimg", type=float, default=60.0, help="kimg of scratch and finetune")
+    ap.add_argument("--pretrain-kimg", type=float, default=100.0)
+    ap.add_argument("--pretrain-seed", type=int, default=0)
+    ap.add_argument("--init-from", default="",
+                    help="what finetune starts from (default: OUT/runs/SET-pretrain-SEED)")
+    ap.add_argument("--freeze-d", type=int, default=0)
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--gain-seeds", default="0,1,2,3,4")
+    ap.add_argument("--out", default="/tmp/bench_transfer")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    stages = a.stage.split(",")
+    results = os.path.join(a.out, "transfer.jsonl")
+    pre_dir = run_dir(a.out, a.set, "pretrain", a.pretrain_seed)
+    if "pretrain" in stages:
+        folder, ch, n = build_pretrain_set(a.set, a.out)
+        print(f"pretraining on {folder}: {n} images", flush=True)
+        load = os.getloadavg()[0]
+        sec = bq.train_run(folder, ch, "default", a.pretrain_seed, a.pretrain_kimg, 64, pre_dir,
+                           extra=[f"train.snapshot_kimg={a.pretrain_kimg / 10:g}"])
+        print(json.dumps({"pretrain": pre_dir, "images": n, "kimg": a.pretrain_kimg,
+                          "train_sec": round(sec, 1), "load_1min": round(load, 2)}), flush=True)
+    train_dir, test_dir, ch = bq.build_set(a.set, a.out)
+    gain_seeds = tuple(int(s) for s in a.gain_seeds.split(","))
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        for arm in [s for s in stages if s in ("scratch", "finetune")]:
+            extra = [f"train.snapshot_kimg={a.kimg / 10:g}"]
+            name = arm
+            info = {}
+            if arm == "finetune":
+                src = a.init_from or pre_dir
+                extra.append(f"train.init_from={src}")
+                info["init_from"] = src
+                if a.freeze_d:
+                    extra.append(f"model.freeze_d={a.freeze_d}")
+                    name = f"finetune_freezed{a.freeze_d}"
+                    info["freeze_d"] = a.freeze_d
+            out = run_dir(a.out, a.set, name, seed)
+            load = os.getloadavg()[0]
+            sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
+                               extra=extra)
+            res = bq.evaluate(train_dir, test_dir, os.path.join(out, "Data"), ch, gain_seeds)
+            row = {"set": a.set, "arm": name, "seed": seed, "kimg": a.kimg, **info,
+                   "run": out, "train_sec": round(sec, 1), "load_1min_at_start": round(load, 2),
+                   "load_1min_at_end": round(os.getloadavg()[0], 2),
+                   "kid_curve": kid_curve(out), **res}
+            with open(results, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(bq._line({**row, "variant": name}), flush=True)
+    if "report" in stages:
+        report(results)
+
+
+def class_spreads(train_dir: str, gen_dir: str, channels: int) -> dict:
+    """class -> generated spread over its training reals' (msgan.metrics.diversity; < 0.5:
+    G makes one look for the class), for rows judged before evaluate reported it."""
+    from msgan.metrics import diversity
+    from msgan.metrics.features import load_folder
+    train = load_folder(train_dir, 32, channels, "real")
+    gen = load_folder(gen_dir, 32, channels, "generated")
+    return {c: diversity.ratio_to(diversity.spread(train.of_class(c)), gen.of_class(c))
+            if c in gen.classes else None for c in train.classes}
+
+
+def report(results: str) -> None:
+    rows = [json.loads(l) for l in open(results, encoding="utf-8")]
+    for r in rows:
+        if any("spread" not in v for v in r["per_class"].values()):
+            train_dir = os.path.join(os.path.dirname(results), "sets", r["set"], "train")
+            ch = 3 if r["set"].startswith(("colour", "photos")) else 1
+            for c, v in class_spreads(train_dir, os.path.join(r["run"], "Data"), ch).items():
+                r["per_class"][c]["spread"] = v
+    final = {(r["set"], r["seed"], r["kimg"]): r["kid_curve"][-1][1] for r in rows
+             if r["arm"] == "scratch" and r["kid_curve"]}
+    print("| set | arm | seed | kimg | final KID | kimg to scratch's final KID | KID curve "
+          "(kimg: KID) | recognised (÷ same classes) | worst class (÷ its reals) | "
+          "gain over reals (± s.e.) | gain over repeated reals (± s.e.) | train s | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        target = final.get((r["set"], r["seed"], r["kimg"]))
+        reach = kimg_to_reach(r["kid_curve"], target) if target is not None else None
+        worst = min(r["per_class"], key=lambda c: r["per_class"][c]["recognised"] or 9)
+        curve = ", ".join(f"{k:g}: {v:.4f}" for k, v in r["kid_curve"])
+        print(f"| {r['set']} | {r['arm']} | {r['seed']} | {r['kimg']:g} | "
+              f"{r['kid_curve'][-1][1]:.4f} | {'never' if reach is None else f'{reach:g}'} | "
+              f"{curve} | {r['recognised']:.3f} ({r['recognised_ratio_same_classes']:.2f}) | "
+              f"{worst} {r['min_class_recognised']:.2f} ({r['min_class_ratio']:.2f}) | "
+              f"{r['gain_points']:+.1f} ± {bq._spread(r):.1f} | "
+              f"{r['gain_over_rebalanced_points']:+.1f} ± "
+              f"{bq._spread(r, 'gain_over_rebalanced'):.1f} | {r['train_sec']:.0f} | "
+              f"{r['load_1min_at_start']}-{r['load_1min_at_end']} |")
+    print("\nper class (classes that got images): recognised / spread (generated over its "
+          "reals) / gain over repeated reals, points")
+    for r in rows:
+        cells = [f"{c} {v['recognised']:.2f}/{v['spread']:.2f}/{100 * v['gain_over_rebalanced']:+.1f}"
+                 for c, v in r["per_class"].items() if v.get("recognised") is not None
+                 and v.get("spread") is not None]
+        print(f"- {r['set']} {r['arm']} seed {r['seed']}: " + ", ".join(cells))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
