@@ -10,6 +10,7 @@ largest relative logit difference (the target: <= 1e-3).
 
   python -m benchmarks.compare_sg2a --reference /path/to/stylegan2-ada-pytorch \
       --torch-python /path/to/torch-venv/bin/python --cases 32,256 --seeds 0-7
+  python -m benchmarks.compare_sg2a ... --cases 32 --conditional 0 --tf     # TF-era pickles
 """
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def reference(args, case: dict, c_dim: int, work: str) -> tuple[str, str]:
            "--c-dim", str(c_dim), "--classes", classes, "--channel-base", "16384",
            "--channel-max", "512", "--conv-clamp", "256", "--fp16-res", "0",
            "--seeds", ",".join(map(str, seeds(args.seeds))), "--psis", args.psis,
-           "--d-batch", "8"]
+           # TF's D groups 4 samples for mbstd, legacy.py's the whole batch: a batch of 4 is
+           # the same group for both
+           "--d-batch", "4" if args.tf else "8"] + (["--tf"] if args.tf else [])
     subprocess.run(cmd, check=True)
     return pkl, npz
 
@@ -106,6 +109,10 @@ def main(argv=None):
     p.add_argument("--seeds", default="0-5", help="e.g. 0-7 or 1,5,9")
     p.add_argument("--psis", default="1,0.7,0.5")
     p.add_argument("--work", default=None, help="keep pickles and folders here (default: temp)")
+    p.add_argument("--tf", action="store_true", help="the TensorFlow-era pickle path: the "
+                   "networks are written as a TF StyleGAN2 pickle and compared with what SG2A's "
+                   "legacy.py reads from it (unconditional: legacy.py's conditional TF D has a "
+                   "0-layer label mapping, which msgan refuses)")
     args = p.parse_args(argv)
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     work = args.work or tempfile.mkdtemp(prefix="compare_sg2a-")
