@@ -87,7 +87,10 @@ def test_outputs_of_a_conditional_run(conditional_run):
     fakes = sorted(p.name for p in (out / "samples").glob("fakes*.png"))
     assert len(fakes) == 2
     snaps = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert snaps == ["snapshot-000000024", "snapshot-000000048"]
+    # and the record of the snapshot that wrote Data/ (unscored run: the last one)
+    assert snaps == ["run_model.json", "snapshot-000000024", "snapshot-000000048"]
+    assert json.loads((out / "checkpoints" / "run_model.json").read_text())["snapshot"] == \
+        "snapshot-000000048"
     parity = json.loads((out / "model" / "G_ema.json").read_text())["parity"]
     assert parity["mindir"]["ok"] and parity["onnx"]["ok"]
     # generated images: 3 per class, right size, manifest lines point at them
