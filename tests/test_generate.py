@@ -194,10 +194,11 @@ def test_counts_per_class(cell_sampler, tmp_path):
         generate(cell_sampler, str(tmp_path), 1, counts={"emu": 1}, progress=False)
 
 
-def test_accept_keeps_only_accepted_seeds_and_fills_from_later_ones(cell_sampler, tmp_path):
+def test_accept_keeps_only_accepted_seeds_and_fills_from_later_ones(cell_sampler, tmp_path,
+                                                                     capsys):
     """generate.filter's mechanics: rejected seeds are skipped, later seeds fill the count,
     every kept file is its seed's image, and a class that is never accepted stops at its
-    candidate budget."""
+    candidate budget, with no empty folder in Data/; the bar still ends at 100%."""
     asked = []
 
     def accept(images, k):          # dog: every other image; eel: none; cat: all
@@ -207,12 +208,14 @@ def test_accept_keeps_only_accepted_seeds_and_fills_from_later_ones(cell_sampler
         return np.full(len(images), k == 0)
 
     tally = {}
-    paths = generate(cell_sampler, str(tmp_path), 3, seed=5, progress=False, accept=accept,
+    paths = generate(cell_sampler, str(tmp_path), 3, seed=5, progress=True, accept=accept,
                      tries=2, tally=tally)
-    names = {c: sorted(os.listdir(tmp_path / "Data" / c)) for c in CLASSES}
+    names = {c: sorted(os.listdir(tmp_path / "Data" / c)) for c in ("cat", "dog")}
     assert names["cat"] == ["cat_5.png", "cat_6.png", "cat_7.png"]
     assert names["dog"] == ["dog_5.png", "dog_7.png", "dog_9.png"]     # 6 and 8 rejected
-    assert names["eel"] == []
+    assert not (tmp_path / "Data" / "eel").exists()      # not an empty class folder
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any("100%" in ln and "9/9" in ln and "kept=6" in ln for ln in bar), bar[-3:]
     assert tally == {"cat": {"asked": 3, "kept": 3, "tried": 4},     # one batch (4) was enough
                      "dog": {"asked": 3, "kept": 3, "tried": 6},
                      "eel": {"asked": 3, "kept": 0, "tried": 6}}

@@ -15,6 +15,8 @@ from msgan.io import update_json
 log = logging.getLogger("msgan")
 
 QUALITY_KEY = "empty_classes"
+FILTERED_OUT = ("a classifier of your reals saw another class in each — train longer or add "
+                "real images (generate.filter=none writes them unfiltered)")
 
 
 def reasons(classes, counts: dict | None = None, tally: dict | None = None,
@@ -45,11 +47,9 @@ def reasons(classes, counts: dict | None = None, tally: dict | None = None,
                              "look for it) — add real images or train longer "
                              "(generate.min_diversity=0 writes them)"}
         elif t and t.get("asked", 0) > 0 and t.get("kept", 0) == 0:
-            out[c] = {"reason": "filtered_out",
+            out[c] = {"reason": "filtered_out", "tried": int(t.get("tried", 0)),
                       "why": f"generate.filter kept none of the {t.get('tried', 0)} images made "
-                             "for it: a classifier of your reals saw another class in each — "
-                             "train longer or add real images (generate.filter=none writes "
-                             "them unfiltered)"}
+                             f"for it: {FILTERED_OUT}"}
     return out
 
 
@@ -59,6 +59,9 @@ def record(out_dir: str, empty: dict) -> None:
     the filter's collapsed-class warning)."""
     filtered = {c: r for c, r in empty.items() if r["reason"] == "filtered_out"}
     if filtered:
-        log.warning("WARNING: no images in %s for %s", os.path.join(out_dir, "Data"),
-                    "; ".join(f"{c}: {r['why']}" for c, r in filtered.items()))
+        log.warning("WARNING: no images in %s for %s: generate.filter kept none of the images "
+                    "made for %s (%s): %s", os.path.join(out_dir, "Data"), ", ".join(filtered),
+                    "it" if len(filtered) == 1 else "them",
+                    ", ".join(f"{c}: {r['tried']} tried" for c, r in filtered.items()),
+                    FILTERED_OUT)
     update_json(os.path.join(out_dir, "quality.json"), QUALITY_KEY, empty)
