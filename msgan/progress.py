@@ -43,14 +43,18 @@ class Bar(tqdm):
         return d
 
     def close(self):
+        # drawn by an update, or by a refresh (tqdm.write redraws bars after a log line)
+        drawn = getattr(self, "_drawn_n", None)
         self._done_shown = (not getattr(self, "disable", True) and self.total is not None
                             and self.n >= self.total
-                            and getattr(self, "last_print_n", None) == self.n)
+                            and self.n in (getattr(self, "last_print_n", None), drawn))
         super().close()
 
     def display(self, msg=None, pos=None):
         if getattr(self, "_done_shown", False) and msg is None:
             return True
+        if msg is None:
+            self._drawn_n = self.n
         return super().display(msg, pos)
 
 

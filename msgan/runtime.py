@@ -68,7 +68,7 @@ def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
-    console = logging.StreamHandler()
+    console = _ConsoleHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     log.addHandler(console)
@@ -77,6 +77,22 @@ def setup_logging(out_dir: str | None, verbose: bool = True) -> None:
         fh.setFormatter(_FileFormatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
     log.propagate = False
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """stderr, around the progress bars: a line logged while a bar is drawn ("snapshot at ...")
+    goes above it (tqdm.write clears and redraws the bar) instead of onto the bar's line."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+            if not getattr(tqdm, "_instances", None):   # no bar open: a plain line
+                super().emit(record)
+                return
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:
+            self.handleError(record)
 
 
 class _FileFormatter(logging.Formatter):

@@ -377,3 +377,23 @@ def test_evaluate_prints_a_summary_names_its_json_and_says_it_rewrote_the_report
     assert "KID 0.0123 ± 0.002, FID 4.5" in text and "KID per class: cat 0.01, dog 0.02" in text
     assert str(run / "report" / "metrics.json") in text
     assert f"rewrote {run / 'report.html'}" in text
+
+
+def test_a_line_logged_under_a_bar_gets_its_own_line_and_100_percent_shows_once(capsys):
+    """'snapshot at ...' was glued to the training bar's line; the bar's 100% came twice."""
+    import logging
+    from msgan import runtime
+    from msgan.progress import Bar
+    runtime.setup_logging(None)
+    try:
+        bar = Bar(total=7, desc="train", mininterval=0)
+        for i in range(7):
+            bar.update(1)
+            if i in (2, 4):
+                logging.getLogger("msgan").info("snapshot at %d", i)
+        bar.close()
+    finally:
+        runtime.setup_logging(None)
+    lines = [ln.strip() for ln in capsys.readouterr().err.replace("\r", "\n").splitlines()]
+    assert "snapshot at 2" in lines and "snapshot at 4" in lines     # lines of their own
+    assert sum(ln.startswith("train: 100%") for ln in lines) == 1, lines
