@@ -57,6 +57,8 @@ class TrainConfig:
     tick_kimg: Optional[float] = None       # stats line every tick; auto: total_kimg / 50
     snapshot_kimg: Optional[float] = None   # samples + checkpoint + exports; auto: total_kimg / 5
     resume: str = ""                 # "" | auto | PATH of a checkpoint
+    init_from: str = ""              # fine-tune: start from a converted model, a msgan run or
+                                     # snapshot (weights only; kimg 0, fresh optimizers, ADA p 0)
     G_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
     D_opt: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_kimg: Optional[float] = None        # G_ema half-life; auto: batch_size * 10 / 32

@@ -78,12 +78,30 @@ def _run_section(out: str, cfg: dict) -> str:
             ("resolution", f"{data.get('resolution')} px, "
                            f"{'greyscale' if data.get('channels') == 1 else 'RGB'}"),
             ("trained", f"{(cfg.get('train') or {}).get('total_kimg')} kimg")]
+    started = _started_from(out)
+    if started:
+        rows.append(("Started from", started))
     final = _read_json(os.path.join(out, "model", "G_ema.json"))
     if final.get("kimg") is not None:
         which = (cfg.get("generate") or {}).get("use_snapshot", "best")
         rows.append(("images in Data/ from", f"G_ema at {final['kimg']:.3f} kimg "
                      f"(generate.use_snapshot={which})"))
     return _table(["", ""], rows, header=False)
+
+
+def _started_from(out: str) -> str:
+    """train.init_from as the run's first stats.jsonl row recorded it (empty when not set)."""
+    rows = read_stats(os.path.join(out, "stats.jsonl"))
+    info = rows[0].get("init_from") if rows else None
+    if not isinstance(info, dict):
+        return ""
+    kimg = info.get("source_kimg")
+    text = f"{info.get('path')} ({info.get('kind')}" + (
+        f", {kimg:g} kimg)" if isinstance(kimg, (int, float)) else ")")
+    for key in ("fresh", "adapted"):
+        if info.get(key):
+            text += f"; {key}: " + ", ".join(str(x) for x in info[key])
+    return text
 
 
 def _classes_section(out: str, cfg: dict) -> str:

@@ -42,6 +42,8 @@ class StyleGAN2Config(ModelConfig):
     channel_base: int = 16384
     channel_max: int = 512
     mbstd_group: int = 4
+    freeze_d: int = 0                # Freeze-D: D's first N blocks (from the highest
+                                     # resolution) stay fixed; SG2A's --freezed counts layers
     r1_gamma: Optional[float] = None  # auto: 0.0002 * resolution**2 / batch_size
     r1_interval: int = 16
     pl_weight: float = 2.0
@@ -61,6 +63,11 @@ class StyleGAN2Config(ModelConfig):
                     "pl_interval", "ada_interval", "ada_kimg"):
             positive(f"model.{key}", getattr(self, key))
         positive("model.mapping_layers", self.mapping_layers)
+        blocks = d_blocks(cfg.data.resolution)
+        if not 0 <= self.freeze_d <= blocks:
+            r = cfg.data.resolution
+            raise MsganError(f"config key model.freeze_d is {self.freeze_d} — D has {blocks} "
+                             f"blocks at {r}x{r}; use 0..{blocks}")
         positive("model.r1_gamma", self.r1_gamma, allow_zero=True)
         positive("model.pl_weight", self.pl_weight, allow_zero=True)
         if not 0.0 <= self.augment_p <= 1.0 or not 0.0 < self.ada_p_max <= 1.0:
@@ -69,6 +76,11 @@ class StyleGAN2Config(ModelConfig):
             raise MsganError(f"config key model.ada_target is {self.ada_target} — use 0 < t < 1")
         if not 0.0 <= self.style_mixing <= 1.0:
             raise MsganError(f"config key model.style_mixing is {self.style_mixing} — use 0..1")
+
+
+def d_blocks(resolution: int) -> int:
+    """How many DiscriminatorBlocks D has (one per resolution from ``resolution`` down to 8)."""
+    return max(int(math.log2(max(resolution, 1))) - 2, 0)
 
 
 def channels_at(cfg: StyleGAN2Config, res: int) -> int:

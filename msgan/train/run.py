@@ -18,7 +18,7 @@ from msgan import io, runtime
 from msgan.config import Config, dump_config
 from msgan.errors import MsganError
 from msgan.report import write_report
-from msgan.train import checkpoint, plots, rollback
+from msgan.train import checkpoint, init_from, plots, rollback
 from msgan.train.exports import Exports
 from msgan.train.output_dir import prepare_output_dir
 from msgan.train.phases import build_phases
@@ -50,6 +50,7 @@ class Run:
         self.guard = rollback.RollbackGuard(t.rollback_after)
         self._good_snapshot = None        # the newest snapshot taken while training was healthy
         self.interrupts = None            # train() sets it: Ctrl-C/SIGTERM seen while training
+        self.init_source = None           # train() sets it: train.init_from's model to load
 
     def setup(self) -> None:
         self.cfg = self.task.load()   # data, meta; the config with data-dependent auto values
@@ -79,11 +80,19 @@ class Run:
             self._restore_host(host, resume)
             self.guard.rollbacks = host.get("rollbacks", 0)
             log.info("resumed from %s at %.1f kimg", resume, self.cur_nimg / 1000)
+            if self.init_source is not None:
+                log.info("train.resume wins over train.init_from: the fine-tune continues from "
+                         "its own snapshot (%s is not loaded again)", self.cfg.train.init_from)
         else:
             if cfg.train.resume == "auto":
                 log.info("train.resume=auto: no snapshot in %s yet, starting fresh", self.out)
             if self.main:
                 self.stats.clear()
+            if self.init_source is not None:
+                info = init_from.load(self.phases, self.init_source, self.task.classes,
+                                      cfg.data.channels)
+                self._row_extra["init_from"] = info       # the first stats.jsonl row
+                log.info("started from %s", init_from.describe(info))
 
     def _restore_host(self, host: dict, path: str) -> None:
         """Continue from a loaded snapshot's host state (resume and rollback)."""
@@ -367,9 +376,11 @@ def train(cfg: Config, force: bool = False) -> str:
         log.info("data parallel: %d workers, %d images per worker per step", world_size,
                  cfg.train.batch_size // world_size)
     runtime.set_seeds(cfg.train.seed)     # same initial weights on every rank
+    cfg, source = init_from.prepare(cfg)     # the source's architecture keys
     if rank == 0:
         dump_config(cfg, os.path.join(out, "config.yaml"))
     run = Run(cfg, out, make_task(cfg, out, rank, world_size), rank, world_size)
+    run.init_source = source
     run.setup()
     # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
     with Interrupts() as run.interrupts:
