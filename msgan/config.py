@@ -37,6 +37,8 @@ class DataConfig:
                                      # flip changes digits, text, arrows, oriented defects)
     sampling: str = "balanced"       # balanced (every class equally often) | uniform (per image)
     min_size: int = 8                # images whose shorter side is below this are skipped
+    preload_limit_gib: float = 8.0   # decoded images up to this size are held in memory; above
+                                     # it they are decoded once to OUT/cache and read from disk
     direction: str = "AtoB"          # image-to-image: AtoB | BtoA (which side is the input)
     load_size: Optional[int] = None  # image-to-image: load at this size, random-crop resolution
     holdout: float = 0.1             # image-to-image without a test split: fraction held out
@@ -262,6 +264,7 @@ def validate(cfg: Config) -> None:
     choice("data.resize", d.resize, ("crop", "pad", "stretch"))
     choice("data.sampling", d.sampling, ("balanced", "uniform"))
     positive("data.min_size", d.min_size)
+    positive("data.preload_limit_gib", d.preload_limit_gib, allow_zero=True)
     choice("device_target", cfg.device_target, ("auto", "Ascend", "GPU", "CPU"))
     positive("train.batch_size", t.batch_size)
     if t.batch_size > 4096:

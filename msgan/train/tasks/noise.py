@@ -8,17 +8,20 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 
 import numpy as np
 
 from msgan.config import Config, export_batch, to_dict
-from msgan.data import builtin, folder, pipeline, validate
+from msgan.data import builtin, folder, pipeline, store, validate
 from msgan.errors import MsganError
+from msgan.inference import empty_classes
 from msgan.inference.balance import count_labels, generation_counts
 from msgan.inference.generate import generate
 from msgan.inference.latents import sample_z
 from msgan.inference.samplers import CellSampler, load_generators
-from msgan.io import list_snapshots, update_json
+from msgan.io import list_snapshots, snapshot_name, update_json
+from msgan.snapshots import record_run_model
 from msgan.models import MODELS
 from msgan.metrics.evaluate import best_snapshot
 from msgan.train.scoring import SnapshotScorer
@@ -27,6 +30,7 @@ log = logging.getLogger("msgan")
 
 BENEFIT_SEEDS = (0, 1)      # the end-of-run benefit check: classifier seeds ...
 BENEFIT_STEPS = 300         # ... and optimizer steps per classifier (~2 minutes on 2 CPU cores)
+GEN_CHUNK = 512             # generated images read back at a time for the benefit check
 GRID_COLS = 8
 
 
@@ -46,14 +50,24 @@ def load_data(cfg: Config, out_dir: str, write_report: bool = True):
             with open(report_path, encoding="utf-8") as f:
                 log.info(validate.validation_summary(json.load(f)))
     try:
-        images, labels = pipeline.load_images(image_set, d.resolution, d.channels, d.resize,
-                                              progress=cfg.train.progress and write_report)
+        # Above data.preload_limit_gib the rows are decoded once into OUT/cache and mapped.
+        loaded = store.load_training_images(
+            image_set, d.resolution, d.channels, d.resize,
+            preload_limit=d.preload_limit_gib * store.GIB, cache_dir=os.path.join(out_dir, "cache"),
+            progress=cfg.train.progress and write_report, skip_changed=d.do_validation)
     except MsganError:
         raise
     except Exception as e:   # only reachable with do_validation=false
         raise MsganError(f"could not decode an input image ({str(e).splitlines()[0][:120]}) — "
                          "set data.do_validation=true to find and skip broken files") from None
-    return image_set, images, labels
+    if loaded.changed:      # files that vanished, shrank or broke since validation: left out
+        left_out = Counter(c["reason"] for c in loaded.changed)
+        if write_report:
+            report = validate.record_changes(report_path, loaded.image_set, loaded.changed)
+            log.warning("%s", validate.changed_line(loaded.changed))
+            left_out.update(p["problem"] for p in report["problems"])
+        validate.check_enough(loaded.image_set, left_out, report_path if write_report else None)
+    return loaded.image_set, loaded.images, loaded.labels
 
 
 def build_meta(cfg: Config, classes, export_batch: int) -> dict:
@@ -274,8 +288,13 @@ class NoiseTask:
         classes = list(self.classes)
         d = self.cfg.data
         index = {c: k for k, c in enumerate(classes)}
-        gen = np.stack([pipeline.load_image(p, d.resolution, d.channels, "stretch")
-                        for p in paths])
+        # 32 px copies made a chunk at a time: 10,000 images per class at full size may not
+        # fit in memory
+        gen = np.concatenate([shrink(np.stack([pipeline.load_image(p, d.resolution, d.channels,
+                                                                   "stretch")
+                                               for p in paths[i:i + GEN_CHUNK]]),
+                                     CLASSIFIER_MAX_RES)
+                              for i in range(0, len(paths), GEN_CHUNK)])
         gen_labels = np.array([index[os.path.basename(os.path.dirname(p))] for p in paths],
                               np.int32)
         t0 = time.time()
@@ -285,7 +304,7 @@ class NoiseTask:
         try:
             held = self.heldout
             report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
-                             shrink(gen, CLASSIFIER_MAX_RES), gen_labels, classes,
+                             gen, gen_labels, classes,
                              seeds=BENEFIT_SEEDS, max_steps=BENEFIT_STEPS,
                              mirror=self.cfg.data.mirror, progress=self.cfg.train.progress,
                              heldout=None if held is None else
