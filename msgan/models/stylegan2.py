@@ -41,6 +41,7 @@ class StyleGAN2Config(ModelConfig):
     mapping_layers: int = 2
     channel_base: int = 16384
     channel_max: int = 512
+    conv_clamp: Optional[float] = None  # SG2A's conv_clamp (its configs: 256); None = off
     mbstd_group: int = 4
     freeze_d: int = 0                # Freeze-D: D's first N blocks (from the highest
                                      # resolution) stay fixed; SG2A's --freezed counts layers
@@ -63,6 +64,7 @@ class StyleGAN2Config(ModelConfig):
                     "pl_interval", "ada_interval", "ada_kimg"):
             positive(f"model.{key}", getattr(self, key))
         positive("model.mapping_layers", self.mapping_layers)
+        positive("model.conv_clamp", self.conv_clamp)      # None (off) passes
         blocks = d_blocks(cfg.data.resolution)
         if not 0 <= self.freeze_d <= blocks:
             r = cfg.data.resolution
@@ -136,8 +138,10 @@ class MappingNetwork(nn.Cell):
 
 
 class SynthesisLayer(nn.Cell):
-    def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, up: int = 1):
+    def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, up: int = 1,
+                 conv_clamp=None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.affine = EqualLinear(w_dim, cin, bias_init=1.0)
         self.conv = ModulatedConv2d(cin, cout, 3, demodulate=True, up=up)
         self.noise_const = Parameter(Tensor(randn((resolution, resolution))), name="noise_const",
@@ -154,12 +158,13 @@ class SynthesisLayer(nn.Cell):
         elif noise_mode == "random":
             noise = ops.standard_normal((n, 1, self.resolution, self.resolution))
         x = x + expand(noise * self.noise_strength, x)
-        return bias_act(x, self.bias, "lrelu", 1.0)
+        return bias_act(x, self.bias, "lrelu", 1.0, clamp=self.conv_clamp)
 
 
 class ToRGBLayer(nn.Cell):
-    def __init__(self, cin: int, cout: int, w_dim: int):
+    def __init__(self, cin: int, cout: int, w_dim: int, conv_clamp=None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.affine = EqualLinear(w_dim, cin, bias_init=1.0)
         self.conv = ModulatedConv2d(cin, cout, 1, demodulate=False)
         self.bias = Parameter(Tensor(np.zeros((cout,), np.float32)), name="bias")
@@ -167,14 +172,14 @@ class ToRGBLayer(nn.Cell):
 
     def construct(self, x, w):
         x = self.conv(x, self.affine(w) * self.weight_gain)
-        return bias_act(x, self.bias, "linear", 1.0)
+        return bias_act(x, self.bias, "linear", 1.0, clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Cell):
     """One resolution: (up-conv,) conv, toRGB; the running image is upsampled and summed."""
 
     def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, img_channels: int,
-                 w_idx: int, noise_idx: int):
+                 w_idx: int, noise_idx: int, conv_clamp=None):
         super().__init__()
         self.first = cin == 0
         self.w_idx, self.noise_idx = w_idx, noise_idx
@@ -183,10 +188,10 @@ class SynthesisBlock(nn.Cell):
             self.conv0 = None
             self.up_img = None
         else:
-            self.conv0 = SynthesisLayer(cin, cout, w_dim, resolution, up=2)
+            self.conv0 = SynthesisLayer(cin, cout, w_dim, resolution, up=2, conv_clamp=conv_clamp)
             self.up_img = Upsample2d(img_channels)
-        self.conv1 = SynthesisLayer(cout, cout, w_dim, resolution)
-        self.torgb = ToRGBLayer(cout, img_channels, w_dim)
+        self.conv1 = SynthesisLayer(cout, cout, w_dim, resolution, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(cout, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if self.first else 2
 
     def construct(self, x, img, ws, noises, noise_mode: str):
@@ -215,7 +220,8 @@ class SynthesisNetwork(nn.Cell):
         self.noise_resolutions = []
         for res in resolutions:
             cout = channels_at(cfg, res)
-            block = SynthesisBlock(cin, cout, cfg.w_dim, res, img_channels, w_idx, noise_idx)
+            block = SynthesisBlock(cin, cout, cfg.w_dim, res, img_channels, w_idx, noise_idx,
+                                   cfg.conv_clamp)
             blocks.append(block)
             w_idx += block.num_conv
             noise_idx += block.num_conv
@@ -252,12 +258,14 @@ class Generator(nn.Cell):
 
 
 class DiscriminatorBlock(nn.Cell):
-    def __init__(self, cin: int, tmp: int, cout: int, img_channels: int):
+    def __init__(self, cin: int, tmp: int, cout: int, img_channels: int, conv_clamp=None):
         super().__init__()
         self.first = cin == 0
-        self.fromrgb = EqualConv2d(img_channels, tmp, 1, activation="lrelu") if self.first else None
-        self.conv0 = EqualConv2d(tmp, tmp, 3, activation="lrelu")
-        self.conv1 = EqualConv2d(tmp, cout, 3, activation="lrelu", down=2)
+        clamp = conv_clamp      # SG2A clamps every conv but the skip
+        self.fromrgb = (EqualConv2d(img_channels, tmp, 1, activation="lrelu", conv_clamp=clamp)
+                        if self.first else None)
+        self.conv0 = EqualConv2d(tmp, tmp, 3, activation="lrelu", conv_clamp=clamp)
+        self.conv1 = EqualConv2d(tmp, cout, 3, activation="lrelu", down=2, conv_clamp=clamp)
         self.skip = EqualConv2d(tmp, cout, 1, bias=False, down=2)
 
     def construct(self, x):
@@ -269,10 +277,10 @@ class DiscriminatorBlock(nn.Cell):
 
 
 class DiscriminatorEpilogue(nn.Cell):
-    def __init__(self, cin: int, cmap_dim: int, mbstd_group: int):
+    def __init__(self, cin: int, cmap_dim: int, mbstd_group: int, conv_clamp=None):
         super().__init__()
         self.mbstd = MinibatchStd(mbstd_group, 1)
-        self.conv = EqualConv2d(cin + 1, cin, 3, activation="lrelu")
+        self.conv = EqualConv2d(cin + 1, cin, 3, activation="lrelu", conv_clamp=conv_clamp)
         self.fc = EqualLinear(cin * 16, cin, activation="lrelu")
         self.out = EqualLinear(cin, cmap_dim if cmap_dim > 0 else 1)
         self.cmap_dim = cmap_dim
@@ -296,12 +304,13 @@ class Discriminator(nn.Cell):
         for res in [2 ** i for i in range(log2, 2, -1)]:
             cin = channels_at(cfg, res) if res < resolution else 0
             blocks.append(DiscriminatorBlock(cin, channels_at(cfg, res), channels_at(cfg, res // 2),
-                                             channels))
+                                             channels, cfg.conv_clamp))
         self.blocks = nn.CellList(blocks)
         cmap_dim = channels_at(cfg, 4) if num_classes > 0 else 0
         # SG2A gives D's label mapping its default 8 layers (only G's depth is configurable).
         self.mapping = MappingNetwork(0, num_classes, cmap_dim, 0, 8) if num_classes > 0 else None
-        self.epilogue = DiscriminatorEpilogue(channels_at(cfg, 4), cmap_dim, cfg.mbstd_group)
+        self.epilogue = DiscriminatorEpilogue(channels_at(cfg, 4), cmap_dim, cfg.mbstd_group,
+                                              cfg.conv_clamp)
 
     def construct(self, img, c, passes: int = 1):
         """``passes`` = 2: img is a fake and a real batch joined by ``sg2_layers.pair_batches``."""
