@@ -2,9 +2,10 @@
 
 A source is a converted model folder (``msgan convert``: meta.json + G.ckpt, D.ckpt, G_ema.ckpt
 named as a freshly built net's parameters), a msgan snapshot (its state.ckpt) or a msgan run
-folder (the snapshot ``io.newest_snapshot`` finds there). G, D and G_ema (with the mapping's
-w_avg) are copied in; the run itself starts at kimg 0 with fresh optimizers, ADA p, path-length
-mean and statistics. ``train.resume`` wins: a resumed fine-tune continues from its own snapshot.
+folder (the snapshot ``snapshots.model_snapshot`` picks there: the one that wrote its Data/).
+G, D and G_ema (with the mapping's w_avg) are copied in; the run itself starts at kimg 0 with
+fresh optimizers, ADA p, path-length mean and statistics. ``train.resume`` wins: a resumed
+fine-tune continues from its own snapshot.
 
 The model's architecture keys are taken from the source (a config that does not match the
 source is the first cause of garbage fine-tunes in SG2A, #279). What the target's data changes
@@ -33,7 +34,7 @@ import re
 import numpy as np
 import mindspore as ms
 
-from msgan import io
+from msgan import io, snapshots
 from msgan.config import Config
 from msgan.errors import MsganError
 from msgan.models import MODELS
@@ -120,16 +121,18 @@ def open_source(path: str) -> Source:
     if all(os.path.isfile(os.path.join(path, f)) for f in ("meta.json", "G.ckpt", "D.ckpt",
                                                            "G_ema.ckpt")):
         kind, folder = "converted", path
-    elif all(os.path.isfile(os.path.join(path, f)) for f in ("meta.json", "state.ckpt")):
-        kind, folder = "snapshot", path
     else:
-        # the snapshot ``msgan generate --model RUN`` uses, among those with the full state
-        folder = io.newest_snapshot(path, ("meta.json", "state.ckpt"))
+        # a snapshot as named, or the one ``msgan generate --model RUN`` uses (the snapshot
+        # that wrote the run's Data/, else the newest intact one), checked against its
+        # checksums with the training state it must also hold
+        folder, why = snapshots.model_snapshot(path, ("meta.json", "state.ckpt"), skip=())
         if folder is None:
             raise MsganError(f"train.init_from={path} holds no model (meta.json with G.ckpt, "
                              "D.ckpt, G_ema.ckpt, or checkpoints/snapshot-*/state.ckpt) — "
                              f"{WHAT}")
-        kind = "run"
+        kind = "snapshot" if why == "named" else "run"
+        if kind == "run":
+            log.info("%s", snapshots.using_line(path, folder, why))
     meta = io.read_json(os.path.join(folder, "meta.json"), "meta.json of train.init_from", WHAT)
     if not isinstance(meta, dict) or "model" not in meta or "resolution" not in meta:
         raise MsganError(f"train.init_from: {folder}/meta.json does not describe a model — "
