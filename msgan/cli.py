@@ -14,7 +14,19 @@ import traceback
 
 from msgan.errors import MsganError
 
-EPILOG = "Docs: README.md. Example: msgan train configs/dcgan_digits.yaml train.total_kimg=1"
+EPILOG = """example (a 1-kimg smoke run on the embedded digits):
+  msgan train configs/dcgan_digits.yaml train.total_kimg=1
+docs: README.md; every option of a command: msgan COMMAND --help"""
+
+TRAIN_EPILOG = """predict mode (the ModelArts operator's): no training, only images from a model:
+  msgan train CONFIG generate.predict=true generate.resume=MODEL output_dir=OUT
+resume: Ctrl-C or SIGTERM writes a snapshot and prints the command that continues the run:
+  msgan train RUN/config.yaml train.resume=auto
+  (the run's config.yaml is used: train.total_kimg, generate.* and metrics.* may change;
+  model, data and training keys stay as the run was trained, and differing ones are listed)
+the operator's flat names resolution, batch_size, total_kimg, generate_num, predict, resume and
+do_validation are accepted too. Config keys by section (README.md "Config" says what each does):
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,15 +34,25 @@ class _Parser(argparse.ArgumentParser):
         raise MsganError(f"{message} — run '{self.prog} --help' for usage")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(key_listing: bool = False) -> argparse.ArgumentParser:
+    """``key_listing``: ``train --help`` lists the config keys (reading them imports MindSpore
+    through msgan.models, seconds that every other command and --version should not wait)."""
     p = _Parser(prog="msgan", description="Train GANs on image folders with MindSpore and "
-                "generate new images per class.", epilog=EPILOG)
+                "generate new images per class.", epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true",
                    help="show tracebacks and MindSpore's own warnings")
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model (or only generate with generate.predict=true)")
+    if key_listing:
+        from msgan.config import key_listing as keys
+    t = sub.add_parser("train", help="train a model (or only generate with generate.predict=true)",
+                       description="Train a model on data.path; writes the run (Data/, "
+                       "output_0.manifest, model/, report.html) into output_dir.",
+                       epilog=TRAIN_EPILOG + (keys() if key_listing else "  msgan train "
+                                              "--help lists them"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("config", help="YAML config, e.g. configs/dcgan_digits.yaml")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. data.path=/imgs train.total_kimg=1")
@@ -39,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write images and a manifest from a trained model")
     g.add_argument("--model", required=True,
-                   help="checkpoint snapshot folder, run folder, .mindir or .onnx")
+                   help="checkpoint snapshot folder, run folder (the snapshot that wrote its "
+                   "Data/), .mindir or .onnx")
     g.add_argument("--num", type=int, default=100, help="images per class (default 100)")
     g.add_argument("--out", required=True, help="output folder (Data/ and output_0.manifest)")
     g.add_argument("--input", default=None, help="image-to-image models: translate (or "
@@ -72,16 +95,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="export format (default both)")
     e.add_argument("--out", required=True, help="output folder")
 
+    cv = sub.add_parser("convert", help="turn NVIDIA's StyleGAN2(-ADA) network pickle into a "
+                        "msgan model folder (runs no code from the pickle)")
+    cv.add_argument("pkl", help="stylegan2-ada-pytorch network-snapshot-*.pkl, one of NVIDIA's "
+                    "published SG2A pickles, or a TensorFlow StyleGAN2(-ADA) pickle")
+    cv.add_argument("--out", required=True, help="model folder to write (meta.json, G_ema.ckpt, "
+                    "G.ckpt, D.ckpt), for generate --model, export, train.init_from")
+    cv.add_argument("--class-names", default=None, metavar="A,B,...", help="names of a "
+                    "conditional network's classes, in label order (default 0..N-1)")
+    cv.add_argument("--force", action="store_true",
+                    help="replace a model folder msgan convert wrote before in --out")
+
     v = sub.add_parser("validate", help="check an image folder without training")
     v.add_argument("data_dir", help="image folder (folder/*.png or folder/<class>/*.png)")
-    v.add_argument("--resolution", type=int, default=256,
-                   help="training resolution to check against (default 256)")
+    v.add_argument("--resolution", type=int, default=32,
+                   help="training resolution to check against (default 32, data.resolution's "
+                   "default; give your config's)")
     v.add_argument("--channels", type=int, choices=(1, 3), default=3,
                    help="1 = greyscale, 3 = RGB (default 3)")
     v.add_argument("--min-size", type=int, default=8,
                    help="images with a shorter side below this are left out (default 8)")
     v.add_argument("--report", default=None,
-                   help="write the JSON report here (default ./validation.json)")
+                   help="also write the per-file JSON report here (default: write nothing)")
 
     ev = sub.add_parser("evaluate", help="FID/KID/precision/recall, or the augmentation report",
                         description="Score generated images against real ones. When FAKE_DIR "
@@ -90,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                         "the same measurement as the run's snapshot KID in stats.jsonl.")
     ev.add_argument("real_dir", help="real images (folder/<class>/*.png, or folder/*.png)")
     ev.add_argument("fake_dir", help="generated images (e.g. a run's Data/ folder), or a model "
-                    "(.onnx, .mindir, snapshot folder) to generate them from")
+                    "(.onnx, .mindir, snapshot folder, or a run folder: the snapshot that "
+                    "wrote its Data/) to generate them from")
     ev.add_argument("--num", type=int, default=100,
                     help="images per class generated when FAKE_DIR is a model (default 100)")
     ev.add_argument("--extractor", choices=("classifier", "inception"), default=None,
@@ -154,7 +190,49 @@ def _cmd_train(args) -> None:
             cfg.generate.filter_confidence))
     else:
         from msgan.train.run import train
+        if cfg.train.resume == "auto":
+            cfg = _continue_run(cfg, args)
+        # the run's config.yaml names its data folder by absolute path, so the command that
+        # continues the run (printed at Ctrl-C) works from any folder
+        path = cfg.data.path
+        if path and not path.startswith("builtin:") and not os.path.isabs(path):
+            cfg.data.path = os.path.abspath(path)
         train(cfg, force=args.force)
+
+
+def _continue_run(cfg, args):
+    """train.resume=auto into a folder that holds a run: the run's config.yaml is the base;
+    the keys given again that differ from it are listed, and only RESUME_MAY_CHANGE apply."""
+    import logging
+
+    from msgan import runtime
+    from msgan.config import RESUME_MAY_CHANGE, continue_run
+    cfg, notes = continue_run(cfg, args.config, args.overrides)
+    if notes is None:
+        return cfg
+    runtime.setup_logging(cfg.output_dir)     # these lines belong in the run's log.txt too
+    log = logging.getLogger("msgan")
+
+    def pairs(d, fmt):
+        return ", ".join(fmt.format(k=k, a=_short(a), b=_short(b)) for k, (a, b) in d.items())
+    line = f"train.resume=auto: continuing with the run's own {notes['run_config']}"
+    if notes["changed"]:
+        line += "; changed: " + pairs(notes["changed"], "{k} {a} → {b}")
+    log.info("%s", line)
+    if notes["kept"]:
+        log.warning("WARNING: not applied to the continued run, which keeps the values its "
+                    "snapshots were trained with: %s — on resume only %s may change; to train "
+                    "with other values start a new run (another output_dir); if the data folder "
+                    "moved, edit data.path in %s",
+                    pairs(notes["kept"], "{k} (given {a}, run {b})"),
+                    ", ".join(k + "*" if k.endswith(".") else k for k in RESUME_MAY_CHANGE
+                              if k != "train.resume"), notes["run_config"])
+    return cfg
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _cmd_generate(args) -> None:
@@ -188,11 +266,13 @@ def _cmd_generate(args) -> None:
     runtime.select_device("auto")
     if translating:
         translator = translate.load_translator(args.model, args.generator)
+        _lock_out(args.out)
         paths, skipped = translate.translate_folder(translator, args.input,
                                                     os.path.abspath(args.out), fmt=args.format,
                                                     overwrite=args.force)
-        print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
-              f"and output_0.manifest ({len(skipped)} unreadable inputs skipped)")
+        print(f"wrote {_count(len(paths), 'image')} to "
+              f"{os.path.join(os.path.abspath(args.out), 'Data')} and output_0.manifest "
+              f"({_count(len(skipped), 'unreadable input')} skipped)")
         return
     sampler = generate.load_sampler(args.model)
     keep, tally = None, {}
@@ -200,15 +280,30 @@ def _cmd_generate(args) -> None:
         from msgan.metrics.class_filter import filter_for_model
         keep = filter_for_model(args.reals, sampler.meta, min_diversity=args.min_diversity,
                                 min_confidence=args.filter_confidence)
+    _lock_out(args.out)
     paths = generate.generate(sampler, os.path.abspath(args.out), args.num, seed=args.seed,
                               truncation=args.truncation, class_name=args.class_name,
                               fmt=args.format, overwrite=args.force,
                               accept=keep.accept if keep else None, tries=args.filter_tries,
                               tally=tally, keep_class=keep.keep_class if keep else None)
     if keep:
+        from msgan.inference import empty_classes
         keep.report(tally, os.path.abspath(args.out), args.filter_tries)
-    print(f"wrote {len(paths)} images to {os.path.join(os.path.abspath(args.out), 'Data')} "
-          "and output_0.manifest")
+        empty_classes.record(os.path.abspath(args.out), empty_classes.reasons(list(tally),
+                                                                              tally=tally))
+    print(f"wrote {_count(len(paths), 'image')} to "
+          f"{os.path.join(os.path.abspath(args.out), 'Data')} and output_0.manifest")
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 image", "2 images"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _lock_out(out: str) -> None:
+    """Not into a folder a training run or another msgan generate is writing (main releases)."""
+    from msgan import runlock
+    runlock.acquire(os.path.abspath(out), "wait for it to finish, or pass another --out")
 
 
 def _cmd_export(args) -> None:
@@ -233,20 +328,40 @@ def _cmd_export(args) -> None:
                          "see the lines above; the MindIR export is usable if it passed")
 
 
+def _cmd_convert(args) -> None:
+    from msgan import runtime
+    from msgan.convert import convert
+    runtime.setup_logging(None)      # no device: converting runs no kernels
+    meta = convert(args.pkl, args.out, args.class_names, args.force)
+    classes = ", ".join(meta["classes"]) if meta["classes"] else "unconditional"
+    res = meta["resolution"]
+    print(f"{args.out}: StyleGAN2 {res}x{res}, {meta['channels']} channel(s), classes: {classes} "
+          f"(from {meta['source']['kind']} {meta['source']['file']})")
+
+
 def _cmd_validate(args) -> None:
     from msgan.data import folder, validate
     from msgan.models import MODELS
     r = args.resolution
     if r <= 0 or r & (r - 1):
         raise MsganError(f"--resolution {r} is not a power of two — use e.g. 64 or 256")
-    report = args.report or os.path.join(os.getcwd(), "validation.json")
     image_set = folder.scan_folder(args.data_dir)
     ranges = {name: spec.resolution for name, spec in MODELS.items() if spec.task == "noise"}
-    validate.do_validation(image_set, r, args.channels, args.min_size, report_path=report,
-                           progress=True, ranges=ranges)
-    with open(report, encoding="utf-8") as f:
-        print(validate.validation_summary(json.load(f)))
-    print(f"report: {report}")
+    # a check writes nothing unless asked (--report): the report is read from a temporary file
+    with tempfile.TemporaryDirectory(prefix="msgan-validate-") as tmp:
+        report = args.report or os.path.join(tmp, "validation.json")
+        try:
+            validate.do_validation(image_set, r, args.channels, args.min_size,
+                                   report_path=report, progress=True, ranges=ranges)
+        except MsganError as e:
+            if args.report:
+                raise
+            raise MsganError(str(e).replace(report, "add --report FILE")) from None
+        with open(report, encoding="utf-8") as f:
+            result = json.load(f)
+    print(validate.validation_summary(result))
+    print(f"report: {report}" if args.report else
+          "per-file details: add --report FILE (nothing was written)")
 
 
 def _cmd_evaluate(args) -> None:
@@ -268,10 +383,11 @@ def _cmd_evaluate(args) -> None:
         raise MsganError("--heldout is the augmentation-benefit report's test set — add "
                          "--augmentation-benefit, or leave --heldout out")
     runtime.select_device("auto")
-    is_model = os.path.isfile(fake) or os.path.isfile(os.path.join(fake, "meta.json"))
+    as_run = run is not None and fake == run       # a run folder: the model that wrote Data/
+    is_model = as_run or os.path.isfile(fake) or os.path.isfile(os.path.join(fake, "meta.json"))
     # reports go next to Data/ (the run folder) when given a run's Data/ or a model file
-    out = args.out or (os.path.dirname(fake) if os.path.basename(fake) == "Data" or is_model
-                       else fake)
+    out = args.out or (run if as_run else os.path.dirname(fake)
+                       if os.path.basename(fake) == "Data" or is_model else fake)
     with tempfile.TemporaryDirectory(prefix="msgan-evaluate-") as tmp:
         if is_model:
             from msgan.inference import generate
@@ -280,15 +396,39 @@ def _cmd_evaluate(args) -> None:
             generate.generate(generate.load_sampler(fake), tmp, args.num, seed=args.seed)
         result = _evaluate(args, os.path.join(tmp, "Data") if is_model else fake, out,
                            run, fake)
-    print(json.dumps(result, indent=1))
+    # a short summary: the whole result is in the JSON file named here
+    report_dir = os.path.join(os.path.abspath(out), "report")
     if args.augmentation_benefit:
         from msgan.metrics.augmentation_benefit import verdict_line
         log.info("%s", verdict_line(result))
+        log.info("wrote %s (every arm, per class and seed) and augmentation.png",
+                 os.path.join(report_dir, "augmentation.json"))
+    else:
+        for line in _metrics_summary(result):
+            log.info("%s", line)
+        log.info("wrote %s (every figure, per class)", os.path.join(report_dir, "metrics.json"))
     if result.get("comparison"):
         log.info("%s", result["comparison"])
     if run and os.path.abspath(out) == run and os.path.isfile(os.path.join(run, "report.html")):
         from msgan.report import write_report      # the run's page shows these results too
-        log.info("updated %s", write_report(run))
+        log.info("rewrote %s to show these results", write_report(run))
+
+
+def _metrics_summary(result: dict) -> list:
+    """msgan evaluate's console lines: the overall scores and the per-class KID."""
+    def num(x):
+        return "n/a" if x is None else f"{x:.4g}"
+    o = result.get("overall") or {}
+    kid = num(o.get("kid")) + (f" ± {num(o.get('kid_std'))}" if o.get("kid_std") is not None
+                               else "")
+    lines = [f"KID {kid}, FID {num(o.get('fid'))}, precision {num(o.get('precision'))}, "
+             f"recall {num(o.get('recall'))} ({o.get('n_real')} real and {o.get('n_fake')} "
+             f"generated images, {result.get('extractor')} features; lower KID/FID is closer)"]
+    per_class = result.get("per_class") or {}
+    if per_class:
+        lines.append("KID per class: " + ", ".join(f"{c} {num(r.get('kid'))}"
+                                                   for c, r in per_class.items()))
+    return lines
 
 
 def _evaluate(args, fake: str, out: str, run: str | None, given: str) -> dict:
@@ -326,6 +466,7 @@ def _to_log_file(line: str) -> None:
 
 
 COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "export": _cmd_export,
+            "convert": _cmd_convert,
             "validate": _cmd_validate, "evaluate": _cmd_evaluate}
 
 
@@ -346,7 +487,7 @@ def main(argv=None) -> int:
         from msgan.runtime import quiet_mindspore
         quiet_mindspore()
     try:
-        parser = _parser()
+        parser = _parser(key_listing="train" in argv and ("-h" in argv or "--help" in argv))
         # KEY=VALUE overrides may come after options (train cfg --force a=1): argparse stops
         # collecting the positional list at the first option, so gather the rest here.
         args, extra = parser.parse_known_args(argv)
@@ -358,7 +499,12 @@ def main(argv=None) -> int:
         if not args.command:
             _parser().print_help()
             return 2
-        COMMANDS[args.command](args)
+        from msgan import runlock
+        locks = runlock.held()
+        try:
+            COMMANDS[args.command](args)
+        finally:
+            runlock.release_to(locks)     # what the command locked (msgan generate --out)
         return 0
     except MsganError as e:
         if debug:

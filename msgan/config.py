@@ -9,6 +9,7 @@ its resolution range and its own checks.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +23,14 @@ from msgan.models import MODELS
 from msgan.models.config_base import ModelConfig
 
 DEFAULT_MODEL = "dcgan"
+
+# The ModelArts StyleGAN operator's flat parameter names (DESIGN.md), accepted at the top level
+# (YAML or KEY=VALUE) and moved to the section that holds them. ``resume`` is the model of predict
+# mode there (generate.resume); without predict it can only mean continuing training.
+FLAT_KEYS = {"resolution": "data.resolution", "do_validation": "data.do_validation",
+             "batch_size": "train.batch_size", "total_kimg": "train.total_kimg",
+             "generate_num": "generate.generate_num", "predict": "generate.predict",
+             "resume": "generate.resume"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,6 +132,27 @@ class Config:
     device_target: str = "auto"      # auto | Ascend | GPU | CPU
 
 
+def key_listing(width: int = 92) -> str:
+    """Every run section's keys, for ``msgan train --help`` (the model: section's keys depend
+    on model.name: its configs/<model>.yaml lists them)."""
+    import textwrap
+    lines = []
+    for f in dataclasses.fields(Config):
+        if f.name == "model":
+            lines += textwrap.wrap("name (" + ", ".join(MODELS) + ") and the model's own "
+                                   "keys, listed in configs/<name>.yaml", width,
+                                   initial_indent="  model:    ", subsequent_indent=" " * 12)
+            continue
+        if not dataclasses.is_dataclass(f.default_factory if f.default_factory is not
+                                         dataclasses.MISSING else None):
+            lines.append(f"  {f.name}")
+            continue
+        keys = ", ".join(g.name for g in dataclasses.fields(f.default_factory))
+        lines += textwrap.wrap(keys, width, initial_indent=f"  {f.name + ':':9} ",
+                               subsequent_indent=" " * 12)
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------------------------
 # Loading
 
@@ -150,11 +180,159 @@ def load_config(path: Optional[str] = None, overrides: Optional[List[str]] = Non
         if not isinstance(raw, dict):
             raise MsganError(f"config {path} must be a mapping of sections (model:, data:, "
                              f"train:, ...), not a {type(raw).__name__}")
-    for item in overrides or []:
-        _apply_override(raw, item)
+    _move_flat_keys(raw)
+    flat = {}                       # the operator's flat names on the command line win, as
+    for item in overrides or []:    # every override does
+        key = item.partition("=")[0].strip()
+        _apply_override(flat if key in FLAT_KEYS else raw, item)
+    _move_flat_keys(raw, flat)
     cfg = _build(Config, raw, "")
     validate(cfg)
     return cfg
+
+
+# What ``train.resume=auto`` into a folder that holds a run may change on the command line: how
+# long it trains, and what is made and measured at the end (generate.*, metrics.*); every other
+# key (model, data, optimiser, seed, ...) keeps the value in the run's config.yaml, which its
+# snapshots were trained with.
+RESUME_MAY_CHANGE = ("train.total_kimg", "train.resume", "train.progress", "train.export",
+                     "train.snapshot_kimg", "train.tick_kimg", "output_dir", "device_target",
+                     "generate.", "metrics.")
+
+
+def _may_change(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUME_MAY_CHANGE)
+
+
+def continue_run(cfg: Config, path: Optional[str], overrides: Optional[List[str]]):
+    """``cfg`` (loaded from ``path`` + ``overrides``, train.resume=auto) as the run in its
+    output_dir continues it: (config, notes). The run's own config.yaml is the base; keys of
+    RESUME_MAY_CHANGE given as overrides apply (notes: "changed"), every other key given in
+    ``path`` or ``overrides`` that differs from the run's is left as the run had it (notes:
+    "kept", {key: (given, run's)}). (cfg, None) when output_dir holds no snapshot yet: a fresh
+    start takes the config as given."""
+    import os
+
+    from msgan.io import list_snapshots
+    run = os.path.abspath(cfg.output_dir)
+    run_yaml = os.path.join(run, "config.yaml")
+    if not (os.path.isfile(run_yaml) and list_snapshots(os.path.join(run, "checkpoints"))):
+        return cfg, None
+    try:
+        base = load_config(run_yaml)
+    except MsganError as e:
+        raise MsganError(f"cannot continue {run}: its config.yaml does not load ({e})") from None
+    from_file = _given_paths(_read_yaml(path) if path else {})
+    from_cli = _given_paths(_overrides_raw(overrides))
+    new, old = _flatten(to_dict(cfg)), _flatten(to_dict(base))
+    changed, kept = {}, {}
+    for key in sorted(from_file | from_cli):
+        if key not in new or new[key] is None or _same(key, new[key], old.get(key)) or \
+                key in ("train.resume", "output_dir"):      # how it continues, not what
+            continue
+        if _may_change(key) and key in from_cli:
+            changed[key] = (old.get(key), new[key])
+        elif not _may_change(key):
+            kept[key] = (new[key], old.get(key))
+    raw = to_dict(base)
+    for key, (_, value) in changed.items():
+        section, _, leaf = key.rpartition(".")
+        (raw[section] if section else raw)[leaf] = value
+    raw["train"]["resume"], raw["output_dir"] = "auto", run
+    out = _build(Config, raw, "")
+    validate(out)
+    return out, {"run_config": run_yaml, "changed": changed, "kept": kept}
+
+
+def _read_yaml(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:     # load_config read it a moment ago
+        raw = yaml.safe_load(f)
+    return raw if isinstance(raw, dict) else {}
+
+
+def _overrides_raw(overrides) -> dict:
+    raw, flat = {}, {}
+    for item in overrides or []:
+        key = item.partition("=")[0].strip()
+        _apply_override(flat if key in FLAT_KEYS else raw, item)
+    _move_flat_keys(raw, flat)
+    return raw
+
+
+def _given_paths(raw: dict) -> set:
+    """The dotted keys a YAML mapping (or the overrides) set; flat operator names mapped."""
+    raw = dict(raw)
+    _move_flat_keys(raw)
+    return set(_flatten(raw))
+
+
+def _flatten(d: dict, where: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{where}{key}."))
+        else:
+            out[where + key] = value
+    return out
+
+
+def _same(key: str, a, b) -> bool:
+    """Equal, or (data.path) the same folder written relative and absolute."""
+    if a == b:
+        return True
+    if key == "data.path" and isinstance(a, str) and isinstance(b, str) and \
+            not a.startswith("builtin:"):
+        import os
+        return os.path.abspath(a) == os.path.abspath(b)
+    return False
+
+
+def model_config(name: str, values: dict) -> ModelConfig:
+    """The ``model:`` section of model ``name`` from a dict (a snapshot's or export's
+    ``model_cfg``), with the same checks of keys and types as a YAML's."""
+    return _build(MODELS[name].config, {**values, "name": name}, "model.")
+
+
+def _move_flat_keys(raw: dict, given: dict | None = None) -> None:
+    """The operator's flat names (FLAT_KEYS) at the top of ``raw`` into their sections (the same
+    key given both ways with two values is an error naming both); those in ``given`` (overrides)
+    replace what their section holds."""
+    given = {} if given is None else given
+    flat = {k: raw.pop(k) for k in list(raw) if k in FLAT_KEYS}
+    generate = raw.get("generate") if isinstance(raw.get("generate"), dict) else {}
+    predict = given.get("predict", flat.get("predict", generate.get("predict")))
+    for key, value in [*flat.items(), *given.items()]:
+        target = FLAT_KEYS[key]
+        if key == "resume" and predict is not True:
+            target = "train.resume"
+        section, leaf = target.split(".")
+        node = raw.get(section)
+        if node is None:
+            node = raw[section] = {}
+        if not isinstance(node, dict):
+            raise MsganError(f"config key {section} must be a mapping, got {node!r}")
+        if key in flat and key not in given and leaf in node and node[leaf] != value:
+            raise MsganError(f"config key {key} (the operator's name for {target}) is {value!r} "
+                             f"but {target} is {node[leaf]!r} — give one of the two")
+        node[leaf] = value
+
+
+def _did_you_mean(where: str, key: str, names) -> str:
+    """' — did you mean X?' for a misspelt key: a close name in its section, else a section
+    that holds a key of that name or a close one (``seed`` → ``train.seed``)."""
+    close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.75)
+    if close:
+        return f"did you mean {where}{close[0]}? "
+    if not where:
+        leaves = {f"{f.name}.{g.name}": g.name for f in dataclasses.fields(Config)
+                  if isinstance(f.default_factory, type) and dataclasses.is_dataclass(
+                      f.default_factory) for g in dataclasses.fields(f.default_factory)}
+        hits = [path for path, leaf in leaves.items() if leaf == key] or \
+            [path for path, leaf in leaves.items()
+             if difflib.get_close_matches(key, [leaf], n=1, cutoff=0.8)]
+        if hits:
+            return f"did you mean {' or '.join(sorted(hits)[:2])}? "
+    return ""
 
 
 def _apply_override(raw: dict, item: str) -> None:
@@ -195,7 +373,8 @@ def _build(cls, raw, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise MsganError(f"unknown config key {where}{unknown[0]} — valid keys here: "
+        hint = _did_you_mean(where, str(unknown[0]), names)
+        raise MsganError(f"unknown config key {where}{unknown[0]} — {hint}valid keys here: "
                          f"{', '.join(sorted(names))}")
     kwargs = {}
     for key, value in raw.items():

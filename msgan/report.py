@@ -28,6 +28,7 @@ log = logging.getLogger("msgan")
 
 REPORT_FILE = "report.html"
 PER_CLASS = 8                  # images shown per class and side
+THUMB = 96                     # small images are upscaled (nearest neighbour) to at least this
 MAX_LISTED = 100               # validation problems / skipped entries listed
 IMAGE_EXT = (".png", ".jpg", ".jpeg")
 
@@ -36,7 +37,8 @@ body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:middle}
 th{background:#f2f2f2}
-img.px{image-rendering:pixelated}
+img.px{image-rendering:pixelated;max-width:100%;height:auto}
+.side{color:#555;font-size:85%;margin:2px 0}
 .bad{color:#b00020;font-weight:bold}.good{color:#1b5e20;font-weight:bold}
 .note{color:#555}
 """
@@ -49,6 +51,7 @@ def write_report(out_dir: str) -> str:
     parts = [f"<h1>msgan run report</h1>\n<p>{_e(out_dir)}</p>"]
     for title, section in (("Run", _run_section), ("Generated and real images, per class",
                                                    _classes_section),
+                           ("Samples during training", _samples_section),
                            ("Training curves", _curves_section),
                            ("Does the generated data help?", _quality_section),
                            ("Exports and their parity checks", _exports_section),
@@ -119,22 +122,67 @@ def _classes_section(out: str, cfg: dict) -> str:
         return _table(["split/side", "kept", "found"], rows) + _newest_samples(out)
     classes = [c for c in counts if c] or [""]
     skip = {p.get("file") for p in validation.get("problems", [])}
+    why_empty = _why_empty(out, validation)
     rows = []
     for name in classes:
         gen = _sorted_images(os.path.join(out, "Data", name))
         real_dir = os.path.join(root, name) if root else None
         reals = [p for p in _sorted_images(real_dir) if p not in skip] if real_dir else []
         c = counts.get(name, {})
+        made = _strip(gen[:PER_CLASS], res, channels, "stretch") or (
+            f'<span class="{why_empty[name][1]}">none generated</span>: '
+            f"{_e(why_empty[name][0])}" if name in why_empty else "none generated")
         rows.append([_e(name or "(all images)"),
                      f"{c.get('kept', '?')} of {c.get('found', '?')}", str(len(gen)),
-                     _strip(reals[:PER_CLASS], res, channels, resize) or "—",
-                     _strip(gen[:PER_CLASS], res, channels, "stretch") or "none generated"])
+                     '<div class="side">real</div>'
+                     + (_strip(reals[:PER_CLASS], res, channels, resize) or "—")
+                     + '<div class="side">generated</div>' + made])
     head = ["class", "real images used (in)", "generated (out)",
-            f"real (first {PER_CLASS})", f"generated (first {PER_CLASS})"]
+            f"first {PER_CLASS} real and first {PER_CLASS} generated images"]
     note = ("" if root and os.path.isdir(root) else
             f'<p class="note">the input folder {_e(root)} is not readable from here: no real '
             "images shown</p>")
     return note + _table(head, rows, escape=False)
+
+
+def _why_empty(out: str, validation: dict) -> dict:
+    """{class: (why it has no generated images, css class)}: quality.json's empty_classes (the
+    class filter, balancing, collapsed classes) and validation.json's too_few_to_learn; a class
+    that balancing asked no images for is no fault ("note")."""
+    why = {}
+    few = validation.get("too_few_to_learn") or {}
+    for name, n in (few.get("classes") or {}).items():
+        why[name] = (f"{n} real images, fewer than generate.min_class_images="
+                     f"{few.get('min_class_images')}", "bad")
+    empty = _read_json(os.path.join(out, "quality.json")).get("empty_classes") or {}
+    for name, r in empty.items():
+        if isinstance(r, dict) and r.get("why"):
+            why[name] = (r["why"], "note" if r.get("reason") == "none_asked" else "bad")
+    return why
+
+
+def _samples_section(out: str, cfg: dict) -> str:
+    """The newest fakes grid (fixed latents, one class per row) and progress.gif."""
+    name = (cfg.get("model") or {}).get("name")
+    spec = MODELS.get(name) if isinstance(name, str) else None
+    if spec is not None and spec.task == "translate":
+        return '<p class="note">shown above, next to the splits</p>'
+    res = int((cfg.get("data") or {}).get("resolution") or 32)
+    grids = sorted(glob.glob(os.path.join(out, "samples", "fakes*.png")))
+    parts = []
+    if grids:
+        img = _upscaled(Image.open(grids[-1]), res)
+        parts.append(f"<p>{_e(os.path.basename(grids[-1]))}, the newest (the same latents at "
+                     f"every snapshot; one class per row, as samples/reals.png)</p>"
+                     f'<img class="px" alt="newest samples" src="{_png_uri(img)}">')
+    gif = os.path.join(out, "samples", "progress.gif")
+    if os.path.isfile(gif):
+        with Image.open(gif) as g:
+            scale = _scale(res)
+            size = f'width="{g.width * scale}" height="{g.height * scale}"'
+        parts.append(f"<p>samples/progress.gif: the grid at each snapshot</p>"
+                     f'<img class="px" alt="progress" {size} src="{_file_uri(gif)}">')
+    return "\n".join(parts) or '<p class="note">no sample grids yet</p>'
 
 
 def _curves_section(out: str, cfg: dict) -> str:
@@ -159,6 +207,88 @@ def _verdict_html(verdict: str) -> str:
     return f'<span class="{css}">{_e(verdict)}</span>'
 
 
+def _benefit_html(source: str, report: dict) -> str:
+    """A benefit verdict with the numbers behind it: the fair baseline first (each class's reals
+    repeated to the largest's count, for an imbalanced folder), then the reals as they are."""
+    judged = ("reals the GAN never saw" if report.get("heldout_unseen")
+              else "reals split from the training folder")
+    comparisons = [("the reals as they are", report.get("verdict"), "real_only",
+                    "real_plus_generated", report.get("balanced_accuracy_difference"))]
+    if report.get("rebalanced_verdict"):
+        comparisons.insert(0, ("each class's reals repeated up to the largest class's count "
+                               "(the fair baseline for an imbalanced folder)",
+                               report["rebalanced_verdict"], "real_rebalanced",
+                               "rebalanced_plus_generated", report.get("rebalanced_difference")))
+    first = comparisons[0]
+    parts = [f"<p>{_e(source)}, judged on {judged}: {_verdict_html(str(first[1]))} against "
+             f"{_e(first[0])}</p>"]
+    rows = []
+    for name, verdict, without, with_gen, d in comparisons:
+        d = d if isinstance(d, dict) else {}
+        rows.append([_e(name), _e(_num(_mean(report, without))), _e(_num(_mean(report, with_gen))),
+                     _e(_points(d.get("mean"))), _e(_points(d.get("spread"), sign=False)),
+                     _verdict_html(str(verdict))])
+    parts.append(_table(["classifier trained on", "balanced accuracy without generated",
+                         "with generated", "change (points)", "spread (points)", "verdict"],
+                        rows, escape=False))
+    gain = report.get("per_class_gain")
+    if isinstance(gain, dict) and gain:
+        parts.append("<p>change per class, reals as they are (points): " + _e(", ".join(
+            f"{c} {_points(v)}" for c, v in gain.items())) + "</p>")
+    rec = report.get("generated_recognised")
+    if isinstance(rec, dict):
+        held = _mean(report, "real_only", "accuracy")
+        parts.append(f"<p>a classifier of the reals recognises "
+                     f"{_e(_percent((rec.get('accuracy') or {}).get('mean')))} of the generated "
+                     f"images as their class (held-out reals: {_e(_percent(held))})</p>")
+    if report.get("seeds") is not None:
+        parts.append(f'<p class="note">{len(report["seeds"])} classifier seeds, '
+                     f"{_e(report.get('steps'))} steps each; rule: "
+                     f"{_e(report.get('verdict_rule', ''))}</p>")
+    return "\n".join(parts)
+
+
+def _mean(report: dict, arm: str, metric: str = "balanced_accuracy"):
+    value = ((report.get(arm) or {}).get(metric) or {})
+    return value.get("mean") if isinstance(value, dict) else None
+
+
+def _points(x, sign: bool = True) -> str:
+    return "—" if x is None else f"{100 * x:+.1f}" if sign else f"{100 * x:.1f}"
+
+
+def _percent(x) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def _class_filter_html(f: dict) -> str:
+    """quality.json's class_filter as a table per class."""
+    per_class = f.get("per_class") or {}
+    recall = f.get("classifier_recall_on_reals") or {}
+    diversity = f.get("diversity_ratio") or {}
+    notes = {c: "not filtered (its classifier misses its reals)" for c in f.get("unfiltered", [])}
+    notes.update({c: "collapsed (one look)" for c in f.get("collapsed", [])})
+    notes.update({c: "withheld: too alike" for c in f.get("not_written", [])})
+    rows = [[c, t.get("asked"), t.get("kept"), t.get("tried"), _percent(recall.get(c)),
+             _num(diversity.get(c)), notes.get(c, "")]
+            for c, t in per_class.items() if isinstance(t, dict)]
+    rule = ("an image is kept when a classifier of the reals sees its class in it"
+            + (f" with at least {f['min_confidence']:g} probability"
+               if f.get("min_confidence") else ""))
+    return (f"<p>generate.filter: {_e(rule)}</p>"
+            + _table(["class", "asked", "kept", "candidates tried",
+                      "classifier recall on its reals", "diversity vs reals", "note"], rows))
+
+
+def _plain(value) -> str:
+    """A quality.json value as text without JSON's braces: "psnr 21.5, ssim 0.7"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return _num(value)
+
+
 def _quality_section(out: str, cfg: dict) -> str:
     parts = []
     quality = _read_json(os.path.join(out, "quality.json"))
@@ -166,17 +296,14 @@ def _quality_section(out: str, cfg: dict) -> str:
                            ("msgan evaluate --augmentation-benefit",
                             _read_json(os.path.join(out, "report", "augmentation.json")))):
         if isinstance(report, dict) and report.get("verdict"):
-            line = _verdict_html(str(report["verdict"]))
-            if report.get("rebalanced_verdict"):
-                line += ("; with each class's reals repeated up to the largest class's count: "
-                         + _verdict_html(str(report["rebalanced_verdict"])))
-            judged = ("reals the GAN never saw" if report.get("heldout_unseen")
-                      else "reals split from the training folder")
-            parts.append(f"<p>{_e(source)}, judged on {judged}: {line}</p>")
-    other = {k: v for k, v in quality.items() if k != "augmentation_benefit"}
+            parts.append(_benefit_html(source, report))
+    if isinstance(quality.get("class_filter"), dict):
+        parts.append(_class_filter_html(quality["class_filter"]))
+    other = {k: v for k, v in quality.items()
+             if k not in ("augmentation_benefit", "class_filter", "empty_classes")}
     if other:      # image-to-image: PSNR/SSIM of the held-out split
-        rows = [[_e(k), _e(json.dumps(v))[:300]] for k, v in other.items()]
-        parts.append(_table(["quality.json", "values"], rows, escape=False))
+        rows = [[k, _plain(v)[:300]] for k, v in other.items()]
+        parts.append(_table(["quality.json", "values"], rows))
     metrics = _read_json(os.path.join(out, "report", "metrics.json"))
     if metrics.get("overall"):
         parts.append(f"<p>msgan evaluate: KID {_num(metrics['overall'].get('kid'))}, FID "
@@ -260,10 +387,23 @@ def _strip(paths: list, res: int, channels: int, resize: str) -> str:
     if not images:
         return ""
     grid = make_grid(np.stack(images), nrow=len(images))
-    scale = max(1, 48 // res)          # 8 px digits would be specks at 1:1
-    img = Image.fromarray(grid[..., 0] if channels == 1 else grid)
-    return (f'<img class="px" alt="" width="{img.width * scale}" height="{img.height * scale}" '
+    img = _upscaled(Image.fromarray(grid[..., 0] if channels == 1 else grid), res)
+    return (f'<img class="px" alt="" width="{img.width}" height="{img.height}" '
             f'src="{_png_uri(img)}">')
+
+
+def _scale(res: int) -> int:
+    """Whole-pixel factor that shows a ``res``-px image at THUMB px or more (32 px digits or
+    textures are unreadable at 1:1)."""
+    return max(1, -(-THUMB // max(1, int(res))))
+
+
+def _upscaled(img: Image.Image, res: int) -> Image.Image:
+    """Nearest-neighbour upscaling in the PNG itself: every viewer shows sharp pixels (a CSS
+    hint alone is ignored by some mail clients and image viewers)."""
+    scale = _scale(res)
+    return img if scale == 1 else img.resize((img.width * scale, img.height * scale),
+                                             Image.NEAREST)
 
 
 def _sorted_images(folder: str | None) -> list:
@@ -285,8 +425,9 @@ def _png_uri(img: Image.Image) -> str:
 
 
 def _file_uri(path: str) -> str:
+    kind = "gif" if path.lower().endswith(".gif") else "png"
     with open(path, "rb") as f:
-        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+        return f"data:image/{kind};base64," + base64.b64encode(f.read()).decode("ascii")
 
 
 def _table(head: list, rows: list, escape: bool = True, header: bool = True) -> str:

@@ -12,12 +12,11 @@ import os
 
 import numpy as np
 
-from msgan import io
 from msgan.errors import MsganError
 from msgan.inference import generated
 from msgan.inference.latents import z_from_seeds
 from msgan.inference.samplers import (NOISE_SNAPSHOT, WHAT_TO_PASS, CheckpointSampler, Sampler,
-                                      newest_export, open_export)
+                                      newest_export, open_export, resolve_snapshot)
 
 log = logging.getLogger("msgan")
 
@@ -39,7 +38,7 @@ def load_sampler(path: str) -> Sampler:
 
 
 def _sampler_for_folder(path: str) -> Sampler:
-    snapshot = io.newest_snapshot(path, NOISE_SNAPSHOT)
+    snapshot = resolve_snapshot(path, NOISE_SNAPSHOT)
     if snapshot:
         return CheckpointSampler(snapshot)
     export = newest_export(os.path.join(path, "model")) or newest_export(path)
@@ -91,7 +90,8 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
         os.makedirs(os.path.join(data_dir, classes[k]), exist_ok=True)
     chunk = int(meta["batch"]) * max(1, 64 // int(meta["batch"]))
     if accept is not None:
-        with progress_bar(len(plan), "generate", "img", enabled=progress) as bar, \
+        with progress_bar(len(plan), "generate", "img", enabled=progress,
+                          warmup=True) as bar, \
                 generated.manifest_writer(out_dir, manifest_name) as add_line:
             return _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk,
                                       accept, tries, bar, {} if tally is None else tally,
@@ -104,7 +104,8 @@ def generate(sampler: Sampler, out_dir: str, num_per_class: int, seed: int = 0,
     # Images are written a chunk at a time and each manifest line as its image is: memory does
     # not grow with the number of images (only the list of paths returned).
     paths = []
-    with progress_bar(len(plan), "generate", "img", enabled=progress) as bar, \
+    with progress_bar(len(plan), "generate", "img", enabled=progress,
+                      warmup=True) as bar, \
             generated.manifest_writer(out_dir, manifest_name) as add_line:
         for start in range(0, len(plan), chunk):
             part = plan[start:start + chunk]
@@ -125,7 +126,7 @@ def _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk,
     """Per class of ``plan``: candidates from its first seed on; the accepted ones are written
     once the class has them all (``keep_class`` judges them together)."""
     meta = sampler.meta
-    paths = []
+    paths, kept_so_far = [], 0
     for k in sorted({k for k, _ in plan}):
         seeds = [s for kk, s in plan if kk == k]
         want, first, budget = len(seeds), seeds[0], len(seeds) * max(1, int(tries))
@@ -142,9 +143,19 @@ def _generate_accepted(sampler, plan, classes, data_dir, fmt, truncation, chunk,
             good += [(s, img) for s, img, ok in zip(part, images, accept(images, k)) if ok]
             bar.update(min(len(good), want) - min(before, want))
         good = good[:want]
+        # the bar counts the images a class has settled (kept or given up on): it ends at 100%
+        # even when the filter kept fewer; how many were kept is its postfix
         tally[classes[k]] = {"asked": want, "kept": len(good), "tried": tried}
-        if good and keep_class is not None and not keep_class(np.stack([g for _, g in good]), k):
+        dropped = bool(good) and keep_class is not None and not keep_class(
+            np.stack([g for _, g in good]), k)
+        if dropped:
             tally[classes[k]].update(kept=0, dropped=len(good))
+        kept_so_far += tally[classes[k]]["kept"]
+        bar.set_postfix(kept=kept_so_far, refresh=False)     # drawn by the update
+        bar.update(want - min(len(good), want))
+        if dropped or not good:
+            # no empty Data/<class>/: a labelling platform ingesting Data/ would show an empty
+            # class; the caller says why the class has no images (quality.json, log, report)
             folder = os.path.join(data_dir, classes[k])
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)

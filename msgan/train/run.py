@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from msgan import io, runtime
+from msgan import io, runlock, runtime, snapshots
 from msgan.config import Config, dump_config
 from msgan.errors import MsganError
 from msgan.report import write_report
@@ -68,7 +68,7 @@ class Run:
         cfg = self.cfg
         self.cur_nimg, self.it, self.tick, self.elapsed = 0, 0, 0, 0.0
         self._last_snapshot_it = 0
-        resume = checkpoint.resolve_resume(cfg.train.resume, self.out)
+        resume = checkpoint.resolve_resume(cfg.train.resume, self.out, owner=self.main)
         if resume:
             cells = self.phases.state_cells()
             # a run resumed with train.amp switched on starts its loss scales fresh
@@ -146,7 +146,7 @@ class Run:
                     log.info("interrupted at %.2f kimg: writing a snapshot before exiting",
                              self.cur_nimg / 1000)
                     self.snapshot()
-                log.info("interrupted; continue with train.resume=auto output_dir=%s", self.out)
+                log.info("interrupted; continue with: %s", resume_command(self.out))
                 raise
             self.finish()
         except OSError as e:
@@ -155,16 +155,29 @@ class Run:
             # one is still there to resume from.
             raise MsganError(f"cannot write to output_dir {self.out} ({e.strerror or e}) — free "
                              "disk space or fix the folder, then continue with "
-                             "train.resume=auto; the last complete snapshot was kept") from None
+                             f"{resume_command(self.out)}; the last complete snapshot was "
+                             "kept") from None
 
     def _train(self) -> None:
-        batch = self.cfg.train.batch_size
         bar = None
         if self.cfg.train.progress and self.main:
             from msgan.progress import Bar       # tqdm, only when a bar is shown
+            # warmup: the first step compiles; the ETA is measured from the steps after it
             bar = Bar(total=self.total_nimg / 1000, initial=self.cur_nimg / 1000, unit="kimg",
                       bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]",
-                      dynamic_ncols=True)
+                      dynamic_ncols=True, warmup=True)
+        try:
+            self._train_steps(bar)
+        finally:
+            # before any line about why training stopped (Ctrl-C): a bar closed later, when it
+            # is garbage-collected, is drawn again under that line
+            if bar is not None:
+                bar.close()
+        if self._last_snapshot_it != self.it:
+            self.snapshot()
+
+    def _train_steps(self, bar) -> None:
+        batch = self.cfg.train.batch_size
         self._pending, self._tick_start = [], (self.cur_nimg, time.time())
         next_tick = (self.cur_nimg // self.tick_nimg + 1) * self.tick_nimg
         next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
@@ -198,10 +211,6 @@ class Run:
                 self.snapshot(row)      # writes the tick's row with the snapshot's scores
                 next_snap = (self.cur_nimg // self.snap_nimg + 1) * self.snap_nimg
                 self._tick_start = (self.cur_nimg, time.time())   # not training time
-        if bar is not None:
-            bar.close()
-        if self._last_snapshot_it != self.it:
-            self.snapshot()
 
     # -- ticks and stats.jsonl -------------------------------------------------------------------
     def _write_row(self, row: dict) -> None:
@@ -255,13 +264,17 @@ class Run:
         self._snapshot_tick(row)
         kimg = self.cur_nimg / 1000
         self.task.meta["kimg"] = kimg
+        self.task.meta["snapshot"] = io.snapshot_name(self.cur_nimg)   # exports say which
         tag = f"{kimg:08.3f}"          # kimg, sortable as text: fakes0012.288.png
         self.task.save_samples(self.phases, os.path.join(self.out, "samples", f"fakes{tag}.png"))
         score = self.task.score(self.phases)
         best = self.task.best_snapshot(self.stats.rows())   # survives pruning
         self._write_snapshot_row(score)
+        # so does the one that wrote Data/ at the end of an earlier run this one extends
+        made_data = snapshots.recorded_run_model(os.path.join(self.out, "checkpoints"))
         path = self._save_state(
-            protect=(os.path.join(self.out, "checkpoints", best),) if best else (),
+            protect=((os.path.join(self.out, "checkpoints", best),) if best else ()) +
+            ((made_data[0],) if made_data else ()),
             weights=self.task.snapshot_weights(self.phases))
         self._last_snapshot_it = self.it
         if score is not None:
@@ -323,8 +336,21 @@ class Run:
         samples = os.path.join(self.out, "samples")
         plots.plot_losses(self.stats.path, os.path.join(samples, "losses.png"))
         plots.make_progress_gif(samples, os.path.join(samples, "progress.gif"))
+        # the model this run folder stands for (msgan.snapshots.model_snapshot): the last
+        # snapshot, unless the task chooses another for Data/ (noise: the best by KID)
+        snapshots.record_run_model(os.path.join(self.out, "checkpoints"),
+                                   io.snapshot_name(self.cur_nimg),
+                                   "the last snapshot, which wrote Data/")
         self.task.final_outputs(self)
         self.report_path = write_report(self.out)   # all of the above, one page
+
+
+def resume_command(out: str) -> str:
+    """The command that continues the run in ``out`` as it was, pasted verbatim from any folder:
+    its own config.yaml holds every key it was started with (msgan.config.continue_run)."""
+    import shlex
+    return (f"msgan train {shlex.quote(os.path.join(out, 'config.yaml'))} train.resume=auto "
+            f"output_dir={shlex.quote(out)}")
 
 
 class Interrupts:
@@ -365,26 +391,30 @@ def train(cfg: Config, force: bool = False) -> str:
         raise MsganError(f"train.batch_size {cfg.train.batch_size} is not divisible by the "
                          f"{world_size} workers — use a multiple of {world_size}")
     if rank == 0:
-        out = prepare_output_dir(cfg, force)
+        out = prepare_output_dir(cfg, force)      # locks it: one run per folder
         runtime.setup_logging(out)
     else:
         out = os.path.abspath(cfg.output_dir)
         runtime.setup_logging(None, verbose=False)
-    runtime.select_device(cfg.device_target)
-    if world_size > 1:
-        runtime.init_distributed()
-        log.info("data parallel: %d workers, %d images per worker per step", world_size,
-                 cfg.train.batch_size // world_size)
-    runtime.set_seeds(cfg.train.seed)     # same initial weights on every rank
-    cfg, source = init_from.prepare(cfg)     # the source's architecture keys
-    if rank == 0:
-        dump_config(cfg, os.path.join(out, "config.yaml"))
-    run = Run(cfg, out, make_task(cfg, out, rank, world_size), rank, world_size)
-    run.init_source = source
-    run.setup()
-    # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot, exit.
-    with Interrupts() as run.interrupts:
-        run.run()
-    page = getattr(run, "report_path", None)       # rank 0 writes it
-    log.info("done: %s%s", out, f" — open {page} in a browser" if page else "")
-    return out
+    try:
+        runtime.select_device(cfg.device_target)
+        if world_size > 1:
+            runtime.init_distributed()
+            log.info("data parallel: %d workers, %d images per worker per step", world_size,
+                     cfg.train.batch_size // world_size)
+        runtime.set_seeds(cfg.train.seed)     # same initial weights on every rank
+        cfg, source = init_from.prepare(cfg)     # the source's architecture keys
+        if rank == 0:
+            dump_config(cfg, os.path.join(out, "config.yaml"))
+        run = Run(cfg, out, make_task(cfg, out, rank, world_size), rank, world_size)
+        run.init_source = source
+        run.setup()
+        # A scheduler's SIGTERM (preemption, job time limit) is handled like Ctrl-C: snapshot,
+        # exit.
+        with Interrupts() as run.interrupts:
+            run.run()
+        page = getattr(run, "report_path", None)       # rank 0 writes it
+        log.info("done: %s%s", out, f" — open {page} in a browser" if page else "")
+        return out
+    finally:
+        runlock.release(out)        # taken by prepare_output_dir (rank 0)

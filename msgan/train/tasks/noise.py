@@ -208,6 +208,7 @@ class NoiseTask:
                     sampler, chosen = CellSampler(best_net, best_meta), (best_net, best_meta)
                     log.info("final exports and images use %s, the snapshot with the lowest KID "
                              "(generate.use_snapshot=last uses the newest)", best)
+        self._record_model(run, best, chosen is not None)
         if chosen:
             run.exports.export(os.path.join(out, "model", "G_ema"), *chosen)
         else:
@@ -230,20 +231,40 @@ class NoiseTask:
                              accept=keep.accept if keep else None, tries=g.filter_tries,
                              keep_class=keep.keep_class if keep else None,
                              tally=tally)
-            log.info("generated %d images in %s (manifest: output_0.manifest)", len(paths),
-                     os.path.join(out, "Data"))
+            log.info("generated %d image%s in %s (manifest: output_0.manifest)", len(paths),
+                     "" if len(paths) == 1 else "s", os.path.join(out, "Data"))
             if keep:
                 keep.report(tally, out, g.filter_tries)
+            if self.classes:     # a class with no image says why (log, quality.json, report)
+                empty_classes.record(out, empty_classes.reasons(
+                    self.classes, counts, tally, real_counts, g.min_class_images))
             if self.cfg.metrics.benefit_check and self.num_classes >= 2 and paths:
                 self._check_benefit(paths)
             self._warn_if_not_learnt(run.stats.rows(), best if g.use_snapshot == "best" else None)
+
+    def _record_model(self, run, best, older_best: bool) -> None:
+        """Which snapshot makes Data/ and model/G_ema.*, in checkpoints/run_model.json: what
+        ``msgan generate --model RUN`` (and every command given this run folder) uses."""
+        newest = snapshot_name(run.cur_nimg)
+        kid = next((r.get("kid") for r in reversed(run.stats.rows())
+                    if best and r.get("snapshot") == best), None)
+        by_kid = f"the best by KID ({kid:.4g})" if kid is not None else "the best by KID"
+        if older_best:
+            name, why = best, f"{by_kid}, which wrote Data/"
+        elif best == newest:
+            name, why = newest, f"the last snapshot and {by_kid}, which wrote Data/"
+        else:
+            name, why = newest, "the last snapshot, which wrote Data/; " + (
+                "generate.use_snapshot=last" if best else "no snapshot was scored")
+        record_run_model(os.path.join(self.out, "checkpoints"), name, why)
 
     def _class_filter(self):
         """generate.filter's judge: a classifier of this run's reals trained for it."""
         from msgan.metrics.class_filter import trained_filter
         return trained_filter(self.images, self.labels, self.classes, self.cfg.train.seed,
                               self.cfg.data.mirror, min_diversity=self.cfg.generate.min_diversity,
-                              min_confidence=self.cfg.generate.filter_confidence)
+                              min_confidence=self.cfg.generate.filter_confidence,
+                              progress=self.cfg.train.progress)
 
     def _warn_if_not_learnt(self, rows: list, used) -> None:
         """Scored runs: images from a snapshot whose KID is no lower than the first snapshot's
@@ -299,8 +320,8 @@ class NoiseTask:
                               np.int32)
         t0 = time.time()
         log.info("checking whether the generated images help a classifier of your classes "
-                 "(metrics.benefit_check; about 2 minutes on a CPU, 4 for an imbalanced folder, "
-                 "which is also judged against repeating its small classes' reals)")
+                 "(metrics.benefit_check; an imbalanced folder is also judged against repeating "
+                 "its small classes' reals, the verdict it leads with; the bar shows the ETA)")
         try:
             held = self.heldout
             report = benefit(shrink(self.images, CLASSIFIER_MAX_RES), self.labels,
