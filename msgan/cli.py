@@ -1,4 +1,4 @@
-"""Command line: ``msgan train | generate | export | validate | evaluate``.
+"""Command line: ``msgan train | generate | export | validate | evaluate | convert``.
 
 The only module that parses arguments or decides exit codes. Bad input (MsganError) → one line
 ``msgan: error: ...`` on stderr and exit 2; ``--debug`` shows the traceback instead.
@@ -21,11 +21,11 @@ docs: README.md; every option of a command: msgan COMMAND --help"""
 TRAIN_EPILOG = """predict mode (the ModelArts operator's): no training, only images from a model:
   msgan train CONFIG generate.predict=true generate.resume=MODEL output_dir=OUT
 resume: Ctrl-C or SIGTERM writes a snapshot and prints the command that continues the run:
-  msgan train RUN/config.yaml train.resume=auto
+  msgan train RUN/config.yaml train.resume=auto output_dir=RUN
   (the run's config.yaml is used: train.total_kimg, generate.* and metrics.* may change;
   model, data and training keys stay as the run was trained, and differing ones are listed)
 the operator's flat names resolution, batch_size, total_kimg, generate_num, predict, resume and
-do_validation are accepted too. Config keys by section (README.md "Config" says what each does):
+do_validation are accepted too. Config keys by section (docs/config.md says what each does):
 """
 
 
@@ -133,7 +133,7 @@ def _parser(key_listing: bool = False) -> argparse.ArgumentParser:
                     help="features for FID/KID: classifier (a small CNN trained on REAL_DIR, "
                     "no download; default) or inception (needs --inception-checkpoint)")
     ev.add_argument("--inception-checkpoint", default=None,
-                    help="MindSpore .ckpt of the FID InceptionV3 (see README)")
+                    help="MindSpore .ckpt of the FID InceptionV3 (see docs/evaluate.md)")
     ev.add_argument("--resolution", type=int, default=None,
                     help="both folders are read at this size (default: the run's "
                     "data.resolution, else 64); use the generator's resolution")

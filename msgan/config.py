@@ -112,7 +112,7 @@ class GenerateConfig:
 @dataclass
 class MetricsConfig:
     extractor: str = "classifier"    # classifier (trained on your reals) | inception | none
-    inception_checkpoint: str = ""   # MindSpore .ckpt of the FID InceptionV3 (see README)
+    inception_checkpoint: str = ""   # MindSpore .ckpt of the FID InceptionV3 (see docs/evaluate.md)
     kid_images: int = 500            # generated images scored per snapshot
     classifier_epochs: int = 30
     benefit_check: bool = True       # at the end: do the generated images help a classifier?

@@ -390,7 +390,7 @@ def warning_for(report: dict, data_dir: str):
     if text == "generated images hurt":
         return (f"WARNING: {line}. The images in {data_dir} make a classifier of your classes "
                 f"WORSE{than} — do not add them to your training set as they are; train longer, "
-                f"add real images, or keep model.augment on (see README, 'Small data'){surer}")
+                f"add real images, or keep model.augment on (see docs/small-data.md){surer}")
     if d["mean"] <= -0.01:
         why = ("the loss is within the comparison's spread" if report.get("heldout_unseen")
                else "too few reals held out to be sure")

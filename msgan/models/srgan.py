@@ -33,7 +33,7 @@ class SRGANConfig(ModelConfig):
     ngf: int = 64
     ndf: int = 64
     content_loss: str = "mse"        # mse | vgg (needs vgg_checkpoint)
-    vgg_checkpoint: str = ""         # MindSpore .ckpt of VGG19 (see README)
+    vgg_checkpoint: str = ""         # MindSpore .ckpt of VGG19 (see docs/models.md)
     adv_weight: float = 0.001
     pretrain_kimg: float = 0.0       # SRResNet MSE-only pre-training before the GAN phase
 
@@ -47,7 +47,7 @@ class SRGANConfig(ModelConfig):
         positive("model.pretrain_kimg", self.pretrain_kimg, allow_zero=True)
         if self.content_loss == "vgg" and not self.vgg_checkpoint:
             raise MsganError("model.content_loss is vgg but model.vgg_checkpoint is empty — "
-                             "give the path of a VGG19 .ckpt (see README), or use "
+                             "give the path of a VGG19 .ckpt (see docs/models.md), or use "
                              "content_loss=mse")
         r = cfg.data.resolution
         if r // self.scale < 4:
