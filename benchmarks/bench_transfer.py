@@ -81,6 +81,20 @@ def kid_curve(run: str) -> list:
     return rows
 
 
+def class_kid_curve(run: str) -> list:
+    """[(kimg, mean over classes of the per-class KID)]: the overall KID mixes the classes, so a
+    G that draws good digits of the wrong class still scores well on it."""
+    rows = []
+    with open(os.path.join(run, "stats.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            per = r.get("kid_per_class") or {}
+            vals = [v for v in per.values() if v is not None]
+            if vals:
+                rows.append((float(r["kimg"]), float(np.mean(vals))))
+    return rows
+
+
 def kimg_to_reach(curve: list, target: float):
     """First kimg at which ``curve`` is at or below ``target`` (None: never)."""
     return next((k for k, v in curve if v <= target), None)
@@ -166,25 +180,55 @@ def report(results: str) -> None:
             ch = 3 if r["set"].startswith(("colour", "photos")) else 1
             for c, v in class_spreads(train_dir, os.path.join(r["run"], "Data"), ch).items():
                 r["per_class"][c]["spread"] = v
-    final = {(r["set"], r["seed"], r["kimg"]): r["kid_curve"][-1][1] for r in rows
+    for r in rows:
+        r["class_kid_curve"] = class_kid_curve(r["run"])
+    final = {(r["set"], r["seed"], r["kimg"]): (r["kid_curve"][-1][1],
+                                                r["class_kid_curve"][-1][1]) for r in rows
              if r["arm"] == "scratch" and r["kid_curve"]}
-    print("| set | arm | seed | kimg | final KID | kimg to scratch's final KID | KID curve "
-          "(kimg: KID) | recognised (÷ same classes) | worst class (÷ its reals) | "
-          "gain over reals (± s.e.) | gain over repeated reals (± s.e.) | train s | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| set | arm | seed | kimg | final KID | kimg to scratch's final KID | final per-class "
+          "KID (mean) | kimg to scratch's | recognised (÷ same classes) | worst class (÷ its "
+          "reals) | gain over reals (± s.e.) | gain over repeated reals (± s.e.) | train s | "
+          "load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         target = final.get((r["set"], r["seed"], r["kimg"]))
-        reach = kimg_to_reach(r["kid_curve"], target) if target is not None else None
+        reach = kimg_to_reach(r["kid_curve"], target[0]) if target else None
+        reach_c = kimg_to_reach(r["class_kid_curve"], target[1]) if target else None
         worst = min(r["per_class"], key=lambda c: r["per_class"][c]["recognised"] or 9)
-        curve = ", ".join(f"{k:g}: {v:.4f}" for k, v in r["kid_curve"])
         print(f"| {r['set']} | {r['arm']} | {r['seed']} | {r['kimg']:g} | "
               f"{r['kid_curve'][-1][1]:.4f} | {'never' if reach is None else f'{reach:g}'} | "
-              f"{curve} | {r['recognised']:.3f} ({r['recognised_ratio_same_classes']:.2f}) | "
+              f"{r['class_kid_curve'][-1][1]:.4f} | "
+              f"{'never' if reach_c is None else f'{reach_c:g}'} | "
+              f"{r['recognised']:.3f} ({r['recognised_ratio_same_classes']:.2f}) | "
               f"{worst} {r['min_class_recognised']:.2f} ({r['min_class_ratio']:.2f}) | "
               f"{r['gain_points']:+.1f} ± {bq._spread(r):.1f} | "
               f"{r['gain_over_rebalanced_points']:+.1f} ± "
               f"{bq._spread(r, 'gain_over_rebalanced'):.1f} | {r['train_sec']:.0f} | "
               f"{r['load_1min_at_start']}-{r['load_1min_at_end']} |")
+    # runs trained but not judged (stopped during the judge) still have their KID curves
+    runs_dir = os.path.join(os.path.dirname(results), "runs")
+    judged = {os.path.abspath(r["run"]) for r in rows}
+    unjudged = [os.path.join(runs_dir, d) for d in sorted(os.listdir(runs_dir))
+                if os.path.abspath(os.path.join(runs_dir, d)) not in judged
+                and "-pretrain-" not in d and os.path.isfile(os.path.join(runs_dir, d,
+                                                                          "stats.jsonl"))]
+    print("\nKID per snapshot (kimg: KID / mean per-class KID)")
+    for run in unjudged:
+        curve, per = kid_curve(run), dict(class_kid_curve(run))
+        if not curve:
+            continue
+        seed = int(run.rsplit("-", 1)[1])
+        target = next((r for r in rows if r["arm"] == "scratch" and r["seed"] == seed), None)
+        reach = (f"; reaches scratch's final KID at "
+                 f"{kimg_to_reach(curve, target['kid_curve'][-1][1])} kimg, its per-class KID "
+                 f"at {kimg_to_reach(list(per.items()), target['class_kid_curve'][-1][1])}"
+                 if target else "")
+        print(f"- {os.path.basename(run)} (not judged{reach}): " + ", ".join(
+            f"{k:g}: {v:.4f}/{per.get(k, float('nan')):.4f}" for k, v in curve))
+    for r in rows:
+        per = dict(r["class_kid_curve"])
+        print(f"- {r['set']} {r['arm']} seed {r['seed']} ({r['kimg']:g} kimg): " + ", ".join(
+            f"{k:g}: {v:.4f}/{per.get(k, float('nan')):.4f}" for k, v in r["kid_curve"]))
     print("\nper class (classes that got images): recognised / spread (generated over its "
           "reals) / gain over repeated reals, points")
     for r in rows:
