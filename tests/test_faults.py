@@ -89,6 +89,7 @@ def test_kill_9_at_random_moments_then_resume(tmp_path):
 def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
     """Its retry (train.resume=auto, or a plain start reusing the folder) begins at kimg 0, so
     the dead start's rows go: stats.jsonl never holds a kimg twice."""
+    from msgan import runlock
     from msgan.config import load_config
     from msgan.train.output_dir import prepare_output_dir
     from msgan.train.run import Run
@@ -118,6 +119,7 @@ def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
                          "snapshot": "snapshot-000000008"},
                         {"tick": 2, "kimg": 0.016, "loss_G": 0.4}]
         (out / "stats.jsonl").unlink()
+        runlock.release(str(out))            # train() releases what prepare_output_dir took
 
 
 def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):

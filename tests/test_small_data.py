@@ -332,11 +332,18 @@ def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
     assert report["unfiltered"] == []                    # colours: every class recognisable
     assert all(v >= 0.5 for v in report["classifier_recall_on_reals"].values())
     assert set(report["per_class"]) == set(COLOURS)
+    empty = json.loads((out / "quality.json").read_text()).get("empty_classes", {})
     for name, t in report["per_class"].items():
-        files = os.listdir(out / "Data" / name)
+        # a class the filter emptied has no folder (a platform would ingest it as an empty
+        # class); quality.json says why
+        assert (out / "Data" / name).is_dir() == (t["kept"] > 0) and (name in empty) == (
+            t["kept"] == 0)
+        files = os.listdir(out / "Data" / name) if t["kept"] else []
         assert t["asked"] == 6 and len(files) == t["kept"] <= 6 and t["kept"] <= t["tried"] <= 12
-        if t["kept"] < 6:
+        if 0 < t["kept"] < 6:
             assert t["tried"] == 12 and f"{name} ({t['kept']} of 6, 12 tried)" in r.stderr
+        elif t["kept"] == 0:                 # the empty-class line says why
+            assert f"{name}: 12 tried" in r.stderr
     with open(out / "output_0.manifest", encoding="utf-8") as f:
         assert len(f.readlines()) == sum(t["kept"] for t in report["per_class"].values())
     assert "generate.filter=classifier kept" in r.stderr

@@ -134,7 +134,8 @@ def test_outputs_of_a_conditional_run(conditional_run):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     refs = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert refs and all(r.startswith("data:image/png;base64,") for r in refs)
+    assert refs and all(re.match(r"data:image/(png|gif);base64,", r) for r in refs)
+    assert any(r.startswith("data:image/gif;base64,") for r in refs)     # progress.gif
     assert all(f"<td>{c}</td>" in page for c in ("bar", "circle", "square"))
     assert "report.html" in (out / "log.txt").read_text().strip().splitlines()[-1]
 

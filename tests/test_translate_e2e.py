@@ -122,7 +122,7 @@ def test_pix2pix_full_tree_generate_input_and_predict(tmp_path):
         r = run_msgan("generate", "--model", str(model), "--input", str(inputs),
                       "--out", str(tmp_path / name))
         assert r.returncode == 0, r.stderr[-2000:]
-        assert "1 unreadable inputs skipped" in r.stdout
+        assert "1 unreadable input skipped" in r.stdout
         got = read_manifest(tmp_path / name / "output_0.manifest")
         assert [os.path.basename(x["source"]) for x in got] == ["00.png", "01.png", "02.png"]
         outs[name] = np.stack([np.asarray(Image.open(x["source"])) for x in got]).astype(int)

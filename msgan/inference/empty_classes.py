@@ -64,4 +64,6 @@ def record(out_dir: str, empty: dict) -> None:
                     "it" if len(filtered) == 1 else "them",
                     ", ".join(f"{c}: {r['tried']} tried" for c, r in filtered.items()),
                     FILTERED_OUT)
-    update_json(os.path.join(out_dir, "quality.json"), QUALITY_KEY, empty)
+    path = os.path.join(out_dir, "quality.json")
+    if empty or os.path.exists(path):     # no quality.json only to say that nothing is missing
+        update_json(path, QUALITY_KEY, empty)

@@ -54,13 +54,17 @@ def seed_to_z_rule(z_dist: str = "gaussian") -> str:
             "remade from its seed alone")
 
 
-def io_contract(meta: dict) -> dict:
+def io_contract(meta: dict, output_shape=None) -> dict:
     """What a caller of the exported graph must feed and gets back, for the ``.json`` sidecar.
 
     Every input has exactly ``meta["batch"]`` rows (the batch the graph was traced with): pad a
     short batch and drop the extra rows. MindIR takes the inputs positionally in this order.
+    ``output_shape``: what the traced graph returned (else the meta's resolution and channels).
     """
-    batch, res, ch = int(meta["batch"]), int(meta["resolution"]), int(meta["channels"])
+    batch = int(meta["batch"])
+    if output_shape is None and "resolution" in meta and "channels" in meta:
+        res, ch = int(meta["resolution"]), int(meta["channels"])
+        output_shape = [batch, ch, res, res]
     if list(meta["inputs"]) == ["x"]:
         inputs = [{"name": "x", "shape": [batch, *[int(d) for d in meta["input_shape"]]],
                    "dtype": "float32", "layout": "NCHW", "range": [-1.0, 1.0],
@@ -78,8 +82,10 @@ def io_contract(meta: dict) -> dict:
         inputs = [known[name] for name in meta["inputs"]]
     contract = {
         "inputs": inputs,
-        "output": {"name": OUTPUT_NAME, "shape": [batch, ch, res, res], "dtype": "float32",
-                   "layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": TO_UINT8},
+        "output": {"name": OUTPUT_NAME,
+                   "shape": None if output_shape is None else [int(d) for d in output_shape],
+                   "dtype": "float32", "layout": "NCHW", "range": [-1.0, 1.0],
+                   "to_uint8": TO_UINT8},
         "batch": batch,
         "batch_rule": "every call takes exactly 'batch' rows: pad a short batch, drop the "
                       "extra rows",
@@ -157,7 +163,7 @@ def export_generator(net, meta: dict, out_stem: str, formats=("mindir", "onnx"),
                             "error": error or f"unknown export format {fmt!r} (use mindir or onnx)"}
 
     sidecar = dict(meta)
-    sidecar["contract"] = io_contract(meta)
+    sidecar["contract"] = io_contract(meta, None if reference is None else reference.shape)
     sidecar["parity"] = {fmt: {k: v for k, v in r.items() if k != "path"}
                          for fmt, r in results.items()}
     sidecar["parity_atol"] = atol
