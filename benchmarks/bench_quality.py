@@ -157,25 +157,37 @@ def _digits(train_counts: dict, held: int, rng) -> tuple:
     return train, test, 1
 
 
-def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
+def photo(name: str, channels: int) -> np.ndarray:
+    """One of the photographs bundled with scikit-image, as uint8 (H, W) or (H, W, 3)."""
     import skimage
     base = os.path.join(os.path.dirname(skimage.__file__), "data")
+    ext = "png" if os.path.exists(os.path.join(base, f"{name}.png")) else "jpg"
+    img = Image.open(os.path.join(base, f"{name}.{ext}"))
+    return np.asarray(img.convert("L" if channels == 1 else "RGB"))
+
+
+def random_crops(img, n, size, box, channels, rng) -> np.ndarray:
+    """``n`` size-px crops of ``img`` inside ``box`` (y0, y1, x0, x1), each BOX-resized to
+    32x32: (n, 32, 32, channels) uint8."""
+    y0, y1, x0, x1 = box
+    out = []
+    for _ in range(n):
+        y = rng.integers(y0, y1 - size + 1)
+        x = rng.integers(x0, x1 - size + 1)
+        c = Image.fromarray(img[y:y + size, x:x + size]).resize((32, 32), Image.BOX)
+        out.append(np.asarray(c).reshape(32, 32, channels))
+    return np.stack(out)
+
+
+def _crops(names, size, n_train, n_held, split, channels, rng) -> tuple:
     train, test = {}, {}
     for name in names:
         n = n_train[name] if isinstance(n_train, dict) else n_train
-        ext = "png" if os.path.exists(os.path.join(base, f"{name}.png")) else "jpg"
-        img = Image.open(os.path.join(base, f"{name}.{ext}"))
-        img = np.asarray(img.convert("L" if channels == 1 else "RGB"))
+        img = photo(name, channels)
         h, w = img.shape[:2]
 
         def crops(n, y0, y1, x0, x1):
-            out = []
-            for _ in range(n):
-                y = rng.integers(y0, y1 - size + 1)
-                x = rng.integers(x0, x1 - size + 1)
-                c = Image.fromarray(img[y:y + size, x:x + size]).resize((32, 32), Image.BOX)
-                out.append(np.asarray(c).reshape(32, 32, channels))
-            return np.stack(out)
+            return random_crops(img, n, size, (y0, y1, x0, x1), channels, rng)
         if split == "rows":
             train[name], test[name] = crops(n, 0, h // 2, 0, w), crops(n_held, h // 2, h, 0, w)
         elif split == "cols":

@@ -18,7 +18,8 @@ repeated up to the largest class's count, per class).
   bench_quality's split put neither in training (100 per class for 0-4, 15 for 5-9) nor in the
   held-out part (40 per class), labels dropped — 822 images, mostly 5-9 (119-127 each; 0-4 have
   37-43 left), the classes that are small in the folder; any leftover whose 8x8 pixels equal a
-  training or held-out image is dropped too.
+  training or held-out image is dropped too. For ``crops6-tiles``: 2040 grey 24-px crops of
+  twelve other photographs (CROPS_PRETRAIN), none of the six the classes are cut from.
 - ``scratch``: the class folder from random weights; ``finetune``: the same with
   ``train.init_from=<the pretrain run>`` (G, D, G_ema loaded, class embedding new, fresh
   optimizers, kimg from 0), ``--freeze-d N`` adds ``model.freeze_d=N``. Same seeds, same kimg;
@@ -40,14 +41,20 @@ import numpy as np
 
 from benchmarks import bench_quality as bq
 
-PRETRAIN_SETS = ("digits-imbalanced",)
+PRETRAIN_SETS = ("digits-imbalanced", "crops6-tiles")
+
+# crops6-tiles' photographs (brick, grass, gravel, moon, camera, coins) are not among these: its
+# pretraining set is other photographs bundled with scikit-image (synthetic images, the 102-px
+# microaneurysms and motorcycle_right, motorcycle_left's twin, left out), 24-px crops as the
+# target's, grey, unlabelled — a generic set of photo crops, as an ImageNet- or FFHQ-trained
+# source is to a user's own classes
+CROPS_PRETRAIN = ("astronaut", "cell", "chelsea", "clock_motion", "coffee", "hubble_deep_field",
+                  "ihc", "motorcycle_left", "page", "retina", "rocket", "text")
+CROPS_PER_PHOTO = 170
 
 
-def build_pretrain_set(name: str, root: str) -> tuple:
-    """Write OUT/sets/<name>-pretrain/*.png (one flat folder: unconditional) once.
-    Returns (folder, channels, number of images)."""
-    if name != "digits-imbalanced":
-        raise SystemExit(f"no pretraining set defined for {name} (have: {PRETRAIN_SETS})")
+def _digits_pretrain(name: str, root: str) -> tuple:
+    """The digits neither in the class folder nor held out: (images (N, 32, 32, 1), ids)."""
     from msgan.data.digits import load_digits
     bq.build_set(name, root)                     # the class folder it must not overlap
     images = load_digits()[0]
@@ -57,13 +64,35 @@ def build_pretrain_set(name: str, root: str) -> tuple:
     assert not set(used.tolist()) & set(rest.tolist())
     seen = {images[i].tobytes() for i in used}
     keep = [i for i in rest if images[i].tobytes() not in seen]
+    return bq.digits_32(images[keep]), keep
+
+
+def _crops_pretrain(name: str, root: str) -> tuple:
+    bq.build_set(name, root)
+    rng = np.random.default_rng(1)
+    out = []
+    for photo in CROPS_PRETRAIN:
+        img = bq.photo(photo, 1)
+        h, w = img.shape[:2]
+        out.append(bq.random_crops(img, CROPS_PER_PHOTO, 24, (0, h, 0, w), 1, rng))
+    images = np.concatenate(out)
+    return images, range(len(images))
+
+
+def build_pretrain_set(name: str, root: str) -> tuple:
+    """Write OUT/sets/<name>-pretrain/*.png (one flat folder: unconditional) once.
+    Returns (folder, channels, number of images)."""
+    if name not in PRETRAIN_SETS:
+        raise SystemExit(f"no pretraining set defined for {name} (have: {PRETRAIN_SETS})")
+    images, ids = (_digits_pretrain if name == "digits-imbalanced" else _crops_pretrain)(name,
+                                                                                         root)
     folder = os.path.join(root, "sets", f"{name}-pretrain")
     if not os.path.isdir(folder):
         os.makedirs(folder)
         from PIL import Image
-        for i, img in zip(keep, bq.digits_32(images[keep])):
+        for i, img in zip(ids, images):
             Image.fromarray(img.squeeze(), "L").save(os.path.join(folder, f"{i:04d}.png"))
-    return folder, 1, len(keep)
+    return folder, 1, len(images)
 
 
 def run_dir(out: str, set_name: str, arm: str, seed: int) -> str:
