@@ -201,6 +201,20 @@ def class_spreads(train_dir: str, gen_dir: str, channels: int) -> dict:
             if c in gen.classes else None for c in train.classes}
 
 
+def on_common_seeds(rows: list) -> None:
+    """Rows of one set judged with different classifier seeds (--gain-seeds) are compared on
+    the seeds they share: their gains are replaced by the mean over those (per-seed lists kept)."""
+    for set_name in {r["set"] for r in rows}:
+        mine = [r for r in rows if r["set"] == set_name]
+        common = sorted(set.intersection(*(set(r["gain_seeds"]) for r in mine)))
+        for r in mine:
+            pick = [r["gain_seeds"].index(s) for s in common]
+            for key in ("gain", "gain_over_rebalanced"):
+                per = [r[f"{key}_per_seed"][i] for i in pick]
+                r[f"{key}_per_seed"], r[f"{key}_points"] = per, float(np.mean(per))
+            r["gain_seeds"] = common
+
+
 def report(results: str) -> None:
     rows = [json.loads(l) for l in open(results, encoding="utf-8")]
     for r in rows:
@@ -211,9 +225,13 @@ def report(results: str) -> None:
                 r["per_class"][c]["spread"] = v
     for r in rows:
         r["class_kid_curve"] = class_kid_curve(r["run"])
+    on_common_seeds(rows)
     final = {(r["set"], r["seed"], r["kimg"]): (r["kid_curve"][-1][1],
                                                 r["class_kid_curve"][-1][1]) for r in rows
              if r["arm"] == "scratch" and r["kid_curve"]}
+    print("classifier seeds of the gains: " + "; ".join(
+        f"{n} {sorted({tuple(r['gain_seeds']) for r in rows if r['set'] == n})}"
+        for n in sorted({r["set"] for r in rows})))
     print("| set | arm | seed | kimg | final KID | kimg to scratch's final KID | final per-class "
           "KID (mean) | kimg to scratch's | recognised (÷ same classes) | worst class (÷ its "
           "reals) | gain over reals (± s.e.) | gain over repeated reals (± s.e.) | train s | "
