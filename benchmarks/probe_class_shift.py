@@ -21,6 +21,7 @@ import numpy as np
 
 def main():
     from msgan.inference.generate import load_sampler
+    from msgan.inference.latents import sample_z
     from msgan.metrics import classifier as clf
     from msgan.metrics.features import load_folder
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -33,7 +34,7 @@ def main():
     a = ap.parse_args()
     print(f"load (1 min): {os.getloadavg()[0]:.2f}")
     sampler = load_sampler(a.source)
-    z_dim = int(sampler.meta["z_dim"])
+    z_dim, z_dist = int(sampler.meta["z_dim"]), sampler.meta.get("z_dist", "gaussian")
     train = load_folder(a.train_dir, 32, a.channels, "real")
     held = load_folder(a.held_out_dir, 32, a.channels, "held-out")
     k = len(train.classes)
@@ -41,7 +42,7 @@ def main():
     judge = clf.train_classifier(held.images, held.labels, k, seed=0, **opts)
     own = clf.train_classifier(train.images, train.labels, k, seed=1, **opts)
     rng = np.random.default_rng(0)
-    z = rng.standard_normal((a.n, z_dim), dtype=np.float32)
+    z = sample_z(rng, a.n, z_dim, z_dist)
     images = sampler(z)
     logits = own.infer(images)[1]
     p = np.exp(logits - logits.max(1, keepdims=True))
@@ -52,7 +53,7 @@ def main():
     mu = np.stack([(p[:, c:c + 1] * z).sum(0) / p[:, c].sum() for c in range(k)])
     print("|mu_c|: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(train.classes,
                                                              np.linalg.norm(mu, axis=1))))
-    z2 = rng.standard_normal((200, z_dim), dtype=np.float32)
+    z2 = sample_z(rng, 200, z_dim, z_dist)
     for alpha in (float(s) for s in a.alphas.split(",")):
         acc = [float((clf.predict(judge, sampler(z2 + alpha * mu[c])) == c).mean())
                for c in range(k)]
