@@ -41,8 +41,6 @@ import numpy as np
 
 from benchmarks import bench_quality as bq
 
-PRETRAIN_SETS = ("digits-imbalanced", "crops6-tiles")
-
 # crops6-tiles' photographs (brick, grass, gravel, moon, camera, coins) are not among these: its
 # pretraining set is other photographs bundled with scikit-image (synthetic images, the 102-px
 # microaneurysms and motorcycle_right, motorcycle_left's twin, left out), 24-px crops as the
@@ -53,10 +51,9 @@ CROPS_PRETRAIN = ("astronaut", "cell", "chelsea", "clock_motion", "coffee", "hub
 CROPS_PER_PHOTO = 170
 
 
-def _digits_pretrain(name: str, root: str) -> tuple:
+def _digits_pretrain() -> tuple:
     """The digits neither in the class folder nor held out: (images (N, 32, 32, 1), ids)."""
     from msgan.data.digits import load_digits
-    bq.build_set(name, root)                     # the class folder it must not overlap
     images = load_digits()[0]
     split = bq.digits_split(bq.DIGITS_IMBALANCED, bq.DIGITS_HELD, np.random.default_rng(0))
     used = np.concatenate([np.concatenate([tr, te]) for tr, te, _ in split.values()])
@@ -67,8 +64,8 @@ def _digits_pretrain(name: str, root: str) -> tuple:
     return bq.digits_32(images[keep]), keep
 
 
-def _crops_pretrain(name: str, root: str) -> tuple:
-    bq.build_set(name, root)
+def _crops_pretrain() -> tuple:
+    """CROPS_PER_PHOTO crops of every CROPS_PRETRAIN photograph: (images (N, 32, 32, 1), ids)."""
     rng = np.random.default_rng(1)
     out = []
     for photo in CROPS_PRETRAIN:
@@ -79,13 +76,17 @@ def _crops_pretrain(name: str, root: str) -> tuple:
     return images, range(len(images))
 
 
+PRETRAIN_SETS = {"digits-imbalanced": _digits_pretrain, "crops6-tiles": _crops_pretrain}
+
+
 def build_pretrain_set(name: str, root: str) -> tuple:
-    """Write OUT/sets/<name>-pretrain/*.png (one flat folder: unconditional) once.
-    Returns (folder, channels, number of images)."""
+    """Write OUT/sets/<name>-pretrain/*.png (one flat folder: unconditional) once, beside the
+    class folder it must not overlap. Returns (folder, channels, number of images)."""
     if name not in PRETRAIN_SETS:
-        raise SystemExit(f"no pretraining set defined for {name} (have: {PRETRAIN_SETS})")
-    images, ids = (_digits_pretrain if name == "digits-imbalanced" else _crops_pretrain)(name,
-                                                                                         root)
+        raise SystemExit(f"no pretraining set defined for {name} (have: "
+                         f"{', '.join(PRETRAIN_SETS)})")
+    bq.build_set(name, root)
+    images, ids = PRETRAIN_SETS[name]()
     folder = os.path.join(root, "sets", f"{name}-pretrain")
     if not os.path.isdir(folder):
         os.makedirs(folder)
@@ -201,12 +202,26 @@ def class_spreads(train_dir: str, gen_dir: str, channels: int) -> dict:
             if c in gen.classes else None for c in train.classes}
 
 
+def _run_key(run: str, sets: set):
+    """(set, seed, total_kimg) of a run folder named by run_dir (None: not one of ``sets``)."""
+    import yaml
+    name = os.path.basename(run)
+    set_name = max((n for n in sets if name.startswith(n + "-")), key=len, default=None)
+    if set_name is None:
+        return None
+    with open(os.path.join(run, "config.yaml"), encoding="utf-8") as f:
+        kimg = float(yaml.safe_load(f)["train"]["total_kimg"])
+    return set_name, int(name.rsplit("-", 1)[1]), kimg
+
+
 def on_common_seeds(rows: list) -> None:
     """Rows of one set judged with different classifier seeds (--gain-seeds) are compared on
     the seeds they share: their gains are replaced by the mean over those (per-seed lists kept)."""
     for set_name in {r["set"] for r in rows}:
         mine = [r for r in rows if r["set"] == set_name]
         common = sorted(set.intersection(*(set(r["gain_seeds"]) for r in mine)))
+        if not common:
+            continue
         for r in mine:
             pick = [r["gain_seeds"].index(s) for s in common]
             for key in ("gain", "gain_over_rebalanced"):
@@ -264,11 +279,9 @@ def report(results: str) -> None:
         curve, per = kid_curve(run), dict(class_kid_curve(run))
         if not curve:
             continue
-        seed = int(run.rsplit("-", 1)[1])
-        target = next((r for r in rows if r["arm"] == "scratch" and r["seed"] == seed), None)
-        reach = (f"; reaches scratch's final KID at "
-                 f"{kimg_to_reach(curve, target['kid_curve'][-1][1])} kimg, its per-class KID "
-                 f"at {kimg_to_reach(list(per.items()), target['class_kid_curve'][-1][1])}"
+        target = final.get(_run_key(run, {r["set"] for r in rows}))
+        reach = (f"; reaches scratch's final KID at {kimg_to_reach(curve, target[0])} kimg, its "
+                 f"per-class KID at {kimg_to_reach(list(per.items()), target[1])}"
                  if target else "")
         print(f"- {os.path.basename(run)} (not judged{reach}): " + ", ".join(
             f"{k:g}: {v:.4f}/{per.get(k, float('nan')):.4f}" for k, v in curve))

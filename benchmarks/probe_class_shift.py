@@ -17,6 +17,7 @@ import argparse
 import os
 
 import numpy as np
+from scipy.special import softmax
 
 
 def main():
@@ -44,9 +45,7 @@ def main():
     rng = np.random.default_rng(0)
     z = sample_z(rng, a.n, z_dim, z_dist)
     images = sampler(z)
-    logits = own.infer(images)[1]
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    p = softmax(own.infer(images)[1], axis=1)
     mix = np.bincount(clf.predict(judge, images), minlength=k) / a.n
     print("source's class mix (judge): " + ", ".join(
         f"{c} {m:.2f}" for c, m in zip(train.classes, mix)))
