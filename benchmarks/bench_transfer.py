@@ -23,7 +23,7 @@ repeated up to the largest class's count, per class).
 - ``scratch``: the class folder from random weights; ``finetune``: the same with
   ``train.init_from=<the pretrain run>`` (G, D, G_ema loaded, class embedding new, fresh
   optimizers, kimg from 0), ``--freeze-d N`` adds ``model.freeze_d=N``. Same seeds, same kimg;
-  snapshots (scored with KID) every ``--kimg / 10``.
+  snapshots (scored with KID) every ``--snapshot-kimg`` (default ``--kimg / 10``).
 - ``report``: per run the KID of every snapshot (stats.jsonl), the kimg at which the fine-tuned
   run of a seed first reaches (<=) the scratch run's final KID of the same seed (both are scored
   in the same extractor: the run's classifier of these reals, seeded by the run seed), and the
@@ -139,6 +139,8 @@ def main():
                     help="comma list of pretrain, scratch, finetune, report")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--kimg", type=float, default=60.0, help="kimg of scratch and finetune")
+    ap.add_argument("--snapshot-kimg", type=float, default=0.0,
+                    help="kimg between scored snapshots of scratch and finetune (default --kimg / 10)")
     ap.add_argument("--pretrain-kimg", type=float, default=100.0)
     ap.add_argument("--pretrain-seed", type=int, default=0)
     ap.add_argument("--init-from", default="",
@@ -164,7 +166,7 @@ def main():
     gain_seeds = tuple(int(s) for s in a.gain_seeds.split(","))
     for seed in [int(s) for s in a.seeds.split(",")]:
         for arm in [s for s in stages if s in ("scratch", "finetune")]:
-            extra = [f"train.snapshot_kimg={a.kimg / 10:g}"]
+            extra = [f"train.snapshot_kimg={a.snapshot_kimg or a.kimg / 10:g}"]
             name = arm
             info = {}
             if arm == "finetune":
