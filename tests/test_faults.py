@@ -4,7 +4,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,27 +16,9 @@ ARGS = ["configs/dcgan_cpu.yaml", "model.ngf=4", "model.ndf=4", "model.z_dim=8",
         "metrics.extractor=none", "metrics.benefit_check=false", "train.export=[mindir]"]
 
 
-STARTED = []
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_runs():
-    """A test that fails (a timeout) must not leave its training process running."""
-    yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def start(out, *extra):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "msgan", "train", *ARGS, f"output_dir={out}",
-                             *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    STARTED.append(proc)
-    return proc
+def start(spawn, out, *extra):
+    return spawn("-m", "msgan", "train", *ARGS, f"output_dir={out}", *extra,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def snapshots(out):
@@ -58,18 +39,18 @@ def check_complete(out):
         json.loads((out / "checkpoints" / name / "host.json").read_text())
 
 
-def test_kill_9_at_random_moments_then_resume(tmp_path):
+def test_kill_9_at_random_moments_then_resume(tmp_path, spawn):
     out = tmp_path / "run"
     rng = random.Random(1234)
     for attempt in range(3):
-        proc = start(out, "train.resume=auto")
+        proc = start(spawn, out, "train.resume=auto")
         wait_for_snapshots(proc, out, attempt + 1)
         time.sleep(rng.uniform(0.0, 1.5))      # somewhere in a step, a tick or a snapshot write
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
         check_complete(out)                    # never a half-written snapshot
-    proc = start(out, "train.resume=auto")
+    proc = start(spawn, out, "train.resume=auto")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     check_complete(out)
@@ -122,9 +103,9 @@ def test_a_start_killed_before_its_first_snapshot_leaves_no_rows(tmp_path):
         runlock.release(str(out))            # train() releases what prepare_output_dir took
 
 
-def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path):
+def test_ctrl_c_writes_a_snapshot_and_exits(tmp_path, spawn):
     out = tmp_path / "run"
-    proc = start(out, "train.total_kimg=10")
+    proc = start(spawn, out, "train.total_kimg=10")
     wait_for_snapshots(proc, out, 1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -226,9 +207,9 @@ def fill(folder):
     return path
 
 
-def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(small_disk):
+def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(small_disk, spawn):
     out = small_disk / "run"
-    proc = start(out)
+    proc = start(spawn, out)
     wait_for_snapshots(proc, out, 1)
     assert proc.poll() is None, proc.stderr.read()[-2000:]
     filler = fill(small_disk)
@@ -243,7 +224,7 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(small_disk):
     assert not [n for n in os.listdir(out / "checkpoints") if n.startswith(".tmp-")]
 
     os.remove(filler)                       # space again: the run continues from the snapshot
-    proc = start(out, "train.resume=auto")
+    proc = start(spawn, out, "train.resume=auto")
     proc.wait(timeout=300)
     assert proc.returncode == 0, proc.stderr.read()[-2000:]
     assert snapshots(out)[-1] == "snapshot-000000096"

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -12,42 +11,26 @@ import pytest
 from msgan import runlock
 from msgan.errors import MsganError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOLD = ("import sys, time; from msgan import runlock; "
         "runlock.acquire(sys.argv[1], 'x', doing='msgan train my.yaml'); "
         "print('held', flush=True); time.sleep(600)")
 TRY = ("import sys; from msgan import runlock; from msgan.errors import MsganError\n"
        "try:\n    runlock.acquire(sys.argv[1], 'x')\nexcept MsganError:\n    sys.exit(3)")
-STARTED = []
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_processes():
-    yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+def python(spawn, code, *args):
+    return spawn("-c", code, *args, stdout=subprocess.PIPE)
 
 
-def python(code, *args, **kw):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, text=True, **kw)
-    STARTED.append(proc)
-    return proc
-
-
-def holder(folder):
-    proc = python(HOLD, folder)
+def holder(spawn, folder):
+    proc = python(spawn, HOLD, folder)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
-def test_a_second_holder_is_refused_with_the_first_ones_name_and_kill_9_frees_it(tmp_path):
+def test_a_second_holder_is_refused_with_the_first_ones_name_and_kill_9_frees_it(tmp_path, spawn):
     out = tmp_path / "run"
-    first = holder(out)
+    first = holder(spawn, out)
     with pytest.raises(MsganError) as e:
         runlock.acquire(str(out), "wait for that run to finish or stop it")
     text = str(e.value)
@@ -58,21 +41,21 @@ def test_a_second_holder_is_refused_with_the_first_ones_name_and_kill_9_frees_it
     runlock.acquire(str(out), "x")            # nothing stale: the kernel dropped the lock
     try:
         assert json.loads((out / runlock.LOCK_FILE).read_text())["pid"] == os.getpid()
-        assert python(TRY, out).wait() == 3   # and now this process holds it
+        assert python(spawn, TRY, out).wait() == 3   # and now this process holds it
     finally:
         runlock.release(str(out))
     assert (out / runlock.LOCK_FILE).read_text() == ""    # a released lock names nobody
-    assert python(TRY, out).wait() == 0
+    assert python(spawn, TRY, out).wait() == 0
 
 
-def test_the_lock_is_reentrant_within_a_process(tmp_path):
+def test_the_lock_is_reentrant_within_a_process(tmp_path, spawn):
     out = str(tmp_path / "out")
     runlock.acquire(out, "x")
     runlock.acquire(out, "x")        # e.g. predict mode's generate inside its own lock
     runlock.release(out)
-    assert python(TRY, out).wait() == 3
+    assert python(spawn, TRY, out).wait() == 3
     runlock.release(out)
-    assert python(TRY, out).wait() == 0
+    assert python(spawn, TRY, out).wait() == 0
 
 
 def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
@@ -86,17 +69,13 @@ TINY = ["configs/dcgan_cpu.yaml", "data.path=builtin:digits", "model.ngf=4", "mo
         "metrics.extractor=none", "metrics.benefit_check=false", "train.export=[]"]
 
 
-def msgan(*args):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "msgan", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    STARTED.append(proc)
-    return proc
+def msgan(spawn, *args):
+    return spawn("-m", "msgan", *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_a_second_msgan_train_on_a_running_runs_folder_exits_2(tmp_path):
+def test_a_second_msgan_train_on_a_running_runs_folder_exits_2(tmp_path, spawn):
     out = tmp_path / "run"
-    first = msgan("train", *TINY, "train.total_kimg=100", f"output_dir={out}")
+    first = msgan(spawn, "train", *TINY, "train.total_kimg=100", f"output_dir={out}")
     lock = out / runlock.LOCK_FILE
     t0 = time.time()
     while first.poll() is None and time.time() - t0 < 300 and not (
@@ -107,7 +86,7 @@ def test_a_second_msgan_train_on_a_running_runs_folder_exits_2(tmp_path):
     # a retry of the same job, and one with --force that would wipe the folder: both refused
     # before they change anything
     for extra in ([], ["--force"], ["train.resume=auto"]):
-        second = msgan("train", *TINY, "train.total_kimg=100", f"output_dir={out}", *extra)
+        second = msgan(spawn, "train", *TINY, "train.total_kimg=100", f"output_dir={out}", *extra)
         _, err = second.communicate(timeout=300)
         assert second.returncode == 2, err[-2000:]
         line = err.strip().splitlines()[-1]
@@ -120,7 +99,7 @@ def test_a_second_msgan_train_on_a_running_runs_folder_exits_2(tmp_path):
     first.wait()
 
 
-def test_a_command_releases_what_it_locked_and_only_that(tmp_path):
+def test_a_command_releases_what_it_locked_and_only_that(tmp_path, spawn):
     mine, theirs = str(tmp_path / "mine"), str(tmp_path / "theirs")
     runlock.acquire(mine, "x")
     state = runlock.held()
@@ -133,6 +112,6 @@ def test_a_command_releases_what_it_locked_and_only_that(tmp_path):
         return {k: v for k, v in runlock.held().items() if k in ours}
 
     assert held_here() == {os.path.abspath(mine): 1}
-    assert python(TRY, theirs).wait() == 0
+    assert python(spawn, TRY, theirs).wait() == 0
     runlock.release(mine)
     assert held_here() == {}
