@@ -96,8 +96,10 @@ def build_pretrain_set(name: str, root: str) -> tuple:
     return folder, 1, len(images)
 
 
-def run_dir(out: str, set_name: str, arm: str, seed: int) -> str:
-    return os.path.join(out, "runs", f"{set_name}-{arm}-{seed}")
+def run_dir(out: str, set_name: str, arm: str, seed: int, kimg: float = None) -> str:
+    """OUT/runs/SET-ARM[-KIMGkimg]-SEED: arms of one seed at two lengths get folders of their own."""
+    length = "" if kimg is None else f"-{kimg:g}kimg"
+    return os.path.join(out, "runs", f"{set_name}-{arm}{length}-{seed}")
 
 
 def kid_curve(run: str) -> list:
@@ -177,7 +179,7 @@ def main():
                     extra.append(f"model.freeze_d={a.freeze_d}")
                     name = f"finetune_freezed{a.freeze_d}"
                     info["freeze_d"] = a.freeze_d
-            out = run_dir(a.out, a.set, name, seed)
+            out = run_dir(a.out, a.set, name, seed, a.kimg)
             load = os.getloadavg()[0]
             sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
                                extra=extra)
