@@ -9,7 +9,8 @@ A bar whose first update includes compiling (``warmup=True``: a training step, a
 step, a generator's first batch) does not count that update in its rate: tqdm would divide the
 remaining work by a rate that includes the compile and show an ETA many times too long (24 min
 for a run that took 1:39, issue 35). Its ETA shows "?" until a second update, then the average
-rate since the first one (the later snapshots, exports and scoring included, as they recur).
+rate since the first one (the later snapshots, exports and scoring included, as they recur). A
+bar that one update finishes (a generator's single batch) shows its whole-run rate.
 """
 from __future__ import annotations
 
@@ -33,13 +34,17 @@ class Bar(tqdm):
         d = super().format_dict
         clock = getattr(self, "_clock", None)
         if clock is not None:
-            # rate 0 makes tqdm print "?" for the rate and the ETA
-            d["rate"] = 0
+            measured = 0         # 0 makes tqdm print "?" for the rate and the ETA
             if clock != "waiting":
                 t0, n0 = clock
                 dt = self._time() - t0
                 if dt > 0 and self.n > n0:
-                    d["rate"] = (self.n - n0) / dt
+                    measured = (self.n - n0) / dt
+            done = self.total is not None and self.n >= self.total
+            # a bar finished by its one (compiling) update has no other rate to show than the
+            # whole run's; there is no ETA left to mislead
+            if measured or not done:
+                d["rate"] = measured
         return d
 
     def close(self):

@@ -245,6 +245,22 @@ def test_measured_eta_ignores_the_compiling_first_step():
     bar.close()
 
 
+def test_a_bar_finished_by_its_one_compiling_update_shows_a_rate():
+    """generate with one batch: the finished bar says its rate (the whole run's), not '?'."""
+    import io
+    import time
+    from msgan.progress import Bar
+    f = io.StringIO()
+    bar = Bar(total=4, file=f, warmup=True, mininterval=0, unit="img",
+              bar_format="{n}/{total} [{rate_fmt}]")
+    time.sleep(0.5)
+    bar.update(4)
+    bar.close()
+    last = f.getvalue().split("\r")[-1]
+    assert last.startswith("4/4 [") and "?" not in last, last
+    assert "img/s" in last or "s/img" in last, last      # tqdm inverts a rate below 1
+
+
 # -- point 7: a class with no images says why --------------------------------------------------
 
 def test_an_empty_class_says_why_in_quality_json_the_log_and_the_report(tmp_path, caplog,
