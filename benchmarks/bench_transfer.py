@@ -102,6 +102,16 @@ def run_dir(out: str, set_name: str, arm: str, seed: int, kimg: float = None) ->
     return os.path.join(out, "runs", f"{set_name}-{arm}{length}-{seed}")
 
 
+def train_seconds(run: str) -> float:
+    """The training seconds a finished run's stats.jsonl records (its last row's total_sec)."""
+    path = os.path.join(run, "stats.jsonl")
+    if not os.path.isfile(os.path.join(run, "output_0.manifest")) or not os.path.isfile(path):
+        raise SystemExit(f"{run} has not finished training: nothing to judge")
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return max(r.get("total_sec", 0.0) for r in rows)
+
+
 def kid_curve(run: str) -> list:
     """[(kimg, kid)] of the run's scored snapshots, from its stats.jsonl."""
     rows = []
@@ -150,6 +160,8 @@ def main():
     ap.add_argument("--freeze-d", type=int, default=0)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--gain-seeds", default="0,1,2,3,4")
+    ap.add_argument("--judge-only", action="store_true",
+                    help="judge the arms' finished runs again (other --gain-seeds) without training")
     ap.add_argument("--out", default="/tmp/bench_transfer")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -181,8 +193,11 @@ def main():
                     info["freeze_d"] = a.freeze_d
             out = run_dir(a.out, a.set, name, seed, a.kimg)
             load = os.getloadavg()[0]
-            sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
-                               extra=extra)
+            if a.judge_only:
+                sec = train_seconds(out)
+            else:
+                sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
+                                   extra=extra)
             res = bq.evaluate(train_dir, test_dir, os.path.join(out, "Data"), ch, gain_seeds)
             row = {"set": a.set, "arm": name, "seed": seed, "kimg": a.kimg, **info,
                    "run": out, "train_sec": round(sec, 1), "load_1min_at_start": round(load, 2),
