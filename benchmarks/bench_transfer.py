@@ -276,10 +276,11 @@ def report(results: str) -> None:
         reach = kimg_to_reach(r["kid_curve"], target[0]) if target else None
         reach_c = kimg_to_reach(r["class_kid_curve"], target[1]) if target else None
         worst = min(r["per_class"], key=lambda c: r["per_class"][c]["recognised"] or 9)
+        def when(k):        # "—": no scratch run of this set, seed and length to reach
+            return "—" if target is None else "never" if k is None else f"{k:g}"
         print(f"| {r['set']} | {r['arm']} | {r['seed']} | {r['kimg']:g} | "
-              f"{r['kid_curve'][-1][1]:.4f} | {'never' if reach is None else f'{reach:g}'} | "
-              f"{r['class_kid_curve'][-1][1]:.4f} | "
-              f"{'never' if reach_c is None else f'{reach_c:g}'} | "
+              f"{r['kid_curve'][-1][1]:.4f} | {when(reach)} | "
+              f"{r['class_kid_curve'][-1][1]:.4f} | {when(reach_c)} | "
               f"{r['recognised']:.3f} ({r['recognised_ratio_same_classes']:.2f}) | "
               f"{worst} {r['min_class_recognised']:.2f} ({r['min_class_ratio']:.2f}) | "
               f"{r['gain_points']:+.1f} ± {bq._spread(r):.1f} | "
