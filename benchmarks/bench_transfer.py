@@ -102,38 +102,34 @@ def run_dir(out: str, set_name: str, arm: str, seed: int, kimg: float = None) ->
     return os.path.join(out, "runs", f"{set_name}-{arm}{length}-{seed}")
 
 
+def stats_rows(run: str) -> list:
+    """The rows of a run's stats.jsonl (one per tick, snapshot scores in theirs)."""
+    with open(os.path.join(run, "stats.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def train_seconds(run: str) -> float:
-    """The training seconds a finished run's stats.jsonl records (its last row's total_sec)."""
-    path = os.path.join(run, "stats.jsonl")
-    if not os.path.isfile(os.path.join(run, "output_0.manifest")) or not os.path.isfile(path):
+    """The training seconds a finished run's stats.jsonl records (its largest total_sec)."""
+    if not os.path.isfile(os.path.join(run, "output_0.manifest")) or not os.path.isfile(
+            os.path.join(run, "stats.jsonl")):
         raise SystemExit(f"{run} has not finished training: nothing to judge")
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    return max(r.get("total_sec", 0.0) for r in rows)
+    return max(r.get("total_sec", 0.0) for r in stats_rows(run))
 
 
 def kid_curve(run: str) -> list:
     """[(kimg, kid)] of the run's scored snapshots, from its stats.jsonl."""
-    rows = []
-    with open(os.path.join(run, "stats.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("kid") is not None:
-                rows.append((float(r["kimg"]), float(r["kid"])))
-    return rows
+    return [(float(r["kimg"]), float(r["kid"])) for r in stats_rows(run)
+            if r.get("kid") is not None]
 
 
 def class_kid_curve(run: str) -> list:
     """[(kimg, mean over classes of the per-class KID)]: the overall KID mixes the classes, so a
     G that draws good digits of the wrong class still scores well on it."""
     rows = []
-    with open(os.path.join(run, "stats.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            per = r.get("kid_per_class") or {}
-            vals = [v for v in per.values() if v is not None]
-            if vals:
-                rows.append((float(r["kimg"]), float(np.mean(vals))))
+    for r in stats_rows(run):
+        vals = [v for v in (r.get("kid_per_class") or {}).values() if v is not None]
+        if vals:
+            rows.append((float(r["kimg"]), float(np.mean(vals))))
     return rows
 
 
