@@ -61,7 +61,7 @@ TINY = ["model.name=dcgan", "model.z_dim=8", "model.ngf=4", "model.ndf=4",
         "train.tick_kimg=0.016", "train.progress=false", "generate.batch_size=8",
         "metrics.extractor=none", "metrics.benefit_check=false", "generate.min_class_images=0",
         # a few dozen images of training make noise the class filter would (rightly) reject;
-        # these tests check layout and counts (test_small_data checks the filter)
+        # these tests check layout and counts (test_class_filter checks the filter)
         "generate.filter=none"]
 
 
@@ -305,7 +305,7 @@ def test_stylegan2_run_exports_and_generates_per_class(tmp_path):
                   "metrics.extractor=none", "generate.generate_num=3", "generate.batch_size=4",
                   "generate.truncation=0.7", "generate.min_class_images=0",
                   # 8 images of training make noise that a class filter rightly rejects; the
-                  # filter has its own tests (test_small_data.py)
+                  # filter has its own tests (test_class_filter.py)
                   "generate.filter=none", "metrics.benefit_check=false")
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(s) for s in (out / "stats.jsonl").read_text().splitlines()]
