@@ -98,30 +98,32 @@ def test_lecam_holds_d_outputs_near_the_anchors_and_keeps_them_on_resume():
     from msgan import losses
     value = losses.lecam(Tensor([2.0, -1.0]), Tensor([0.0, 3.0]), 1.0, 0.5)
     assert float(value.asnumpy()) == pytest.approx((1.5 ** 2 + 0) / 2 + (1.0 ** 2 + 0) / 2)
-    reals, labels = (Tensor(x) for x in fixed_batches(1)[0])
+    # the MLP GAN: the regulariser is the classic phases' for both models, and the MLP's steps
+    # compile in a fraction of DCGAN's (test_each_phase_lowers_its_own_loss steps DCGAN with it)
+    reals, labels = (Tensor(x) for x in fixed_batches(1, 8)[0])
     z = Tensor(sample_z(np.random.default_rng(0), B, 8, "gaussian"))
     zero, anchors = Tensor(0.0, ms.float32), Tensor([0.0, 0.0], ms.float32)
     gaps = {}
     for weight in (0.0, 10.0):
-        ph = make_phases("dcgan", [f"model.lecam_weight={weight}", "model.augment=none",
-                                   "train.D_opt.lr=0.002"])
+        ph = make_phases("gan", [f"model.lecam_weight={weight}", "model.augment=none",
+                                 "train.D_opt.lr=0.002"], resolution=8)
         r = ph._rand(B)
         for _ in range(30):
             out = ph._d_step(reals, labels, z, zero, zero, r, r, anchors)
         gaps[weight] = float(out[1].asnumpy()) - float(out[2].asnumpy())
     assert gaps[0.0] > 1 and abs(gaps[10.0]) < gaps[0.0] / 4, gaps
 
-    ph = make_phases("dcgan", ["model.lecam_weight=0.3"])
+    ph = make_phases("gan", ["model.lecam_weight=0.3"], resolution=8)
     means = []
-    for i, batch in enumerate(fixed_batches(2)):
+    for i, batch in enumerate(fixed_batches(2, 8)):
         stats = ph.step(batch, i, at(i))
         means.append((float(stats["D_real"].asnumpy()), float(stats["D_fake"].asnumpy())))
     expected = [0.99 * 0.01 * a + 0.01 * b for a, b in zip(means[0], means[1])]
     assert ph.lecam_anchors == pytest.approx(expected)
-    other = make_phases("dcgan", ["model.lecam_weight=0.3"])
+    other = make_phases("gan", ["model.lecam_weight=0.3"], resolution=8)
     other.load_host_state(ph.host_state())
     assert other.lecam_anchors == ph.lecam_anchors
-    assert "lecam_anchors" not in make_phases().host_state()       # off: nothing to keep
+    assert "lecam_anchors" not in make_phases("gan", resolution=8).host_state()   # off: none kept
 
 
 def test_mode_seeking_spreads_each_class_over_its_latents():
