@@ -52,7 +52,7 @@ def test_run_filters_generated_images_by_class_and_reports_it(tmp_path):
     data = write_folder(tmp_path / "data", COLOURS, 12, seed=1)
     out = tmp_path / "run"
     r = tiny_class_run(data, out, "metrics.benefit_check=false", "generate.generate_num=6",
-                        "generate.filter_tries=2")
+                       "generate.filter_tries=2")
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((out / "quality.json").read_text())["class_filter"]
     assert report["filter"] == "classifier" and report["tries"] == 2
@@ -133,8 +133,8 @@ def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
     for f in sorted((tmp_path / "data" / "blue").iterdir())[5:]:
         f.unlink()
     r = tiny_class_run(data, tmp_path / "bal", "generate.predict=true",
-                        f"generate.resume={snap}", "generate.balance=true",
-                        "generate.filter=none")
+                       f"generate.resume={snap}", "generate.balance=true",
+                       "generate.filter=none")
     assert r.returncode == 0, r.stderr[-3000:]
     line = next(x for x in r.stderr.splitlines() if "images per class: " in x)
     assert all(part in line for part in ("blue 7", "green 0", "red 0")), line
@@ -142,7 +142,7 @@ def test_a_model_alone_is_filtered_by_the_reals_it_is_given(tmp_path):
                   if p.is_dir()) == ["blue"]
     assert len(os.listdir(tmp_path / "bal" / "Data" / "blue")) == 7
     r = tiny_class_run(tmp_path / "no such folder", tmp_path / "bal2", "generate.predict=true",
-                        f"generate.resume={snap}", "generate.balance=true")
+                       f"generate.resume={snap}", "generate.balance=true")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "generate.balance=true counts the images of each class in data.path" in r.stderr
     assert not (tmp_path / "bal2" / "Data").exists()

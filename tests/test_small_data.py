@@ -223,7 +223,7 @@ def test_run_skips_unlearnable_classes_and_reports_the_benefit_verdict(tmp_path)
     out = tmp_path / "run"
     # unfiltered: the counts below are the guard's, not the filter's
     r = tiny_class_run(data, out, "generate.generate_num=6", "generate.filter=none",
-                        "generate.min_class_images=5")
+                       "generate.min_class_images=5")
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(os.listdir(out / "Data" / "red")) and sorted(os.listdir(out / "Data" / "green"))
     assert not (out / "Data" / "blue").exists() or not os.listdir(out / "Data" / "blue")
@@ -255,7 +255,7 @@ def test_run_judges_its_images_on_the_heldout_folder_it_is_given(tmp_path):
     held = write_folder(tmp_path / "held", COLOURS, 4, seed=5)
     out = tmp_path / "run"
     r = tiny_class_run(data, out, "generate.generate_num=4", "generate.filter=none",
-                        f"metrics.benefit_heldout={held}")
+                       f"metrics.benefit_heldout={held}")
     assert r.returncode == 0, r.stderr[-3000:]
     quality = json.loads((out / "quality.json").read_text())["augmentation_benefit"]
     assert quality["heldout_unseen"] is True
