@@ -327,15 +327,20 @@ def test_dcgan_freeze_d_keeps_the_first_conv_blocks_fixed():
 # ----------------------------------------------------------------------------------------------
 # DCGAN from a msgan snapshot
 
-def dcgan_snapshot(tmp_path, classes=(), channels=3):
-    cfg = config(DCGAN, channels=channels)
-    np.random.seed(3)
+def run_snapshot(run, cfg, nimg, seed, classes=()):
+    """A msgan run folder as training leaves it after ``nimg`` images (its snapshot written by
+    the run's own save_snapshot), from freshly built, perturbed nets: (snapshot path, phases)."""
+    np.random.seed(seed)
     ph = build_phases(cfg, len(classes))
-    perturb([ph.G, ph.D, ph.G_ema], 3)
+    perturb([ph.G, ph.D, ph.G_ema], seed)
     meta = build_meta(cfg, tuple(classes), B)
-    meta["kimg"] = 0.5
-    return checkpoint.save_snapshot(str(tmp_path / "src" / "checkpoints"), 500,
-                                    ph.state_cells(), {"cur_nimg": 500}, meta), ph
+    meta["kimg"] = nimg / 1000
+    return checkpoint.save_snapshot(str(run / "checkpoints"), nimg, ph.state_cells(),
+                                    {"cur_nimg": nimg}, meta), ph
+
+
+def dcgan_snapshot(tmp_path, classes=(), channels=3):
+    return run_snapshot(tmp_path / "src", config(DCGAN, channels=channels), 500, 3, classes)
 
 
 def dcgan_images(G, z, c):
@@ -387,13 +392,7 @@ GAN = ["model.name=gan", "model.z_dim=8", "model.g_hidden=[16]", "model.d_hidden
 
 
 def test_mlp_gan_from_a_snapshot_with_classes_and_grey_added(tmp_path):
-    cfg = config(GAN)
-    np.random.seed(5)
-    src = build_phases(cfg, 0)
-    perturb([src.G, src.D, src.G_ema], 5)
-    meta = build_meta(cfg, (), B)
-    snap = checkpoint.save_snapshot(str(tmp_path / "src" / "checkpoints"), 100,
-                                    src.state_cells(), {"cur_nimg": 100}, meta)
+    snap, src = run_snapshot(tmp_path / "src", config(GAN), 100, 5)
     ph, info = fine_tune([*GAN, "data.channels=1"], snap, classes=("a", "b"))
     assert info["kind"] == "snapshot" and "G.embed.embed" in info["fresh"]
     assert ph.G.net[0].weight.shape == (16, 8 + 32)
@@ -436,19 +435,13 @@ TINY_RUN = ["data.resolution=8", f"train.batch_size={B}", "train.progress=false"
 
 
 def test_fine_tune_a_msgan_run_through_the_cli(tmp_path):
-    # the source run's folder as a run leaves it (its snapshot written by the run's own
-    # save_snapshot) without training it: a StyleGAN2 run in a subprocess is half a minute of
-    # graph compiling, and the fine-tune below compiles twice already
+    # the source run's folder without training it: a StyleGAN2 run in a subprocess is half a
+    # minute of graph compiling, and the fine-tune below compiles twice already
     source = tmp_path / "source"
-    cfg = load_config(os.path.join(ROOT, "configs/stylegan2_cpu.yaml"),
-                      [*TINY_RUN, "data.channels=3", "model.z_dim=16", "model.w_dim=16",
-                       "model.channel_base=64", "model.channel_max=16"])
-    np.random.seed(2)
-    src = build_phases(cfg, 0)
-    meta = build_meta(cfg, (), B)
-    meta["kimg"] = 0.008
-    checkpoint.save_snapshot(str(source / "checkpoints"), 8, src.state_cells(), {"cur_nimg": 8},
-                             meta)
+    run_snapshot(source, load_config(os.path.join(ROOT, "configs/stylegan2_cpu.yaml"),
+                                     [*TINY_RUN, "data.channels=3", "model.z_dim=16",
+                                      "model.w_dim=16", "model.channel_base=64",
+                                      "model.channel_max=16"]), 8, 2)
     out = tmp_path / "tuned"
     target = image_folder(tmp_path / "small", ("a", "b"), seed=1)
     args = ["train", "configs/stylegan2_cpu.yaml", *TINY_RUN, "data.channels=1",
