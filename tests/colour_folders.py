@@ -1,13 +1,9 @@
 """Tiny class folders of coloured squares, and a tiny run on one, shared by the metrics, small-data
 and class-filter tests."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from msgan_process import run_msgan
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
 
@@ -32,10 +28,8 @@ def write_folder(root, colours, n, seed):
 
 def tiny_class_run(data, out, *extra):
     """``msgan train`` of a tiny MLP GAN (4 iterations) on a class folder, as a subprocess."""
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "msgan", "train", "configs/gan_digits.yaml",
-                           f"data.path={data}", "data.resolution=8", "data.channels=3",
-                           "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=8",
-                           "train.total_kimg=0.032", "train.progress=false", "train.export=[]",
-                           "metrics.extractor=none", f"output_dir={out}", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return run_msgan("train", "configs/gan_digits.yaml", f"data.path={data}",
+                     "data.resolution=8", "data.channels=3", "model.g_hidden=[32]",
+                     "model.d_hidden=[32]", "train.batch_size=8", "train.total_kimg=0.032",
+                     "train.progress=false", "train.export=[]", "metrics.extractor=none",
+                     f"output_dir={out}", *extra)

@@ -1,15 +1,13 @@
 """Test-process set-up that every msgan command does in runtime.select_device: oneDNN's CPU
 convolutions capped at AVX2 (msgan/ops/onednn.py), before any test runs a kernel; and the
 ``spawn`` fixture for tests that start msgan processes and go on while they run."""
-import os
 import subprocess
 import sys
 
 import pytest
 
 from msgan.ops import onednn
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from msgan_process import ROOT, msgan_env
 
 
 def pytest_configure(config):
@@ -24,9 +22,8 @@ def spawn():
     started = []
 
     def popen(*args, **kw):
-        env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=env, text=True,
-                                **kw)
+        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=msgan_env(),
+                                text=True, **kw)
         started.append(proc)
         return proc
 

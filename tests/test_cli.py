@@ -1,27 +1,9 @@
 """CLI error paths: one 'msgan: error:' line, exit 2, never a traceback."""
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_msgan(*args, cwd=ROOT, quiet_env=True):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    if not quiet_env:        # as a user calling msgan without the run_*.sh scripts
-        del env["GLOG_v"]
-    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
-                          text=True, timeout=300, env=env, cwd=cwd)
-
-
-def assert_clean_error(r, fragment):
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
-    errors = [line for line in r.stderr.splitlines() if line.startswith("msgan: error:")]
-    assert len(errors) == 1, r.stderr
-    assert fragment in errors[0], errors[0]
+from msgan_process import assert_clean_error, run_msgan
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import glob
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,26 +17,13 @@ from PIL import Image
 from msgan.convert import convert, sg2a, unpickle
 from msgan.errors import MsganError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from msgan_process import ROOT, assert_clean_error, run_msgan
+
 FIX = os.path.join(ROOT, "tests", "fixtures")
 
 
 def fixture(name):
     return os.path.join(FIX, f"{name}.pkl"), np.load(os.path.join(FIX, f"{name}.npz"))
-
-
-def run_msgan(*args):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=ROOT)
-
-
-def assert_clean_error(r, fragment):
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr + r.stdout
-    errors = [line for line in r.stderr.splitlines() if line.startswith("msgan: error:")]
-    assert len(errors) == 1, r.stderr
-    assert fragment in errors[0], errors[0]
 
 
 def d_logits(folder, images, labels):

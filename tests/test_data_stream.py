@@ -15,7 +15,7 @@ from msgan.data.folder import scan_folder
 from msgan.data.pipeline import BatchSampler
 from msgan.errors import MsganError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from msgan_process import ROOT, run_msgan
 
 
 def make_folder(root, classes=("a", "b", "c"), counts=(9, 4, 2), size=(14, 10)):
@@ -181,7 +181,6 @@ def test_train_streaming_gives_the_run_trained_in_memory(tmp_path):
     """The CLI with data.preload_limit_gib=0: cache built, said in the log, training identical
     to the in-memory run (same losses), and a resume maps the cache instead of decoding."""
     data = make_folder(tmp_path / "data", counts=(6, 6, 6))
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
     common = ["configs/gan_digits.yaml", f"data.path={data}", "data.resolution=8",
               "data.channels=3",
               "model.g_hidden=[16]", "model.d_hidden=[16]", "train.batch_size=4",
@@ -190,9 +189,7 @@ def test_train_streaming_gives_the_run_trained_in_memory(tmp_path):
               "metrics.benefit_check=false", "generate.filter=none", "train.tick_kimg=0.008"]
 
     def train(out, *more):
-        r = subprocess.run([sys.executable, "-m", "msgan", "train", *common,
-                            f"output_dir={out}", *more], capture_output=True, text=True,
-                           timeout=600, env=env, cwd=ROOT)
+        r = run_msgan("train", *common, f"output_dir={out}", *more)
         assert r.returncode == 0, r.stderr[-3000:]
         return r.stderr
 

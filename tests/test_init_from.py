@@ -7,8 +7,6 @@ runs. The adapted cases are checked by what the nets compute, not only by what w
 import json
 import logging
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,7 +23,8 @@ from msgan.train.phases import build_phases  # noqa: E402
 from msgan.train.phases.base import Progress  # noqa: E402
 from msgan.train.tasks.noise import build_meta  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from msgan_process import ROOT, run_msgan  # noqa: E402
+
 B = 4
 SG2 = ["model.name=stylegan2", "model.z_dim=8", "model.w_dim=8", "model.channel_base=64",
        "model.channel_max=16", "data.resolution=8", f"train.batch_size={B}"]
@@ -410,12 +409,6 @@ def test_mlp_gan_from_a_snapshot_with_classes_and_grey_added(tmp_path):
 
 # ----------------------------------------------------------------------------------------------
 # Through the CLI: a msgan run as the source, a grey class folder as the target, then resumed
-
-def run_msgan(*args):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
-                          text=True, timeout=900, env=env, cwd=ROOT)
-
 
 def image_folder(root, classes, per_class=4, seed=0):
     """RGB squares of random colours; ``classes`` empty: one single-level folder."""

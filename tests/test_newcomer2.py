@@ -8,7 +8,7 @@ from PIL import Image
 
 from msgan.config import load_config
 from msgan.errors import MsganError
-from tests.test_cli import ROOT, assert_clean_error, run_msgan
+from msgan_process import ROOT, assert_clean_error, run_msgan
 
 
 # -- point 9: misspelt keys, the operator's flat names, --help --------------------------------
@@ -129,38 +129,32 @@ def test_resume_takes_the_runs_config_and_lists_what_it_does_not_apply(tmp_path)
     assert notes is None and cfg.train.G_opt.lr == 0.01
 
 
-def test_ctrl_c_prints_a_command_that_continues_the_run_verbatim(tmp_path):
+def test_ctrl_c_prints_a_command_that_continues_the_run_verbatim(tmp_path, spawn):
     """Interrupt a run started with overrides, paste the printed command from another folder:
     it continues (no 'data path does not exist'), and no progress bar is drawn after the
     interrupt line."""
     import shlex
     import signal
     import subprocess
-    import sys
     import time
-    from tests.test_train_e2e import make_class_folder
+    from test_train_e2e import make_class_folder
     data = make_class_folder(tmp_path / "imgs")
     run = tmp_path / "run"
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
     args = ["configs/dcgan_cpu.yaml", "model.ngf=4", "model.ndf=4", "model.z_dim=8",
             "data.resolution=32", "train.batch_size=8", "train.total_kimg=10",
             "train.snapshot_kimg=0.016", "train.tick_kimg=0.008", "generate.generate_num=1",
             "metrics.extractor=none", "metrics.benefit_check=false", "train.export=[mindir]",
             "generate.filter=none", f"data.path={os.path.relpath(data, ROOT)}",
             f"output_dir={run}"]
-    proc = subprocess.Popen([sys.executable, "-m", "msgan", "train", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        t0 = time.time()
-        while not list((run / "checkpoints").glob("snapshot-*")) and time.time() - t0 < 300 \
-                and proc.poll() is None:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = spawn("-m", "msgan", "train", *args, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE)
+    t0 = time.time()
+    while not list((run / "checkpoints").glob("snapshot-*")) and time.time() - t0 < 300 \
+            and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     hint = [ln for ln in err.splitlines() if "continue with:" in ln]
     assert len(hint) == 1, err[-2000:]
@@ -170,8 +164,7 @@ def test_ctrl_c_prints_a_command_that_continues_the_run_verbatim(tmp_path):
     assert command[:2] == ["msgan", "train"]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    r = subprocess.run([sys.executable, "-m", "msgan", *command[1:], "train.total_kimg=0.048"],
-                       cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    r = run_msgan(*command[1:], "train.total_kimg=0.048", cwd=elsewhere)
     assert r.returncode == 0, r.stderr[-3000:]
     log = (run / "log.txt").read_text()
     assert "resumed from" in log and "train.total_kimg 10.0 → 0.048" in log
@@ -269,7 +262,7 @@ def test_an_empty_class_says_why_in_quality_json_the_log_and_the_report(tmp_path
     from msgan.inference import empty_classes
     from msgan.report import write_report
     import shutil
-    from tests.test_report import make_run
+    from test_report import make_run
     run = make_run(tmp_path)
     shutil.rmtree(run / "Data" / "dog")               # the filter kept none: no folder
     tally = {"cat": {"asked": 3, "kept": 3, "tried": 4}, "dog": {"asked": 3, "kept": 0,
@@ -316,7 +309,7 @@ def test_report_shows_readable_thumbnails_numbers_tables_and_samples(tmp_path):
     import io
     import re
     from msgan.report import write_report
-    from tests.test_report import make_run, parse
+    from test_report import make_run, parse
     run = make_run(tmp_path)       # 8 px greyscale images
     quality = {"augmentation_benefit": _benefit_report(), "class_filter": {
         "filter": "classifier", "tries": 4, "min_confidence": 0.0,
@@ -371,7 +364,7 @@ def test_evaluate_prints_a_summary_names_its_json_and_says_it_rewrote_the_report
         tmp_path, monkeypatch, capsys):
     from msgan import cli
     from msgan.report import write_report
-    from tests.test_report import make_run
+    from test_report import make_run
     run = make_run(tmp_path)
     (run / "checkpoints").mkdir()          # a run folder: evaluate's figures go into it
     write_report(str(run))

@@ -3,21 +3,14 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from msgan_process import run_msgan
+
 pytest.importorskip("mindspore")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_msgan(*args, timeout=600):
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "msgan", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def make_class_folder(root, classes=("circle", "square", "bar"), per_class=6, size=(40, 28)):
