@@ -361,6 +361,29 @@ def test_dcgan_from_a_msgan_run_loads_everything(tmp_path):
                                dcgan_images(src.G_ema, z, np.zeros(B)), atol=1e-6)
 
 
+def test_a_run_folder_means_the_snapshot_that_wrote_its_data(tmp_path):
+    """A run's last snapshot can be worse than its best (a pretraining run that collapsed after
+    its best KID): from a run folder, init_from loads the model the run recorded — the one
+    ``msgan generate --model RUN`` uses — and the newest snapshot only when there is no record."""
+    from msgan import snapshots
+    cfg = config(DCGAN)
+    best, src_best = run_snapshot(tmp_path / "src", cfg, 500, 3)
+    newest, src_newest = run_snapshot(tmp_path / "src", cfg, 1000, 4)
+    snapshots.record_run_model(str(tmp_path / "src" / "checkpoints"), best,
+                               "the best by KID (0.01), which wrote Data/")
+    z = latents()
+
+    def starts_from(want, src):
+        ph, info = fine_tune([*DCGAN, "data.channels=3"], tmp_path / "src")
+        assert info["kind"] == "run" and info["snapshot"] == want
+        np.testing.assert_allclose(dcgan_images(ph.G_ema, z, np.zeros(B)),
+                                   dcgan_images(src.G_ema, z, np.zeros(B)), atol=1e-6)
+
+    starts_from(best, src_best)
+    os.remove(tmp_path / "src" / "checkpoints" / snapshots.RUN_MODEL)
+    starts_from(newest, src_newest)
+
+
 def test_dcgan_unconditional_source_class_batchnorm_target(tmp_path):
     _, src = dcgan_snapshot(tmp_path)
     snap = os.path.join(tmp_path, "src", "checkpoints", "snapshot-000000500")
