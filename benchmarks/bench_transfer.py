@@ -286,7 +286,9 @@ def report(results: str) -> None:
     # runs trained but not judged (stopped during the judge) still have their KID curves
     runs_dir = os.path.join(os.path.dirname(results), "runs")
     judged = {os.path.abspath(r["run"]) for r in rows}
-    unjudged = [os.path.join(runs_dir, d) for d in sorted(os.listdir(runs_dir))
+    # (a report of rows gathered from several OUTs has no runs/ beside them)
+    names = sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []
+    unjudged = [os.path.join(runs_dir, d) for d in names
                 if os.path.abspath(os.path.join(runs_dir, d)) not in judged
                 and "-pretrain-" not in d and os.path.isfile(os.path.join(runs_dir, d,
                                                                           "stats.jsonl"))]
