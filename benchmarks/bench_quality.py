@@ -345,17 +345,17 @@ _REAL_ONLY = {}     # train dir -> {(arm, classifier seed): a real-only arm's cl
 # ----------------------------------------------------------------------------------------------
 
 def train_run(train_dir, channels, variant, seed, kimg, per_class, out, from_dir=None,
-              extra=()) -> float:
+              extra=(), config=os.path.join(ROOT, "configs", "dcgan.yaml")) -> float:
     """Train (or, with ``from_dir``, only redo the end of a copy of that trained run) -> s.
-    ``extra``: more overrides, after the variant's."""
+    ``extra``: more overrides, after the variant's; ``config``: the YAML (the shipped DCGAN's)."""
     resume = []
     if from_dir:
         if os.path.exists(out):
             shutil.rmtree(out)
         shutil.copytree(from_dir, out)
         resume = ["train.resume=auto"]
-    args = [sys.executable, "-m", "msgan", "train", os.path.join(ROOT, "configs", "dcgan.yaml"),
-            f"data.path={train_dir}", "data.resolution=32", f"data.channels={channels}",
+    args = [sys.executable, "-m", "msgan", "train", config, f"data.path={train_dir}",
+            "data.resolution=32", f"data.channels={channels}",
             f"train.total_kimg={kimg}", f"train.seed={seed}", f"output_dir={out}",
             f"generate.generate_num={per_class}", "train.progress=false", "train.export=[]",
             "metrics.benefit_check=false", "generate.min_class_images=0", "--force",

@@ -7,8 +7,9 @@
     python -m benchmarks.bench_transfer --set digits-imbalanced --stage report --out /tmp/bench_transfer
 
 The small class folder and its held-out reals are bench_quality's (same builder, same RNG), and
-every arm trains ``configs/dcgan.yaml`` with only data.path, data.resolution and data.channels set,
-as bench_quality's ``default`` rows do, and is judged by bench_quality's ``evaluate``
+every arm trains ``configs/dcgan.yaml`` (``--config``: another YAML, the same for the pretraining
+run and both arms) with only data.path, data.resolution and data.channels set, as
+bench_quality's ``default`` rows do, and is judged by bench_quality's ``evaluate``
 (recognised-vs-real, augmentation benefit over the reals as they are and over each class's reals
 repeated up to the largest class's count, per class).
 
@@ -154,6 +155,9 @@ def main():
     ap.add_argument("--init-from", default="",
                     help="what finetune starts from (default: OUT/runs/SET-pretrain-SEED)")
     ap.add_argument("--freeze-d", type=int, default=0)
+    ap.add_argument("--config", default=os.path.join(bq.ROOT, "configs", "dcgan.yaml"),
+                    help="the YAML of the pretraining run and both arms (e.g. "
+                         "configs/stylegan2.yaml, on a device)")
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--gain-seeds", default="0,1,2,3,4")
     ap.add_argument("--judge-only", action="store_true",
@@ -169,7 +173,8 @@ def main():
         print(f"pretraining on {folder}: {n} images", flush=True)
         load = os.getloadavg()[0]
         sec = bq.train_run(folder, ch, "default", a.pretrain_seed, a.pretrain_kimg, 64, pre_dir,
-                           extra=[f"train.snapshot_kimg={a.pretrain_kimg / 10:g}"])
+                           extra=[f"train.snapshot_kimg={a.pretrain_kimg / 10:g}"],
+                           config=os.path.abspath(a.config))
         print(json.dumps({"pretrain": pre_dir, "images": n, "kimg": a.pretrain_kimg,
                           "train_sec": round(sec, 1), "load_1min": round(load, 2)}), flush=True)
     train_dir, test_dir, ch = bq.build_set(a.set, a.out)
@@ -193,9 +198,10 @@ def main():
                 sec = train_seconds(out)
             else:
                 sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
-                                   extra=extra)
+                                   extra=extra, config=os.path.abspath(a.config))
             res = bq.evaluate(train_dir, test_dir, os.path.join(out, "Data"), ch, gain_seeds)
-            row = {"set": a.set, "arm": name, "seed": seed, "kimg": a.kimg, **info,
+            row = {"set": a.set, "arm": name, "seed": seed, "kimg": a.kimg,
+                   "config": os.path.basename(a.config), **info,
                    "run": out, "train_sec": round(sec, 1), "load_1min_at_start": round(load, 2),
                    "load_1min_at_end": round(os.getloadavg()[0], 2),
                    "kid_curve": kid_curve(out), **res}
