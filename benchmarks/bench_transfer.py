@@ -164,6 +164,7 @@ def main():
                     help="judge the arms' finished runs again (other --gain-seeds) without training")
     ap.add_argument("--out", default="/tmp/bench_transfer")
     a = ap.parse_args()
+    config = os.path.abspath(a.config)
     os.makedirs(a.out, exist_ok=True)
     stages = a.stage.split(",")
     results = os.path.join(a.out, "transfer.jsonl")
@@ -174,7 +175,7 @@ def main():
         load = os.getloadavg()[0]
         sec = bq.train_run(folder, ch, "default", a.pretrain_seed, a.pretrain_kimg, 64, pre_dir,
                            extra=[f"train.snapshot_kimg={a.pretrain_kimg / 10:g}"],
-                           config=os.path.abspath(a.config))
+                           config=config)
         print(json.dumps({"pretrain": pre_dir, "images": n, "kimg": a.pretrain_kimg,
                           "train_sec": round(sec, 1), "load_1min": round(load, 2)}), flush=True)
     train_dir, test_dir, ch = bq.build_set(a.set, a.out)
@@ -198,10 +199,10 @@ def main():
                 sec = train_seconds(out)
             else:
                 sec = bq.train_run(train_dir, ch, "default", seed, a.kimg, a.per_class, out,
-                                   extra=extra, config=os.path.abspath(a.config))
+                                   extra=extra, config=config)
             res = bq.evaluate(train_dir, test_dir, os.path.join(out, "Data"), ch, gain_seeds)
             row = {"set": a.set, "arm": name, "seed": seed, "kimg": a.kimg,
-                   "config": os.path.basename(a.config), **info,
+                   "config": os.path.basename(config), **info,
                    "run": out, "train_sec": round(sec, 1), "load_1min_at_start": round(load, 2),
                    "load_1min_at_end": round(os.getloadavg()[0], 2),
                    "kid_curve": kid_curve(out), **res}

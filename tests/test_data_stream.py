@@ -15,7 +15,7 @@ from msgan.data.folder import scan_folder
 from msgan.data.pipeline import BatchSampler
 from msgan.errors import MsganError
 
-from msgan_process import ROOT, run_msgan
+from msgan_process import msgan_env, run_msgan
 
 
 def make_folder(root, classes=("a", "b", "c"), counts=(9, 4, 2), size=(14, 10)):
@@ -228,10 +228,9 @@ def test_two_processes_share_one_cache_built_once(tmp_path):
         "t = store.load_training_images(scan_folder(sys.argv[1]), 8, 3, 'crop', 0, sys.argv[2])\n"
         "np.save(sys.argv[3], np.asarray(t.images))\n"
         "print(n[0])\n")
-    env = dict(os.environ, PYTHONPATH=ROOT)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(data), str(tmp_path / "cache"),
                                str(tmp_path / f"rank{r}.npy")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for r in (0, 1)]
+                              stderr=subprocess.PIPE, text=True, env=msgan_env()) for r in (0, 1)]
     decoded = []
     for p in procs:
         out, err = p.communicate(timeout=120)

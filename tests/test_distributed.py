@@ -9,8 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from msgan_process import ROOT, msgan_env
+
 ms = pytest.importorskip("mindspore")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["configs/dcgan_cpu.yaml", "train.batch_size=16", "train.total_kimg=0.048",
         "train.snapshot_kimg=0.016", "train.tick_kimg=0.016", "train.progress=false",
         "generate.generate_num=1", "train.export=[]", "metrics.benefit_check=false",
@@ -23,8 +24,7 @@ ARGS = ["configs/dcgan_cpu.yaml", "train.batch_size=16", "train.total_kimg=0.048
     os.path.join(ROOT, ".venv", "bin", "msrun")), reason="msrun not installed")
 def test_two_workers_stay_identical_and_match_one_process(tmp_path):
     out, logs = tmp_path / "run", tmp_path / "logs"
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT, MSGAN_LOG_DIR=str(logs),
-               MASTER_PORT=str(8200 + os.getpid() % 500))
+    env = dict(msgan_env(), MSGAN_LOG_DIR=str(logs), MASTER_PORT=str(8200 + os.getpid() % 500))
     r = subprocess.run(["bash", "scripts/run_distribute_cpu.sh", "2", *ARGS, f"output_dir={out}"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (r.stderr[-2000:], open(logs / "worker_1.log").read()[-2000:])

@@ -5,8 +5,6 @@ is no place for another msgan writer."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -159,24 +157,12 @@ def test_resume_auto_sets_a_damaged_snapshot_aside_and_continues(run, tmp_path, 
     assert kimgs == sorted(set(kimgs)) and kimgs[-1] == 0.048    # the damaged one's rows redone
 
 
-HOLD = ("import sys, time; from msgan import runlock; "
-        "runlock.acquire(sys.argv[1], 'x', doing='msgan train my.yaml'); "
-        "print('held', flush=True); time.sleep(600)")
-
-
 @pytest.fixture
-def locked(tmp_path):
+def locked(tmp_path, spawn):
     """A folder a (stand-in) training process is writing."""
+    from test_run_lock import holder
     out = tmp_path / "busy"
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "held"
-        yield out, proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
+    return out, holder(spawn, out).pid
 
 
 def test_generate_and_predict_into_a_running_runs_folder_are_refused(run, locked, capsys):
